@@ -1,0 +1,195 @@
+/*
+ * addr.c — see addr.h. Strict envelope path parsing.
+ */
+#include <string.h>
+
+#include "addr.h"
+#include "util.h"
+
+static int
+is_atext(unsigned char c)
+{
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9'))
+		return 1;
+	/* RFC 5322 atext minus '%' and '!', which we refuse separately */
+	return strchr("#$&'*+-/=?^_`{|}~", c) != NULL && c != '\0';
+}
+
+int
+addr_domain_valid(const char *d)
+{
+	size_t len = strlen(d), label = 0;
+	const char *p;
+
+	if (len == 0 || len > ADDR_DOMAIN_MAX)
+		return 0;
+	for (p = d; *p; p++) {
+		unsigned char c = (unsigned char)*p;
+		if (c == '.') {
+			if (label == 0 || p[-1] == '-')
+				return 0;
+			label = 0;
+			continue;
+		}
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '-'))
+			return 0;
+		if (c == '-' && label == 0)
+			return 0;
+		if (++label > 63)
+			return 0;
+	}
+	return label > 0 && p[-1] != '-';
+}
+
+/* "[1.2.3.4]" or "[IPv6:...]": kept as a literal, never routed. */
+static int
+domain_literal_valid(const char *d, size_t len)
+{
+	size_t i;
+
+	if (len < 3 || d[0] != '[' || d[len - 1] != ']')
+		return 0;
+	for (i = 1; i < len - 1; i++) {
+		unsigned char c = (unsigned char)d[i];
+		if (c <= 32 || c >= 127 || c == '[' || c == ']' || c == '\\')
+			return 0;
+	}
+	return 1;
+}
+
+enum addr_status
+addr_parse_path(const char *s, size_t len, int allow_null,
+    struct smtp_path *out, size_t *consumed)
+{
+	const char *end, *at = NULL, *p, *dom;
+	size_t inner, llen, dlen;
+	int quoted = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (len < 2 || s[0] != '<')
+		return ADDR_SYNTAX;
+	/* find the closing '>' outside quotes; reject 8-bit, CTLs */
+	for (p = s + 1; p < s + len; p++) {
+		unsigned char c = (unsigned char)*p;
+		if (c >= 128)
+			return ADDR_NON_ASCII;
+		if (c < 32 || c == 127)
+			return ADDR_SYNTAX;
+		if (c == '"' )
+			quoted = !quoted;
+		else if (c == '\\' && quoted) {
+			if (++p >= s + len)
+				return ADDR_SYNTAX;
+		} else if (c == '>' && !quoted)
+			break;
+	}
+	if (p >= s + len)
+		return ADDR_SYNTAX;
+	end = p;
+	inner = (size_t)(end - s - 1);
+	*consumed = inner + 2;
+	if (inner == 0) {
+		if (!allow_null)
+			return ADDR_NULL_NOT_ALLOWED;
+		out->is_null = 1;
+		return ADDR_OK;
+	}
+	if (inner > ADDR_PATH_MAX)
+		return ADDR_TOO_LONG;
+	if (s[1] == '@')
+		return ADDR_SOURCE_ROUTE;
+
+	/* local part */
+	p = s + 1;
+	if (*p == '"') {
+		for (p++; p < end && *p != '"'; p++) {
+			if (*p == '\\')
+				p++;
+			if (*p == '@' || *p == '%' || *p == '!')
+				return ADDR_QUOTED_HIDDEN;
+			if (*p == ' ' || *p == '\\')
+				return ADDR_QUOTED_HIDDEN;
+		}
+		if (p >= end)
+			return ADDR_SYNTAX;
+		p++;
+		if (p >= end || *p != '@')
+			return p >= end ? ADDR_NO_DOMAIN : ADDR_SYNTAX;
+		at = p;
+	} else {
+		const char *q;
+		for (q = p; q < end; q++) {
+			if (*q == '@') {
+				if (at != NULL)
+					return ADDR_MULTI_AT;
+				at = q;
+			} else if (*q == '%' && at == NULL)
+				return ADDR_PERCENT;
+			else if (*q == '!' && at == NULL)
+				return ADDR_BANG;
+			else if (*q == ':' && at == NULL)
+				return ADDR_SOURCE_ROUTE;
+		}
+		if (at == NULL)
+			return ADDR_NO_DOMAIN;
+		if (at == p || *p == '.' || at[-1] == '.')
+			return ADDR_SYNTAX;
+		for (q = p; q < at; q++) {
+			if (*q == '.' && q[1] == '.')
+				return ADDR_SYNTAX;
+			if (*q != '.' && !is_atext((unsigned char)*q))
+				return ADDR_SYNTAX;
+		}
+	}
+	if (memchr(at + 1, '@', (size_t)(end - at - 1)) != NULL)
+		return ADDR_MULTI_AT;
+	llen = (size_t)(at - (s + 1));
+	if (llen > ADDR_LOCAL_MAX + 2)
+		return ADDR_TOO_LONG;
+	dom = at + 1;
+	dlen = (size_t)(end - dom);
+	if (dlen == 0)
+		return ADDR_NO_DOMAIN;
+	if (dlen > ADDR_DOMAIN_MAX)
+		return ADDR_TOO_LONG;
+	if (memchr(dom, '%', dlen) || memchr(dom, '!', dlen))
+		return ADDR_BAD_DOMAIN;
+	memcpy(out->domain, dom, dlen);
+	out->domain[dlen] = '\0';
+	if (out->domain[0] == '[') {
+		if (!domain_literal_valid(out->domain, dlen))
+			return ADDR_BAD_DOMAIN;
+	} else if (!addr_domain_valid(out->domain))
+		return ADDR_BAD_DOMAIN;
+	str_lower(out->domain);
+	memcpy(out->local, s + 1, llen);
+	out->local[llen] = '\0';
+	memcpy(out->addr, s + 1, llen);
+	out->addr[llen] = '@';
+	memcpy(out->addr + llen + 1, out->domain, dlen + 1);
+	return ADDR_OK;
+}
+
+const char *
+addr_status_text(enum addr_status st)
+{
+	switch (st) {
+	case ADDR_OK:		return "ok";
+	case ADDR_SYNTAX:	return "bad address syntax";
+	case ADDR_SOURCE_ROUTE:	return "source routes are not accepted";
+	case ADDR_PERCENT:	return "'%' routing is not accepted";
+	case ADDR_BANG:		return "'!' paths are not accepted";
+	case ADDR_MULTI_AT:	return "more than one '@' in address";
+	case ADDR_QUOTED_HIDDEN:
+		return "quoted local part with '@', '%', '!', space or '\\' "
+		    "is not accepted";
+	case ADDR_TOO_LONG:	return "address too long";
+	case ADDR_NON_ASCII:	return "non-ASCII address without SMTPUTF8";
+	case ADDR_NO_DOMAIN:	return "address must have a domain";
+	case ADDR_BAD_DOMAIN:	return "bad domain in address";
+	case ADDR_NULL_NOT_ALLOWED: return "null address not allowed here";
+	}
+	return "bad address";
+}

@@ -1,0 +1,57 @@
+/*
+ * addr.h — strict parsing of SMTP envelope paths (RFC 5321 4.1.2) and
+ * domain names. Pure functions over bytes.
+ *
+ * Contract: whatever this accepts is a plain "local@domain" that cannot
+ * name a second hop. Source routes, '%' and '!' paths, several '@', quoted
+ * local parts hiding '@' (or '%', '!'), non-ASCII and over-long parts are
+ * refused with a reason, so the routing decision in the session only ever
+ * sees the one domain that will receive the message.
+ */
+#ifndef MXGATE_ADDR_H
+#define MXGATE_ADDR_H
+
+#include <stddef.h>
+
+#define ADDR_LOCAL_MAX	64	/* RFC 5321 4.5.3.1.1 */
+#define ADDR_DOMAIN_MAX	255	/* RFC 5321 4.5.3.1.2 */
+#define ADDR_PATH_MAX	256	/* RFC 5321 4.5.3.1.3, without < > */
+
+enum addr_status {
+	ADDR_OK = 0,
+	ADDR_SYNTAX,		/* not <...>, bad characters, empty parts */
+	ADDR_SOURCE_ROUTE,	/* <@a,@b:user@c> */
+	ADDR_PERCENT,		/* user%other@domain */
+	ADDR_BANG,		/* host!user@domain */
+	ADDR_MULTI_AT,		/* a@b@c */
+	ADDR_QUOTED_HIDDEN,	/* "a@b"@c, "a%b"@c */
+	ADDR_TOO_LONG,
+	ADDR_NON_ASCII,
+	ADDR_NO_DOMAIN,		/* <user> */
+	ADDR_BAD_DOMAIN,
+	ADDR_NULL_NOT_ALLOWED,	/* <> where a recipient is needed */
+};
+
+struct smtp_path {
+	int	is_null;			/* <> */
+	char	local[ADDR_LOCAL_MAX + 3];	/* as given (quotes kept) */
+	char	domain[ADDR_DOMAIN_MAX + 1];	/* lower-cased */
+	char	addr[ADDR_PATH_MAX + 1];	/* local@domain */
+};
+
+/*
+ * Parses "<path>" at s (len bytes, not NUL-terminated). On ADDR_OK,
+ * *consumed is the number of bytes up to and including '>'.
+ */
+enum addr_status addr_parse_path(const char *s, size_t len, int allow_null,
+    struct smtp_path *out, size_t *consumed);
+
+/* A reply text fragment for a refused path, e.g. "source routes are not
+ * accepted". */
+const char *addr_status_text(enum addr_status st);
+
+/* 1 if d is a syntactically valid domain name (LDH labels, 1-63 octets
+ * each, at most 255 in all, no leading/trailing dot), else 0. */
+int addr_domain_valid(const char *d);
+
+#endif

@@ -1,0 +1,25 @@
+# relay/build.mk — the relay daemon and its admin tool, static-pie musl.
+#
+# RELAY_CORE  every module except the program entry points; unit tests
+#             link against the same objects the daemon uses.
+
+RELAY_CORE := util net addr config relay
+RELAY_CORE_OBJS := $(patsubst %,$(O)/relay/%.o,$(RELAY_CORE))
+RELAY_LIBS := $(BEARSSL_A) $(LMDB_A)
+
+MXGATE    := $(O)/bin/mxgate
+
+$(O)/relay/%.o: $(TOP)/relay/%.c $(RELAY_LIBS)
+	$(call msg,CC,relay/$*.c)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(MUSL_CC) $(OUR_CFLAGS) $(LIB_INC) -I$(TOP)/relay \
+		-DMXGATE_VERSION='"$(VERSION)"' -MMD -MP -c $< -o $@
+
+$(MXGATE): $(RELAY_CORE_OBJS) $(O)/relay/mxgate.o
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(MUSL_CC) $(LDFLAGS_PIE) -o $@ $^ $(RELAY_LIBS) -pthread
+
+relay: $(MXGATE)
+
+-include $(wildcard $(O)/relay/*.d)

@@ -1,0 +1,55 @@
+/*
+ * mxgate.c — the daemon's entry point: flags, configuration, then the
+ * relay's event loop (relay.c). See docs/mxgate.8.md.
+ *
+ *   mxgate -f FILE      run in the foreground, log to stderr
+ *   mxgate -n -f FILE   check the configuration; exit 0 or print every
+ *                       error as FILE:LINE: message and exit 1
+ *   mxgate -V           print the version
+ *
+ * Exit codes: 0 ok, 1 bad configuration (-n), 100 usage or permanent
+ * error, 111 temporary error.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "relay.h"
+#include "util.h"
+#include "version.h"
+
+static void __attribute__((noreturn))
+usage(void)
+{
+	fputs("usage: mxgate [-n] -f FILE | -V\n", stderr);
+	exit(EXIT_PERM);
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *path = NULL;
+	struct config *cf;
+	int ch, check = 0;
+
+	while ((ch = getopt(argc, argv, "f:nVh")) != -1) {
+		switch (ch) {
+		case 'f': path = optarg; break;
+		case 'n': check = 1; break;
+		case 'V':
+			printf("mxgate %s\n", MXGATE_VERSION);
+			return EXIT_OK;
+		default: usage();
+		}
+	}
+	if (optind != argc || path == NULL)
+		usage();
+	cf = config_load(path, stderr);
+	if (check)
+		return cf == NULL ? 1 : EXIT_OK;
+	if (cf == NULL)
+		return EXIT_PERM;
+	return relay_main(cf, path);
+}

@@ -1,0 +1,45 @@
+/*
+ * util.h — small helpers shared by every mxgate file: bounded string
+ * copies, checked allocation for start-up paths, monotonic and wall time,
+ * fatal exits with the documented exit codes.
+ *
+ * Nothing here parses input from the network or touches mail.
+ */
+#ifndef MXGATE_UTIL_H
+#define MXGATE_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define EXIT_OK    0	/* success */
+#define EXIT_PERM  100	/* permanent failure or usage error */
+#define EXIT_TEMP  111	/* temporary failure */
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Copies at most size-1 bytes and terminates; returns strlen(src) so the
+ * caller can detect truncation (result >= size). */
+size_t str_copy(char *dst, const char *src, size_t size);
+
+/* Lower-cases ASCII letters in place. */
+void str_lower(char *s);
+
+/* Parses a decimal unsigned integer in [min, max]; 0 on success. */
+int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+
+/* Start-up allocation: exits 111 when memory is exhausted. Never used on
+ * a per-session path (those check and answer 4xx instead). */
+void *xcalloc(size_t n, size_t size);
+char *xstrdup(const char *s);
+
+int64_t mono_ms(void);		/* monotonic clock, milliseconds */
+int64_t wall_us(void);		/* wall clock, microseconds since the epoch */
+
+/* Print "mxgate: message" to stderr and exit(code). fatal() appends
+ * strerror(errno); fatalx() does not. */
+void fatal(int code, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3), noreturn));
+void fatalx(int code, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3), noreturn));
+
+#endif

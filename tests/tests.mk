@@ -1,0 +1,25 @@
+# tests/tests.mk — build the C unit tests and run the whole TAP suite.
+#
+# Unit tests are C programs (tests/unit/*.c, using tests/unit/tap.h) linked
+# against the relay's own objects; program and integration tests are Perl
+# (tests/*/*.t, helpers in tests/lib). prove runs them all.
+
+UNIT_SRCS  := $(wildcard $(TOP)/tests/unit/*.c)
+UNIT_TESTS := $(patsubst $(TOP)/tests/unit/%.c,$(O)/tests/unit/%.t,$(UNIT_SRCS))
+PROVE_DIRS ?= $(O)/tests/unit tests/relay
+PROVE      ?= prove
+
+$(O)/tests/unit/%.t: $(TOP)/tests/unit/%.c $(TOP)/tests/unit/tap.h $(RELAY_CORE_OBJS)
+	$(call msg,CC,tests/unit/$*.c)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(MUSL_CC) $(OUR_CFLAGS) $(LIB_INC) -I$(TOP)/relay -I$(TOP)/tests/unit \
+		$(LDFLAGS_PIE) -o $@ $< $(RELAY_CORE_OBJS) $(RELAY_LIBS) -pthread
+
+unit: $(UNIT_TESTS)
+
+check: deps
+	$(Q)$(MAKE) --no-print-directory relay unit
+	$(Q)cd $(TOP) && MXGATE_OUT=$(O) MXGATE_TOP=$(TOP) \
+		$(PROVE) -I tests/lib $(PROVE_FLAGS) $(PROVE_DIRS)
+
+.PHONY: unit

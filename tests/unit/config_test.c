@@ -1,0 +1,218 @@
+/*
+ * config_test.c — the configuration parser: every directive accepted with
+ * good values, every error class reported as NAME:LINE: message.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include "config.h"
+#include "tap.h"
+
+#define BASE "listen 127.0.0.1:2525\nroute example.com 127.0.0.1:2526\n"
+
+/* Parses text; returns the error count and leaves the messages in errbuf. */
+static int
+parse(const char *text, struct config **out, char *errbuf, size_t errlen)
+{
+	struct config *cf = config_new();
+	FILE *f = fmemopen(errbuf, errlen, "w");
+	int n;
+
+	memset(errbuf, 0, errlen);
+	n = config_parse(cf, "t.conf", text, strlen(text), f);
+	fclose(f);
+	if (out)
+		*out = cf;
+	else
+		config_free(cf);
+	return n;
+}
+
+/* One bad line (after BASE) must give exactly one error on that line
+ * whose message contains `want`. */
+static void
+bad(const char *line, const char *want)
+{
+	char text[1024], errs[2048], prefix[32];
+	int n;
+
+	snprintf(text, sizeof(text), BASE "%s\n", line);
+	n = parse(text, NULL, errs, sizeof(errs));
+	snprintf(prefix, sizeof(prefix), "t.conf:3: ");
+	if (!ok(n == 1 && strncmp(errs, prefix, strlen(prefix)) == 0 &&
+	    strstr(errs, want) != NULL, "rejects '%s'", line))
+		printf("#   errors=%d: %s", n, errs);
+}
+
+int
+main(void)
+{
+	struct config *cf;
+	char errs[4096];
+	const struct route *r;
+	int n;
+
+	n = parse(
+	    "# full example\n"
+	    "hostname mx.example.net\n"
+	    "listen 127.0.0.1:2525\n"
+	    "listen [::1]:2525   # v6\n"
+	    "queue /var/lib/mxgate/queue\n"
+	    "route example.com 192.0.2.10:25 [2001:db8::10]:2525 tls verify\n"
+	    "route .example.org 192.0.2.11\n"
+	    "mailboxes /etc/mxgate/mailboxes\n"
+	    "tls_cert /etc/mxgate/cert.pem\n"
+	    "tls_key /etc/mxgate/key.pem\n"
+	    "resolver 127.0.0.1:5353\n"
+	    "dnsbl bl.test 3\n"
+	    "dnsbl wl.test -5\n"
+	    "dnsbl_threshold 3\n"
+	    "allow 192.0.2.0/24\n"
+	    "allow 2001:db8::/32\n"
+	    "block 198.51.100.7\n"
+	    "max_message_size 20M\n"
+	    "queue_lifetime 5d\n"
+	    "postmaster postmaster@example.com\n"
+	    "max_sessions 50\n"
+	    "command_timeout 2m\n",
+	    &cf, errs, sizeof(errs));
+	if (!ok(n == 0, "full example parses"))
+		printf("# %s", errs);
+	is_str(cf->hostname, "mx.example.net", "hostname");
+	is_int(cf->nlisten, 2, "two listeners");
+	is_int(cf->listen[1].ss_family, AF_INET6, "second listener is IPv6");
+	is_int(cf->nroutes, 2, "two routes");
+	is_int(cf->routes[0].nhosts, 2, "route has two servers");
+	is_int(cf->routes[0].tls, TLS_VERIFY, "route tls verify");
+	is_int(cf->routes[1].tls, TLS_MAY, "route tls defaults to may");
+	is_int(ntohs(((struct sockaddr_in *)&cf->routes[1].host[0])->sin_port),
+	    25, "route port defaults to 25");
+	is_int(cf->ndnsbl, 2, "two dnsbl zones");
+	is_int(cf->dnsbl[1].weight, -5, "negative dnsbl weight");
+	is_int(cf->dnsbl_threshold, 3, "dnsbl_threshold");
+	is_int(cf->nallow, 2, "two allow entries");
+	is_int(cf->nblock, 1, "one block entry");
+	is_int(cf->block[0].prefix, 32, "bare address is a /32");
+	is_int(cf->max_message_size, 20u << 20, "max_message_size with M");
+	is_int(cf->queue_lifetime, 5 * 86400, "queue_lifetime in days");
+	is_int(cf->command_timeout, 120, "command_timeout in minutes");
+	is_str(cf->postmaster, "postmaster@example.com", "postmaster");
+	is_str(cf->mailboxes_file, "/etc/mxgate/mailboxes", "mailboxes");
+	is_str(cf->tls_cert, "/etc/mxgate/cert.pem", "tls_cert");
+	r = config_route(cf, "example.com");
+	ok(r == &cf->routes[0], "exact route lookup");
+	r = config_route(cf, "mail.example.org");
+	ok(r == &cf->routes[1], "subdomain route lookup");
+	ok(config_route(cf, "example.org") == NULL,
+	    ".example.org does not cover example.org itself");
+	ok(config_route(cf, "evil-example.com") == NULL, "no suffix confusion");
+	ok(config_route(cf, "com") == NULL, "no route for parent");
+	config_free(cf);
+
+	n = parse(BASE, &cf, errs, sizeof(errs));
+	ok(n == 0, "minimal config parses");
+	is_int(cf->queue_lifetime, 15 * 86400, "queue_lifetime default 15d");
+	is_int(cf->max_message_size, 10u << 20, "max_message_size default");
+	config_free(cf);
+
+	/* every error class */
+	bad("frobnicate yes", "unknown directive 'frobnicate'");
+	bad("hostname", "takes 1 argument");
+	bad("hostname a b", "takes 1 argument");
+	bad("hostname -bad-.example", "not a valid host name");
+	bad("listen 300.1.1.1:25", "bad IPv4 address");
+	bad("listen 127.0.0.1", "missing :PORT");
+	bad("listen 127.0.0.1:0", "bad port");
+	bad("listen 127.0.0.1:65536", "bad port");
+	bad("listen ::1:25", "must be written [ADDR]:PORT");
+	bad("listen [::1:25", "missing ']'");
+	bad("listen [zz::1]:25", "bad IPv6 address");
+	bad("listen mail.example.com:25", "host names are not resolved");
+	bad("queue relative/dir", "absolute path");
+	bad("route example.com", "takes 2 to");
+	bad("route bad_domain 127.0.0.1:25", "not a valid domain");
+	bad("route example.com 127.0.0.1:25", "duplicate route");
+	bad("route example.net 127.0.0.1:25 tls maybe", "unknown tls policy");
+	bad("route example.net 127.0.0.1:25 tls", "'tls' takes one of");
+	bad("route example.net 127.0.0.1:99999", "bad port");
+	bad("route example.net tls may", "names no server");
+	bad("mailboxes", "takes 1 argument");
+	bad("tls_cert cert.pem", "absolute path");
+	bad("dnsbl bl.test x", "weight 'x'");
+	bad("dnsbl bl..test 1", "not a valid zone");
+	bad("dnsbl_threshold 0", "not a number in 1-1000");
+	bad("dnsbl_threshold many", "not a number");
+	bad("resolver 8.8.8.8.8", "bad IPv4 address");
+	bad("allow 192.0.2.0/33", "prefix must be 0-32");
+	bad("allow 192.0.2.1/24", "host bits set");
+	bad("block 2001:db8::/129", "prefix must be 0-128");
+	bad("block not-an-ip", "is not an address");
+	bad("max_message_size 10Q", "not a size");
+	bad("max_message_size 12", "not a size in 1024-");
+	bad("max_message_size 2G", "not a size");
+	bad("queue_lifetime forever", "not a duration");
+	bad("queue_lifetime 10s", "not a duration in 60-");
+	bad("queue_lifetime 5x", "not a duration");
+	bad("postmaster root", "must have a domain");
+	bad("postmaster a@b@c", "more than one '@'");
+	bad("max_sessions 0", "not a number in 1-100000");
+	bad("command_timeout -1", "not a duration");
+
+	/* a directive given twice is reported on the second line */
+	n = parse(BASE "hostname a.example\nhostname b.example\n", NULL, errs,
+	    sizeof(errs));
+	ok(n == 1 && strstr(errs, "t.conf:4: hostname: given more than once"),
+	    "non-repeatable directive twice");
+
+	/* global checks */
+	n = parse("route example.com 127.0.0.1:25\n", NULL, errs, sizeof(errs));
+	ok(n == 1 && strstr(errs, "no 'listen'"), "listen is required");
+	n = parse("listen 127.0.0.1:25\n", NULL, errs, sizeof(errs));
+	ok(n == 1 && strstr(errs, "no 'route'"), "route is required");
+	n = parse(BASE "tls_cert /c.pem\n", NULL, errs, sizeof(errs));
+	ok(n == 1 && strstr(errs, "must be given together"),
+	    "tls_cert without tls_key");
+	n = parse(BASE "dnsbl bl.test 1\n", NULL, errs, sizeof(errs));
+	ok(n == 1 && strstr(errs, "needs at least one 'resolver'"),
+	    "dnsbl without resolver");
+	n = parse(BASE "postmaster pm@elsewhere.test\n", NULL, errs,
+	    sizeof(errs));
+	ok(n == 1 && strstr(errs, "not in a routed domain"),
+	    "postmaster must be routed");
+
+	/* every error is reported, each with its own line */
+	n = parse("bogus 1\nlisten nope\nroute x\n", NULL, errs, sizeof(errs));
+	ok(n >= 3 && strstr(errs, "t.conf:1:") && strstr(errs, "t.conf:2:") &&
+	    strstr(errs, "t.conf:3:"), "all errors reported with lines");
+
+	/* mailboxes */
+	cf = config_new();
+	strcpy(cf->mailboxes_file, "/m");
+	{
+		const char *m = "alice@example.com\n# comment\n\nBob@Example.COM\n"
+		    "@catchall.example\n";
+		FILE *f = fmemopen(errs, sizeof(errs), "w");
+		n = config_parse_mailboxes(cf, "m", m, strlen(m), f);
+		fclose(f);
+	}
+	is_int(n, 0, "mailboxes parse");
+	ok(config_mailbox_known(cf, "alice@example.com"), "known mailbox");
+	ok(config_mailbox_known(cf, "BOB@example.com"), "case-insensitive");
+	ok(!config_mailbox_known(cf, "carol@example.com"), "unknown mailbox");
+	ok(config_mailbox_known(cf, "anyone@catchall.example"), "@domain");
+	config_free(cf);
+	cf = config_new();
+	{
+		const char *m = "ok@example.com\nuser%x@example.com\nnodomain\n";
+		FILE *f = fmemopen(errs, sizeof(errs), "w");
+		memset(errs, 0, sizeof(errs));
+		n = config_parse_mailboxes(cf, "m", m, strlen(m), f);
+		fclose(f);
+	}
+	ok(n == 2 && strstr(errs, "m:2:") && strstr(errs, "m:3:"),
+	    "bad mailboxes reported with lines");
+	config_free(cf);
+	return done_testing();
+}
