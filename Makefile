@@ -65,6 +65,10 @@ image verify:
 	@echo "make $@: the appliance image is not built yet (issue 4)" >&2; exit 1
 endif
 
+ifndef IMAGE_MK
+run: run-local
+endif
+
 ifndef BENCH_MK
 bench:
 	@echo "make bench: the benchmark harness is not written yet (issue 9)" >&2; exit 1

@@ -3,7 +3,15 @@
 # RELAY_CORE  every module except the program entry points; unit tests
 #             link against the same objects the daemon uses.
 
-RELAY_CORE := util net addr config relay
+# Each feature area lists its modules in its own fragment (owned by the
+# person working on it) so parallel work never edits the same line.
+-include $(TOP)/relay/queue.mk
+-include $(TOP)/relay/tls.mk
+-include $(TOP)/relay/gate.mk
+
+RELAY_CORE := util net addr config loop buf log smtp_server smtp_client \
+	outbound upstream session relay \
+	$(QUEUE_MODS) $(TLS_MODS) $(GATE_MODS)
 RELAY_CORE_OBJS := $(patsubst %,$(O)/relay/%.o,$(RELAY_CORE))
 RELAY_LIBS := $(BEARSSL_A) $(LMDB_A)
 

@@ -1,0 +1,840 @@
+/*
+ * session.c — one inbound SMTP session: socket I/O, deadlines, and the
+ * mail transaction relayed in-session to the customer's server.
+ *
+ * The protocol itself is smtp_server.c (pure); this file answers its
+ * decisions. RCPT decisions come from the route table, the mailbox list
+ * and then the customer's own RCPT reply; the end-of-message decision is
+ * the customer's reply to our DATA. While a decision waits for the
+ * customer, the server machine consumes no more input, so pipelined
+ * commands are answered in order. When no customer server answers, the
+ * transaction is deferred with 451 4.4.1 (the sender keeps the message).
+ *
+ * Message content is held in memory only, bounded by max_message_size
+ * and the relay-wide memory_budget; it is never written to disk here.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "session.h"
+#include "util.h"
+
+static void session_io(struct watch *w, uint32_t events);
+static void session_idle_timeout(struct timer *t);
+static void session_life_timeout(struct timer *t);
+static void session_flush(struct session *s);
+static void tx_reset(struct session *s);
+
+/* --- helpers -------------------------------------------------------- */
+
+static void
+new_qid(struct session *s)
+{
+	int64_t us = wall_us();
+	unsigned seq = ++s->r->qid_seq;
+
+	/* seconds (20 bits) . microseconds (20 bits) . pid^seq (12 bits):
+	 * Postfix-like upper-case hex, unique within a process and across
+	 * processes in practice. */
+	snprintf(s->tx.qid, sizeof(s->tx.qid), "%05X%05X%03X",
+	    (unsigned)((us / 1000000) & 0xfffff), (unsigned)(us % 1000000),
+	    (unsigned)((getpid() ^ (int)seq) & 0xfff));
+}
+
+static const char *
+proto_name(const struct session *s)
+{
+	if (s->srv.tls)
+		return s->srv.esmtp ? "ESMTPS" : "SMTPS";
+	return s->srv.esmtp ? "ESMTP" : "SMTP";
+}
+
+/* Logs a refused command in the Postfix "reject:" form. */
+static void
+log_reject(struct session *s, const char *stage, const char *reply,
+    const char *to)
+{
+	log_msg("smtpd", "%s: reject: %s from %s: %s; from=<%s>%s%s%s "
+	    "proto=%s helo=<%s>", s->tx.active ? s->tx.qid : "NOQUEUE",
+	    stage, s->client, reply, s->tx.active ? s->tx.from.addr : "",
+	    to ? " to=<" : "", to ? to : "", to ? ">" : "", proto_name(s),
+	    s->srv.helo);
+}
+
+static void
+reply_and_continue(struct session *s, const char *line)
+{
+	smtp_server_reply(&s->srv, line);
+}
+
+/* "CODE X.Y.Z text" from a customer reply, keeping its enhanced code or
+ * deriving one from the class. */
+static void
+passthrough(const struct smtp_reply *r, char *out, size_t size)
+{
+	const char *t = r->text;
+	int has_enh = (t[0] == '2' || t[0] == '4' || t[0] == '5') &&
+	    t[1] == '.' && strchr(t, ' ') != NULL;
+
+	if (has_enh)
+		snprintf(out, size, "%d %s", r->code, t);
+	else
+		snprintf(out, size, "%d %d.0.0 %s", r->code, r->code / 100, t);
+}
+
+/* --- transaction ---------------------------------------------------- */
+
+static void
+msg_release(struct session *s)
+{
+	s->r->mem_used -= s->msg_charged;
+	s->msg_charged = 0;
+	buf_free(&s->msg);
+}
+
+static void
+tx_reset(struct session *s)
+{
+	struct tx *t = &s->tx;
+
+	if (s->up != NULL && ((t->mail_sent && !t->finished) ||
+	    t->pend != PEND_NONE || smtp_client_pending(&s->up->cli) > 0 ||
+	    s->up->sending_body)) {
+		/* mid-transaction upstream: drop it rather than replay; one
+		 * whose transaction finished is kept for the next message */
+		upstream_close(s->up, 1);
+		s->up = NULL;
+	}
+	msg_release(s);
+	free(t->rcpt);
+	memset(t, 0, sizeof(*t));
+}
+
+static void
+tx_defer_pending(struct session *s)
+{
+	struct tx *t = &s->tx;
+	char line[ADDR_PATH_MAX + 128];
+
+	snprintf(line, sizeof(line), "451 4.4.1 %s: customer server "
+	    "unavailable, try again later", t->pend == PEND_RCPT ?
+	    t->pending.addr : "message");
+	if (t->pend == PEND_RCPT) {
+		log_msg("smtp", "%s: to=<%s>, relay=none, delay=%.2f, "
+		    "dsn=4.4.1, status=deferred (%s)", t->qid, t->pending.addr,
+		    (double)(mono_ms() - t->t_start) / 1000, t->outage);
+		log_reject(s, "RCPT", line, t->pending.addr);
+	} else if (t->pend == PEND_EOM) {
+		for (int i = 0; i < t->nrcpt; i++)
+			log_msg("smtp", "%s: to=<%s>, relay=none, delay=%.2f, "
+			    "dsn=4.4.1, status=deferred (%s)", t->qid,
+			    t->rcpt[i], (double)(mono_ms() - t->t_start) /
+			    1000, t->outage);
+		log_reject(s, "END-OF-MESSAGE", line, NULL);
+	}
+	if (t->pend == PEND_EOM) {
+		t->pend = PEND_NONE;
+		reply_and_continue(s, line);
+		tx_reset(s);
+	} else {
+		t->pend = PEND_NONE;
+		reply_and_continue(s, line);
+	}
+}
+
+/* Drives the upstream toward what the pending decision needs. */
+static void
+tx_advance(struct session *s)
+{
+	struct tx *t = &s->tx;
+	struct upstream *u = s->up;
+	char line[ADDR_PATH_MAX + 64];
+
+	if (u == NULL || u->state != UP_READY || t->pend == PEND_NONE)
+		return;
+	if (smtp_client_pending(&u->cli) > 0)
+		return;		/* a reply is on its way */
+	if (!t->mail_sent) {
+		if (t->size_decl > 0 && u->cli.cap_size)
+			snprintf(line, sizeof(line), "MAIL FROM:<%s> SIZE=%llu%s",
+			    t->from.addr, (unsigned long long)t->size_decl,
+			    t->body_8bit && u->cli.cap_8bitmime ?
+			    " BODY=8BITMIME" : "");
+		else
+			snprintf(line, sizeof(line), "MAIL FROM:<%s>%s",
+			    t->from.addr, t->body_8bit && u->cli.cap_8bitmime ?
+			    " BODY=8BITMIME" : "");
+		t->mail_sent = 1;
+		if (upstream_send(u, COP_MAIL, line) != 0)
+			upstream_fail(u, "cannot queue MAIL");
+		return;
+	}
+	if (t->pend == PEND_RCPT) {
+		snprintf(line, sizeof(line), "RCPT TO:<%s>", t->pending.addr);
+		if (upstream_send(u, COP_RCPT, line) != 0)
+			upstream_fail(u, "cannot queue RCPT");
+		return;
+	}
+	if (t->pend == PEND_EOM) {
+		if (upstream_send(u, COP_DATA, "DATA") != 0)
+			upstream_fail(u, "cannot queue DATA");
+	}
+}
+
+/* Opens the customer connection for the transaction's route: the first
+ * server, in order, not known to be down. */
+static void
+tx_connect(struct session *s, int from_host)
+{
+	struct tx *t = &s->tx;
+	int i;
+
+	for (i = from_host; i < t->route->nhosts; i++) {
+		if (relay_host_is_down(s->r, &t->route->host[i]) &&
+		    i + 1 < t->route->nhosts)
+			continue;
+		t->host = i;
+		s->up = upstream_open(s, t->route, i);
+		if (s->up != NULL)
+			return;
+	}
+	snprintf(t->outage, sizeof(t->outage), "no server of route %s "
+	    "could be reached", t->route->domain);
+	t->mode = TX_OUTAGE;
+	tx_defer_pending(s);
+}
+
+static void
+on_mail(struct session *s, const struct smtp_event *ev)
+{
+	struct tx *t = &s->tx;
+	uint64_t budget = s->cf->memory_budget;
+
+	tx_reset(s);
+	if (ev->size > 0 && s->r->mem_used + ev->size > budget) {
+		log_msg("smtpd", "NOQUEUE: reject: MAIL from %s: memory budget "
+		    "(%llu of %llu bytes in use)", s->client,
+		    (unsigned long long)s->r->mem_used,
+		    (unsigned long long)budget);
+		reply_and_continue(s, "452 4.3.1 Error: insufficient system "
+		    "resources, try again later");
+		return;
+	}
+	t->active = 1;
+	new_qid(s);
+	t->from = ev->path;
+	t->size_decl = ev->size;
+	t->body_8bit = ev->body_8bit;
+	t->t_start = mono_ms();
+	t->mode = TX_PROXY;
+	log_msg("smtpd", "%s: client=%s", t->qid, s->client);
+	reply_and_continue(s, "250 2.1.0 Ok");
+}
+
+static void
+on_rcpt(struct session *s, const struct smtp_event *ev)
+{
+	struct tx *t = &s->tx;
+	const struct route *route;
+	char line[ADDR_PATH_MAX + 128];
+
+	route = config_route(s->cf, ev->path.domain);
+	if (route == NULL || ev->path.domain[0] == '[') {
+		snprintf(line, sizeof(line), "554 5.7.1 <%s>: Relay access "
+		    "denied", ev->path.addr);
+		log_reject(s, "RCPT", line, ev->path.addr);
+		reply_and_continue(s, line);
+		return;
+	}
+	if (!config_mailbox_known(s->cf, ev->path.addr)) {
+		snprintf(line, sizeof(line), "550 5.1.1 <%s>: Recipient address "
+		    "rejected: User unknown", ev->path.addr);
+		log_reject(s, "RCPT", line, ev->path.addr);
+		reply_and_continue(s, line);
+		return;
+	}
+	if (t->route != NULL && t->route != route) {
+		snprintf(line, sizeof(line), "452 4.5.3 <%s>: one destination "
+		    "per transaction, send it again in a new one",
+		    ev->path.addr);
+		log_reject(s, "RCPT", line, ev->path.addr);
+		reply_and_continue(s, line);
+		return;
+	}
+	t->route = route;
+	t->pending = ev->path;
+	t->pend = PEND_RCPT;
+	switch (t->mode) {
+	case TX_MAIL_REJECTED:
+		t->pend = PEND_NONE;
+		log_reject(s, "RCPT", t->reject, ev->path.addr);
+		reply_and_continue(s, t->reject);
+		return;
+	case TX_OUTAGE:
+		tx_defer_pending(s);
+		return;
+	case TX_PROXY:
+		break;
+	}
+	if (s->up != NULL && s->up->route != route) {
+		upstream_close(s->up, 1);
+		s->up = NULL;
+	}
+	if (s->up == NULL)
+		tx_connect(s, 0);
+	else
+		tx_advance(s);
+}
+
+static void
+on_data(struct session *s)
+{
+	if (s->tx.mode == TX_OUTAGE) {
+		/* defer now, before the content; the transaction stays */
+		char line[256];
+		snprintf(line, sizeof(line), "451 4.4.1 Error: customer server "
+		    "unavailable, try again later");
+		log_reject(s, "DATA", line, NULL);
+		reply_and_continue(s, line);
+		return;
+	}
+	buf_init(&s->msg, s->cf->max_message_size + SMTP_DATA_LINE_MAX);
+	reply_and_continue(s, "354 End data with <CR><LF>.<CR><LF>");
+}
+
+static void
+on_content(struct session *s, const struct smtp_event *ev)
+{
+	if (s->srv.msg_error != SMTP_MSG_OK)
+		return;
+	if (s->r->mem_used + ev->len > s->cf->memory_budget ||
+	    buf_append(&s->msg, ev->data, ev->len) != 0) {
+		log_msg("smtpd", "%s: memory budget exhausted (%llu bytes in "
+		    "use): message refused with 452", s->tx.qid,
+		    (unsigned long long)s->r->mem_used);
+		smtp_server_set_msg_error(&s->srv, SMTP_MSG_NO_MEMORY);
+		msg_release(s);
+		return;
+	}
+	s->r->mem_used += ev->len;
+	s->msg_charged += ev->len;
+}
+
+/* Received: and X-Mxgate-* lines, prepended to the message. */
+static size_t
+make_headers(struct session *s, char *h, size_t size)
+{
+	struct tx *t = &s->tx;
+	struct upstream *u = s->up;
+	char date[64];
+	time_t now = time(NULL);
+	struct tm tm;
+	int n;
+
+	gmtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000 (UTC)", &tm);
+	n = snprintf(h, size,
+	    "Received: from %s (unknown [%s])\r\n"
+	    "\tby %s (mxgate) with %s id %s%s%s%s;\r\n"
+	    "\t%s\r\n"
+	    "X-Mxgate-Flow: in-session; id=%s; route=%s; relay=%s\r\n"
+	    "X-Mxgate-Gate: pass; client=%s\r\n",
+	    s->srv.helo, s->peer_ip, s->cf->hostname, proto_name(s), t->qid,
+	    t->nrcpt == 1 ? "\r\n\tfor <" : "",
+	    t->nrcpt == 1 ? t->rcpt[0] : "", t->nrcpt == 1 ? ">" : "",
+	    date, t->qid, t->route->domain, u ? u->addr : "none", s->peer_ip);
+	if (n < 0 || (size_t)n >= size)
+		return 0;
+	return (size_t)n;
+}
+
+static void
+on_eom(struct session *s, const struct smtp_event *ev)
+{
+	struct tx *t = &s->tx;
+
+	t->msg_size = ev->size;
+	t->t_eom = mono_ms();
+	if (ev->msg_error != SMTP_MSG_OK) {
+		const char *line = smtp_msg_error_reply(ev->msg_error);
+		log_reject(s, "END-OF-MESSAGE", line, NULL);
+		reply_and_continue(s, line);
+		tx_reset(s);
+		return;
+	}
+	log_msg("qmgr", "%s: from=<%s>, size=%llu, nrcpt=%d (in-session)",
+	    t->qid, t->from.addr, (unsigned long long)t->msg_size, t->nrcpt);
+	log_msg("smtpd", "%s: filter: PASS client=%s score=0 (gating only, "
+	    "no content filter)", t->qid, s->client);
+	t->pend = PEND_EOM;
+	if (t->mode != TX_PROXY || s->up == NULL) {
+		if (t->outage[0] == '\0')
+			snprintf(t->outage, sizeof(t->outage),
+			    "customer connection lost");
+		tx_defer_pending(s);
+		return;
+	}
+	tx_advance(s);
+}
+
+/* --- upstream callbacks --------------------------------------------- */
+
+void
+session_upstream_ready(struct session *s)
+{
+	tx_advance(s);
+}
+
+void
+session_upstream_failed(struct session *s, const char *why)
+{
+	struct tx *t = &s->tx;
+	int next = 0;
+
+	/* s->up is already NULL */
+	log_msg("smtp", "%s: %s", t->active ? t->qid : "NOQUEUE", why);
+	if (!t->active || t->pend == PEND_NONE) {
+		if (t->active && t->mail_sent) {
+			t->mode = TX_OUTAGE;
+			str_copy(t->outage, why, sizeof(t->outage));
+		}
+		session_process(s);
+		return;
+	}
+	/* fail over to the next server while nothing was accepted yet */
+	if (t->mode == TX_PROXY && t->nrcpt == 0 && t->pend == PEND_RCPT) {
+		next = t->host + 1;
+		if (next < t->route->nhosts) {
+			t->mail_sent = t->mail_ok = 0;
+			tx_connect(s, next);
+			session_process(s);
+			return;
+		}
+	}
+	t->mode = TX_OUTAGE;
+	str_copy(t->outage, why, sizeof(t->outage));
+	tx_defer_pending(s);
+	session_process(s);
+}
+
+static void
+log_sent(struct session *s, const struct smtp_reply *r, const char *status)
+{
+	struct tx *t = &s->tx;
+	struct upstream *u = s->up;
+	int64_t now = mono_ms();
+	double a = (double)(t->t_eom - t->t_start) / 1000;
+	double c = u ? (double)(u->t_ready - u->t_start) / 1000 : 0;
+	double d = (double)(now - t->t_eom) / 1000;
+	char dsn[16];
+	int i;
+
+	if (r->text[0] >= '2' && r->text[0] <= '5' && r->text[1] == '.')
+		snprintf(dsn, sizeof(dsn), "%.*s", (int)strcspn(r->text, " "),
+		    r->text);
+	else
+		snprintf(dsn, sizeof(dsn), "%d.0.0", r->code / 100);
+	for (i = 0; i < t->nrcpt; i++)
+		log_msg("smtp", "%s: to=<%s>, relay=%s[%s]:%d, delay=%.2f, "
+		    "delays=%.2f/0/%.2f/%.2f, dsn=%s, status=%s (%d %s)",
+		    t->qid, t->rcpt[i], u ? u->ip : "none", u ? u->ip : "",
+		    u ? u->port : 0, (double)(now - t->t_start) / 1000, a, c,
+		    d, dsn, status, r->code, r->text);
+}
+
+void
+session_upstream_reply(struct session *s, const struct smtp_reply *r)
+{
+	struct tx *t = &s->tx;
+	char line[SMTP_CLIENT_TEXT_MAX + 64];
+	char hdr[2048];
+	size_t hlen;
+
+	switch (r->op) {
+	case COP_MAIL:
+		if (r->code / 100 == 2) {
+			t->mail_ok = 1;
+			tx_advance(s);
+			return;
+		}
+		if (r->code / 100 == 5) {
+			passthrough(r, line, sizeof(line));
+			str_copy(t->reject, line, sizeof(t->reject));
+			t->mode = TX_MAIL_REJECTED;
+			t->pend = PEND_NONE;
+			log_reject(s, "RCPT", line, t->pending.addr);
+			reply_and_continue(s, line);
+			break;
+		}
+		upstream_fail(s->up, "customer refused MAIL temporarily");
+		return;
+	case COP_RCPT:
+		t->pend = PEND_NONE;
+		passthrough(r, line, sizeof(line));
+		if (r->code / 100 == 2) {
+			if (t->nrcpt == t->caprcpt) {
+				int cap = t->caprcpt ? t->caprcpt * 2 : 4;
+				void *p = realloc(t->rcpt, (size_t)cap *
+				    sizeof(*t->rcpt));
+				if (p == NULL) {
+					reply_and_continue(s, "452 4.3.1 Error: "
+					    "insufficient system resources");
+					break;
+				}
+				t->rcpt = p;
+				t->caprcpt = cap;
+			}
+			str_copy(t->rcpt[t->nrcpt++], t->pending.addr,
+			    sizeof(t->rcpt[0]));
+			reply_and_continue(s, "250 2.1.5 Ok");
+		} else {
+			log_reject(s, "RCPT", line, t->pending.addr);
+			reply_and_continue(s, line);
+		}
+		break;
+	case COP_DATA:
+		if (r->code == 354) {
+			hlen = make_headers(s, hdr, sizeof(hdr));
+			if (hlen == 0 || upstream_send_body(s->up, hdr, hlen,
+			    buf_ptr(&s->msg), s->msg.len) != 0)
+				upstream_fail(s->up, "cannot queue message");
+			return;
+		}
+		if (r->code / 100 == 5) {
+			passthrough(r, line, sizeof(line));
+			log_reject(s, "END-OF-MESSAGE", line, NULL);
+			t->pend = PEND_NONE;
+			reply_and_continue(s, line);
+			tx_reset(s);
+			break;
+		}
+		upstream_fail(s->up, "customer refused DATA temporarily");
+		return;
+	case COP_DOT:
+		t->finished = 1;
+		if (r->code / 100 == 2) {
+			log_sent(s, r, "sent");
+			log_msg("qmgr", "%s: removed", t->qid);
+			snprintf(line, sizeof(line), "250 2.0.0 Ok: queued as %s",
+			    t->qid);
+			t->pend = PEND_NONE;
+			reply_and_continue(s, line);
+			tx_reset(s);
+			break;
+		}
+		if (r->code / 100 == 5) {
+			passthrough(r, line, sizeof(line));
+			log_sent(s, r, "rejected");
+			log_reject(s, "END-OF-MESSAGE", line, NULL);
+			t->pend = PEND_NONE;
+			reply_and_continue(s, line);
+			tx_reset(s);
+			break;
+		}
+		{
+			char why[SMTP_CLIENT_TEXT_MAX + 32];
+			snprintf(why, sizeof(why), "customer said %d %s",
+			    r->code, r->text);
+			upstream_fail(s->up, why);
+		}
+		return;
+	default:
+		return;
+	}
+	session_process(s);
+}
+
+/* --- session I/O ------------------------------------------------------ */
+
+static void
+arm_idle(struct session *s)
+{
+	loop_timer_set(s->r->loop, &s->t_idle,
+	    mono_ms() + (int64_t)s->cf->command_timeout * 1000,
+	    session_idle_timeout, s);
+}
+
+void
+session_accept(struct relay *r, int fd, const struct sockaddr_storage *ss)
+{
+	struct session *s = calloc(1, sizeof(*s));
+	char c;
+
+	if (s == NULL) {
+		close(fd);
+		return;
+	}
+	s->r = r;
+	s->cfg = r->cfg;
+	s->cfg->refs++;
+	s->cf = s->cfg->cf;
+	s->fd = fd;
+	netaddr_from_sockaddr((const struct sockaddr *)ss, &s->peer);
+	netaddr_format(&s->peer, s->peer_ip, sizeof(s->peer_ip));
+	snprintf(s->client, sizeof(s->client), "unknown[%s]", s->peer_ip);
+	buf_init(&s->in, SESSION_IN_MAX);
+	buf_init(&s->out, SESSION_OUT_MAX);
+	buf_init(&s->msg, 0);
+	s->lim.hostname = s->cf->hostname;
+	s->lim.max_size = s->cf->max_message_size;
+	s->lim.max_recipients = s->cf->max_recipients;
+	s->lim.max_errors = s->cf->max_errors;
+	s->lim.tls_available = 0;
+	smtp_server_init(&s->srv, &s->lim, &s->out);
+
+	s->next = r->sessions;
+	if (r->sessions)
+		r->sessions->prev = s;
+	r->sessions = s;
+	r->nsessions++;
+
+	log_msg("smtpd", "connect from %s", s->client);
+	if (loop_add(r->loop, &s->w, fd, EPOLLIN, session_io, s) != 0) {
+		session_close(s, "epoll");
+		return;
+	}
+	if (r->nsessions > s->cf->max_sessions) {
+		log_msg("smtpd", "NOQUEUE: reject: CONNECT from %s: too many "
+		    "sessions (%d)", s->client, s->cf->max_sessions);
+		smtp_server_close(&s->srv, "421 4.7.0 Error: too many "
+		    "connections, try again later", "session limit");
+		s->closing = 1;
+		session_flush(s);
+		return;
+	}
+	/* a client that talks before our banner (noted; gating acts on it) */
+	if (recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 1) {
+		s->pregreet = 1;
+		log_msg("smtpd", "PREGREET from %s: client spoke before the "
+		    "banner", s->client);
+	}
+	smtp_server_banner(&s->srv);
+	arm_idle(s);
+	loop_timer_set(r->loop, &s->t_life,
+	    mono_ms() + (int64_t)s->cf->session_timeout * 1000,
+	    session_life_timeout, s);
+	session_flush(s);
+}
+
+void
+session_close(struct session *s, const char *reason)
+{
+	struct relay *r = s->r;
+	char counts[256];
+
+	smtp_server_counts(&s->srv, counts, sizeof(counts));
+	log_msg("smtpd", "disconnect from %s %s%s%s", s->client, counts,
+	    reason ? " reason=" : "", reason ? reason : "");
+	if (s->up) {
+		upstream_close(s->up, 1);
+		s->up = NULL;
+	}
+	tx_reset(s);
+	loop_timer_cancel(r->loop, &s->t_idle);
+	loop_timer_cancel(r->loop, &s->t_life);
+	loop_del(r->loop, &s->w);
+	close(s->fd);
+	buf_free(&s->in);
+	buf_free(&s->out);
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		r->sessions = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	r->nsessions--;
+	cfg_release(s->cfg);
+	free(s);
+}
+
+static void
+session_want(struct session *s)
+{
+	uint32_t ev = 0;
+
+	if (!s->closing && s->in.len < SESSION_IN_MAX - SESSION_IN_CHUNK &&
+	    s->out.len < SESSION_OUT_HIGH)
+		ev |= EPOLLIN;
+	if (s->out.len > 0)
+		ev |= EPOLLOUT;
+	loop_mod(s->r->loop, &s->w, ev);
+}
+
+/* Writes queued replies; closes a closing session once they are out. */
+static void
+session_flush(struct session *s)
+{
+	while (s->out.len > 0) {
+		ssize_t n = write(s->fd, buf_ptr(&s->out), s->out.len);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				break;
+			session_close(s, "write error");
+			return;
+		}
+		buf_consume(&s->out, (size_t)n);
+	}
+	if (s->closing && s->out.len == 0) {
+		session_close(s, s->srv.close_reason);
+		return;
+	}
+	session_want(s);
+}
+
+void
+session_process(struct session *s)
+{
+	struct smtp_event ev;
+
+	while (!s->closing) {
+		if (s->out.len > SESSION_OUT_HIGH)
+			break;
+		switch (smtp_server_step(&s->srv, &s->in, &ev)) {
+		case SMTP_EV_NONE:
+			goto done;
+		case SMTP_EV_HELO:
+			tx_reset(s);
+			break;
+		case SMTP_EV_MAIL:
+			on_mail(s, &ev);
+			break;
+		case SMTP_EV_RCPT:
+			on_rcpt(s, &ev);
+			break;
+		case SMTP_EV_DATA:
+			on_data(s);
+			break;
+		case SMTP_EV_CONTENT:
+			on_content(s, &ev);
+			break;
+		case SMTP_EV_EOM:
+			on_eom(s, &ev);
+			break;
+		case SMTP_EV_RSET:
+			tx_reset(s);
+			break;
+		case SMTP_EV_STARTTLS:
+			/* not offered until TLS lands; unreachable */
+			smtp_server_close(&s->srv, "454 4.7.0 TLS not available",
+			    "starttls");
+			s->closing = 1;
+			break;
+		case SMTP_EV_CLOSE:
+			s->closing = 1;
+			break;
+		}
+		if (s->srv.state == SMTP_CLOSED)
+			s->closing = 1;
+	}
+done:
+	if (s->srv.state == SMTP_CLOSED)
+		s->closing = 1;
+	/* while the customer decides, the sender's clock is stopped */
+	if (s->srv.pending != SMTP_EV_NONE)
+		loop_timer_cancel(s->r->loop, &s->t_idle);
+	else if (!loop_timer_armed(&s->t_idle) && !s->closing)
+		arm_idle(s);
+	if (s->drain && !s->tx.active && s->srv.pending == SMTP_EV_NONE &&
+	    !s->closing) {
+		smtp_server_close(&s->srv, "421 4.3.2 Service shutting down",
+		    "shutdown");
+		s->closing = 1;
+	}
+	session_flush(s);
+}
+
+static void
+session_read(struct session *s)
+{
+	size_t chunk = s->srv.state == SMTP_DATA ? SESSION_DATA_CHUNK :
+	    SESSION_IN_CHUNK;
+	char *p;
+	ssize_t n;
+
+	if (s->in.len + chunk > SESSION_IN_MAX)
+		chunk = SESSION_IN_MAX - s->in.len;
+	if (chunk == 0 || (p = buf_space(&s->in, chunk)) == NULL)
+		return;
+	n = read(s->fd, p, chunk);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EINTR)
+			return;
+		session_close(s, "read error");
+		return;
+	}
+	if (n == 0) {
+		session_close(s, s->tx.pend != PEND_NONE ?
+		    "lost connection while the customer decided" :
+		    "lost connection");
+		return;
+	}
+	buf_commit(&s->in, (size_t)n);
+	if (s->srv.pending == SMTP_EV_NONE)
+		arm_idle(s);
+	session_process(s);
+}
+
+static void
+session_io(struct watch *w, uint32_t events)
+{
+	struct session *s = w->arg;
+
+	if (events & EPOLLOUT) {
+		int fd = s->fd;
+		session_flush(s);
+		/* flush may have closed (and freed) the session */
+		if (w->fd != fd)
+			return;
+	}
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+		session_read(s);
+}
+
+static void
+session_idle_timeout(struct timer *t)
+{
+	struct session *s = t->arg;
+	char line[ADDR_DOMAIN_MAX + 64];
+
+	snprintf(line, sizeof(line), "421 4.4.2 %s Error: timeout exceeded",
+	    s->cf->hostname);
+	log_msg("smtpd", "timeout after %s from %s",
+	    s->srv.state == SMTP_DATA ? "DATA" : "command", s->client);
+	smtp_server_close(&s->srv, line, "timeout");
+	s->closing = 1;
+	session_flush(s);
+}
+
+static void
+session_life_timeout(struct timer *t)
+{
+	struct session *s = t->arg;
+	char line[ADDR_DOMAIN_MAX + 64];
+
+	snprintf(line, sizeof(line), "421 4.4.2 %s Error: session time limit "
+	    "exceeded", s->cf->hostname);
+	log_msg("smtpd", "session time limit from %s", s->client);
+	smtp_server_close(&s->srv, line, "session timeout");
+	s->closing = 1;
+	session_flush(s);
+}
+
+/* SIGTERM: idle sessions get 421 now, busy ones after their message. */
+void
+session_drain(struct session *s)
+{
+	s->drain = 1;
+	if (!s->tx.active && s->srv.pending == SMTP_EV_NONE && !s->closing &&
+	    s->srv.state != SMTP_DATA) {
+		smtp_server_close(&s->srv, "421 4.3.2 Service shutting down",
+		    "shutdown");
+		s->closing = 1;
+		session_flush(s);
+	}
+}

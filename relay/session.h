@@ -1,0 +1,162 @@
+/*
+ * session.h — the relay's internal objects, shared by relay.c (listeners,
+ * signals, reload, drain), session.c (one inbound SMTP session and its
+ * mail transaction) and upstream.c (the connection to the customer's
+ * server that serves one session's transaction in-session).
+ *
+ * Ownership: the relay owns its sessions; a session owns its buffers, its
+ * message content and at most one upstream. Nothing here is shared
+ * between processes.
+ */
+#ifndef MXGATE_SESSION_H
+#define MXGATE_SESSION_H
+
+#include <stdint.h>
+
+#include "buf.h"
+#include "config.h"
+#include "loop.h"
+#include "net.h"
+#include "smtp_client.h"
+#include "smtp_server.h"
+
+#define SESSION_IN_CHUNK	4096		/* read size, command phase */
+#define SESSION_DATA_CHUNK	65536		/* read size, DATA phase */
+#define SESSION_IN_MAX		(SESSION_DATA_CHUNK + 2048)
+#define SESSION_OUT_MAX		(64 * 1024)	/* queued replies */
+#define SESSION_OUT_HIGH	(48 * 1024)	/* stop reading above this */
+#define UPSTREAM_BUF_MAX	(64 * 1024)
+#define HOST_DOWN_MS		10000		/* skip a dead server this long */
+#define HOST_TABLE		64		/* remembered dead servers */
+#define DRAIN_MAX_MS		60000		/* SIGTERM: longest drain */
+
+/* A configuration shared by the sessions that started under it. */
+struct cfg {
+	struct config	*cf;
+	int		 refs;
+};
+
+struct relay;
+struct session;
+
+enum up_state {
+	UP_CONNECTING, UP_GREETING, UP_EHLO, UP_HELO, UP_READY
+};
+
+struct upstream {
+	struct session		*s;
+	int			 fd;
+	struct watch		 w;
+	struct timer		 t;
+	const struct route	*route;
+	int			 host;		/* index in route->host */
+	char			 addr[NET_ENDPOINTLEN];
+	char			 ip[NET_ADDRSTRLEN];
+	int			 port;
+	enum up_state		 state;
+	struct buf		 in, out;
+	struct smtp_client	 cli;
+	/* message body being sent after 354: headers are in `out` */
+	const char		*body;
+	size_t			 body_len, body_off;
+	int			 sending_body;
+	int64_t			 t_start, t_ready;	/* mono ms */
+};
+
+enum tx_mode { TX_PROXY, TX_OUTAGE, TX_MAIL_REJECTED };
+enum tx_pend { PEND_NONE, PEND_RCPT, PEND_EOM };
+
+struct tx {
+	int			 active;
+	char			 qid[16];
+	struct smtp_path	 from;
+	uint64_t		 size_decl;
+	int			 body_8bit;
+	const struct route	*route;
+	char			(*rcpt)[ADDR_PATH_MAX + 1]; /* accepted */
+	int			 nrcpt, caprcpt;
+	enum tx_mode		 mode;
+	char			 reject[SMTP_CLIENT_TEXT_MAX + 8];
+	char			 outage[ADDR_DOMAIN_MAX + 160]; /* why */
+	struct smtp_path	 pending;	/* RCPT awaiting upstream */
+	enum tx_pend		 pend;
+	int			 mail_sent, mail_ok;
+	int			 host;		/* route server in use */
+	int			 finished;	/* customer answered the dot */
+	uint64_t		 msg_size;
+	int64_t			 t_start, t_eom;	/* mono ms */
+};
+
+struct session {
+	struct relay		*r;
+	struct cfg		*cfg;
+	const struct config	*cf;
+	struct session		*prev, *next;
+	int			 fd;
+	struct watch		 w;
+	struct timer		 t_idle, t_life;
+	struct buf		 in, out, msg;
+	uint64_t		 msg_charged;	/* bytes counted in budget */
+	struct smtp_server	 srv;
+	struct smtp_limits	 lim;
+	struct netaddr		 peer;
+	char			 peer_ip[NET_ADDRSTRLEN];
+	char			 client[NET_ADDRSTRLEN + 16]; /* unknown[ip] */
+	int			 pregreet;
+	int			 closing;	/* flush replies, then close */
+	int			 drain;		/* close after this tx */
+	struct tx		 tx;
+	struct upstream		*up;
+};
+
+struct host_down {
+	struct sockaddr_storage	addr;
+	int64_t			until;
+};
+
+struct relay {
+	struct loop		*loop;
+	struct cfg		*cfg;		/* current */
+	const char		*config_path;
+	int			 lfd[CONF_MAX_LISTEN];
+	struct watch		 lw[CONF_MAX_LISTEN];
+	int			 nlisten;
+	int			 sigfd;
+	struct watch		 sigw;
+	struct session		*sessions;
+	int			 nsessions;
+	uint64_t		 mem_used;	/* message bytes held */
+	int			 draining;
+	int64_t			 drain_deadline;
+	unsigned		 qid_seq;
+	struct host_down	 down[HOST_TABLE];
+};
+
+/* session.c */
+void session_accept(struct relay *r, int fd, const struct sockaddr_storage *ss);
+void session_close(struct session *s, const char *reason);
+void session_process(struct session *s);
+void session_drain(struct session *s);
+/* called by upstream.c */
+void session_upstream_ready(struct session *s);
+void session_upstream_reply(struct session *s, const struct smtp_reply *r);
+void session_upstream_failed(struct session *s, const char *why);
+
+/* upstream.c */
+struct upstream *upstream_open(struct session *s, const struct route *route,
+    int host);
+void upstream_close(struct upstream *u, int polite);
+/* Reports why through session_upstream_failed(); u is freed. */
+void upstream_fail(struct upstream *u, const char *why);
+/* Queue a command / the message; -1 when the buffers are full. The bytes
+ * leave from the event loop, never inside these calls. */
+int  upstream_send(struct upstream *u, enum smtp_cop op, const char *line);
+int  upstream_send_body(struct upstream *u, const char *headers,
+    size_t hlen, const char *body, size_t blen);
+void relay_host_down(struct relay *r, const struct sockaddr_storage *ss);
+int  relay_host_is_down(struct relay *r, const struct sockaddr_storage *ss);
+
+/* relay.c */
+void cfg_release(struct cfg *c);
+
+#endif

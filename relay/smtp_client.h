@@ -1,0 +1,68 @@
+/*
+ * smtp_client.h — the SMTP client protocol machine used toward the
+ * customer's servers. Pure: the caller queues commands (appended to its
+ * output buffer) and feeds the server's bytes; complete replies come back
+ * as events tagged with the command they answer, in order.
+ *
+ * Replies are parsed strictly: "DDD-text" continuation lines and a final
+ * "DDD text" line, CRLF only (a bare LF is a protocol error), at most
+ * SMTP_CLIENT_LINE_MAX octets per line and SMTP_CLIENT_MAX_LINES lines per
+ * reply. EHLO replies fill in the server's capabilities.
+ */
+#ifndef MXGATE_SMTP_CLIENT_H
+#define MXGATE_SMTP_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+#define SMTP_CLIENT_LINE_MAX	1000	/* generous: RFC says 512 */
+#define SMTP_CLIENT_MAX_LINES	100
+#define SMTP_CLIENT_TEXT_MAX	400	/* reply text kept for logs */
+#define SMTP_CLIENT_FIFO	8	/* commands awaiting replies */
+
+enum smtp_cop {
+	COP_GREETING, COP_EHLO, COP_HELO, COP_STARTTLS, COP_MAIL, COP_RCPT,
+	COP_DATA, COP_DOT, COP_RSET, COP_QUIT
+};
+
+struct smtp_reply {
+	enum smtp_cop	op;		/* the command answered */
+	int		code;		/* 200..599 */
+	char		text[SMTP_CLIENT_TEXT_MAX + 1]; /* final line after
+					   the code, e.g. "2.0.0 Ok" */
+};
+
+struct smtp_client {
+	struct buf	*out;		/* caller's: commands to send */
+	enum smtp_cop	 fifo[SMTP_CLIENT_FIFO];
+	int		 head, count;
+	/* capabilities from the last EHLO reply */
+	int		 cap_pipelining, cap_8bitmime, cap_starttls, cap_size;
+	uint64_t	 max_size;
+	int		 lines;		/* of the reply being read */
+	int		 error;		/* protocol error seen: unusable */
+};
+
+void smtp_client_init(struct smtp_client *c, struct buf *out);
+
+/* Queue a command (text without CRLF; the machine adds it) and record the
+ * reply it expects. -1 when the FIFO or the output buffer is full. */
+int smtp_client_send(struct smtp_client *c, enum smtp_cop op,
+    const char *line);
+
+/* Records that the caller wrote the message body and the final ".":
+ * the next reply answers COP_DOT. */
+int smtp_client_expect(struct smtp_client *c, enum smtp_cop op);
+
+/* Number of commands still awaiting a reply. */
+int smtp_client_pending(const struct smtp_client *c);
+
+/* Parses one reply from in (consuming it). Returns 1 with *r filled, 0
+ * when more input is needed, -1 on a protocol error (unexpected reply,
+ * bad syntax, over-long) — the connection must then be dropped. */
+int smtp_client_feed(struct smtp_client *c, struct buf *in,
+    struct smtp_reply *r);
+
+#endif

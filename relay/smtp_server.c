@@ -1,0 +1,670 @@
+/*
+ * smtp_server.c — see smtp_server.h. One handler per verb, dispatched
+ * from a table; one framing function for commands and one for DATA.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "smtp_server.h"
+#include "util.h"
+
+static void
+reply(struct smtp_server *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void
+reply(struct smtp_server *s, const char *fmt, ...)
+{
+	char line[SMTP_CMD_LINE_MAX + 2];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n > sizeof(line) - 3)
+		n = (int)sizeof(line) - 3;
+	line[n++] = '\r';
+	line[n++] = '\n';
+	/* The caller keeps `out` drained below its limit before stepping;
+	 * a failure here means the peer stopped reading: close. */
+	if (buf_append(s->out, line, (size_t)n) != 0) {
+		s->state = SMTP_CLOSED;
+		s->close_reason = "reply buffer full";
+	}
+}
+
+void
+smtp_server_init(struct smtp_server *s, const struct smtp_limits *lim,
+    struct buf *out)
+{
+	memset(s, 0, sizeof(*s));
+	s->lim = *lim;
+	s->out = out;
+	s->state = SMTP_GREETING;
+	s->pending = SMTP_EV_NONE;
+}
+
+void
+smtp_server_banner(struct smtp_server *s)
+{
+	reply(s, "220 %s ESMTP", s->lim.hostname);
+	if (s->state == SMTP_GREETING)
+		s->state = SMTP_HELO;
+}
+
+void
+smtp_server_close(struct smtp_server *s, const char *line,
+    const char *reason)
+{
+	if (s->state == SMTP_CLOSED)
+		return;
+	reply(s, "%s", line);
+	s->state = SMTP_CLOSED;
+	s->pending = SMTP_EV_NONE;
+	s->close_reason = reason;
+}
+
+static enum smtp_ev
+close_with(struct smtp_server *s, struct smtp_event *ev, const char *line,
+    const char *reason)
+{
+	smtp_server_close(s, line, reason);
+	ev->type = SMTP_EV_CLOSE;
+	ev->close_reason = reason;
+	return SMTP_EV_CLOSE;
+}
+
+/* Counts an error reply; too many close the session. */
+static enum smtp_ev
+error_reply(struct smtp_server *s, struct smtp_event *ev, const char *line)
+{
+	char buf[SMTP_CMD_LINE_MAX];
+
+	reply(s, "%s", line);
+	if (++s->errors >= s->lim.max_errors) {
+		snprintf(buf, sizeof(buf), "421 4.7.0 %s Error: too many errors",
+		    s->lim.hostname);
+		return close_with(s, ev, buf, "too many errors");
+	}
+	return SMTP_EV_NONE;
+}
+
+static enum smtp_ev
+junk(struct smtp_server *s, struct smtp_event *ev)
+{
+	char buf[SMTP_CMD_LINE_MAX];
+
+	if (++s->junk > SMTP_JUNK_MAX) {
+		snprintf(buf, sizeof(buf),
+		    "421 4.7.0 %s Error: too many junk commands",
+		    s->lim.hostname);
+		return close_with(s, ev, buf, "too many junk commands");
+	}
+	return SMTP_EV_NONE;
+}
+
+/* --- verbs ---------------------------------------------------------- */
+
+static int
+helo_name_valid(const char *a)
+{
+	size_t n = strlen(a);
+
+	if (n == 0 || n > SMTP_HELO_MAX)
+		return 0;
+	for (; *a; a++)
+		if ((unsigned char)*a <= 32 || (unsigned char)*a >= 127)
+			return 0;
+	return 1;
+}
+
+static enum smtp_ev
+cmd_helo_common(struct smtp_server *s, const char *args,
+    struct smtp_event *ev, int esmtp)
+{
+	if (!helo_name_valid(args))
+		return error_reply(s, ev, esmtp ?
+		    "501 5.5.4 Syntax: EHLO hostname" :
+		    "501 5.5.4 Syntax: HELO hostname");
+	str_copy(s->helo, args, sizeof(s->helo));
+	s->esmtp = esmtp;
+	s->state = SMTP_IDLE;
+	s->nrcpt = s->rcpt_tried = 0;
+	if (!esmtp) {
+		reply(s, "250 %s", s->lim.hostname);
+	} else {
+		reply(s, "250-%s", s->lim.hostname);
+		reply(s, "250-PIPELINING");
+		reply(s, "250-SIZE %llu", (unsigned long long)s->lim.max_size);
+		if (s->lim.tls_available && !s->tls)
+			reply(s, "250-STARTTLS");
+		reply(s, "250-ENHANCEDSTATUSCODES");
+		reply(s, "250 8BITMIME");
+	}
+	ev->type = SMTP_EV_HELO;
+	return SMTP_EV_HELO;
+}
+
+static enum smtp_ev
+cmd_ehlo(struct smtp_server *s, const char *args, struct smtp_event *ev)
+{
+	return cmd_helo_common(s, args, ev, 1);
+}
+
+static enum smtp_ev
+cmd_helo(struct smtp_server *s, const char *args, struct smtp_event *ev)
+{
+	return cmd_helo_common(s, args, ev, 0);
+}
+
+/* Matches "FROM:" / "TO:" case-insensitively, then optional blanks. */
+static const char *
+skip_keyword(const char *args, const char *kw)
+{
+	size_t n = strlen(kw);
+
+	if (strncasecmp(args, kw, n) != 0)
+		return NULL;
+	args += n;
+	while (*args == ' ')
+		args++;
+	return args;
+}
+
+static enum smtp_ev
+cmd_mail(struct smtp_server *s, const char *args, struct smtp_event *ev)
+{
+	char line[SMTP_CMD_LINE_MAX];
+	const char *p, *param;
+	enum addr_status st;
+	size_t used;
+
+	if (s->state == SMTP_HELO)
+		return error_reply(s, ev,
+		    "503 5.5.1 Error: send HELO/EHLO first");
+	if (s->state == SMTP_MAIL)
+		return error_reply(s, ev, "503 5.5.1 Error: nested MAIL command");
+	if ((p = skip_keyword(args, "FROM:")) == NULL)
+		return error_reply(s, ev, "501 5.5.4 Syntax: MAIL FROM:<address>");
+	memset(ev, 0, sizeof(*ev));
+	st = addr_parse_path(p, strlen(p), 1, &ev->path, &used);
+	if (st != ADDR_OK) {
+		snprintf(line, sizeof(line),
+		    "501 5.1.7 Bad sender address syntax: %s",
+		    addr_status_text(st));
+		return error_reply(s, ev, line);
+	}
+	param = p + used;
+	while (*param) {
+		char word[64];
+		size_t n;
+
+		if (*param != ' ')
+			return error_reply(s, ev,
+			    "501 5.5.4 Syntax: MAIL FROM:<address> [params]");
+		while (*param == ' ')
+			param++;
+		n = strcspn(param, " ");
+		if (n == 0)
+			break;
+		if (n >= sizeof(word)) {
+			return error_reply(s, ev,
+			    "555 5.5.4 Unsupported option: (too long)");
+		}
+		memcpy(word, param, n);
+		word[n] = '\0';
+		param += n;
+		if (strncasecmp(word, "SIZE=", 5) == 0) {
+			if (parse_uint(word + 5, 0, UINT64_MAX / 2, &ev->size)
+			    != 0)
+				return error_reply(s, ev,
+				    "501 5.5.4 Bad SIZE parameter");
+			if (ev->size > s->lim.max_size)
+				return error_reply(s, ev, "552 5.3.4 Message size "
+				    "exceeds fixed limit");
+		} else if (strcasecmp(word, "BODY=8BITMIME") == 0) {
+			ev->body_8bit = 1;
+		} else if (strcasecmp(word, "BODY=7BIT") == 0) {
+			ev->body_8bit = 0;
+		} else {
+			snprintf(line, sizeof(line),
+			    "555 5.5.4 Unsupported option: %s", word);
+			return error_reply(s, ev, line);
+		}
+	}
+	s->count[V_MAIL]++;
+	s->pending = SMTP_EV_MAIL;
+	ev->type = SMTP_EV_MAIL;
+	return SMTP_EV_MAIL;
+}
+
+static enum smtp_ev
+cmd_rcpt(struct smtp_server *s, const char *args, struct smtp_event *ev)
+{
+	char line[SMTP_CMD_LINE_MAX];
+	const char *p;
+	enum addr_status st;
+	size_t used;
+
+	if (s->state != SMTP_MAIL)
+		return error_reply(s, ev, "503 5.5.1 Error: need MAIL command");
+	if ((p = skip_keyword(args, "TO:")) == NULL)
+		return error_reply(s, ev, "501 5.5.4 Syntax: RCPT TO:<address>");
+	memset(ev, 0, sizeof(*ev));
+	st = addr_parse_path(p, strlen(p), 0, &ev->path, &used);
+	if (st != ADDR_OK) {
+		snprintf(line, sizeof(line),
+		    "501 5.1.3 Bad recipient address syntax: %s",
+		    addr_status_text(st));
+		return error_reply(s, ev, line);
+	}
+	if (p[used] != '\0') {
+		snprintf(line, sizeof(line),
+		    "555 5.5.4 Unsupported option: %.64s", p + used + 1);
+		return error_reply(s, ev, line);
+	}
+	if (s->nrcpt >= s->lim.max_recipients) {
+		reply(s, "452 4.5.3 Error: too many recipients");
+		return SMTP_EV_NONE;
+	}
+	s->rcpt_tried++;
+	s->count[V_RCPT]++;
+	s->pending = SMTP_EV_RCPT;
+	ev->type = SMTP_EV_RCPT;
+	return SMTP_EV_RCPT;
+}
+
+static enum smtp_ev
+cmd_data(struct smtp_server *s, const char *args, struct smtp_event *ev)
+{
+	if (s->state != SMTP_MAIL)
+		return error_reply(s, ev, "503 5.5.1 Error: need MAIL command");
+	if (*args)
+		return error_reply(s, ev, "501 5.5.4 Syntax: DATA");
+	if (s->nrcpt == 0)
+		return error_reply(s, ev, s->rcpt_tried ?
+		    "554 5.5.1 Error: no valid recipients" :
+		    "503 5.5.1 Error: need RCPT command");
+	s->count[V_DATA]++;
+	s->pending = SMTP_EV_DATA;
+	ev->type = SMTP_EV_DATA;
+	return SMTP_EV_DATA;
+}
+
+static enum smtp_ev
+cmd_rset(struct smtp_server *s, const char *args, struct smtp_event *ev)
+{
+	int had_tx = s->state == SMTP_MAIL;
+
+	if (*args)
+		return error_reply(s, ev, "501 5.5.4 Syntax: RSET");
+	reply(s, "250 2.0.0 Ok");
+	if (s->state == SMTP_MAIL)
+		s->state = SMTP_IDLE;
+	s->nrcpt = s->rcpt_tried = 0;
+	if (junk(s, ev) == SMTP_EV_CLOSE)
+		return SMTP_EV_CLOSE;
+	if (had_tx) {
+		ev->type = SMTP_EV_RSET;
+		return SMTP_EV_RSET;
+	}
+	return SMTP_EV_NONE;
+}
+
+static enum smtp_ev
+cmd_noop(struct smtp_server *s, const char *args, struct smtp_event *ev)
+{
+	reply(s, "250 2.0.0 Ok");
+	return junk(s, ev);
+}
+
+static enum smtp_ev
+cmd_vrfy(struct smtp_server *s, const char *args, struct smtp_event *ev)
+{
+	/* RFC 5321 3.5.3: 252, and nothing disclosed */
+	reply(s, "252 2.0.0 Cannot VRFY user, but will accept message "
+	    "and attempt delivery");
+	return junk(s, ev);
+}
+
+static enum smtp_ev
+cmd_help(struct smtp_server *s, const char *args, struct smtp_event *ev)
+{
+	reply(s, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP "
+	    "QUIT VRFY%s", s->lim.tls_available ? " STARTTLS" : "");
+	return junk(s, ev);
+}
+
+static enum smtp_ev
+cmd_quit(struct smtp_server *s, const char *args, struct smtp_event *ev)
+{
+	return close_with(s, ev, "221 2.0.0 Bye", "quit");
+}
+
+static enum smtp_ev
+cmd_starttls(struct smtp_server *s, const char *args, struct smtp_event *ev)
+{
+	if (!s->lim.tls_available)
+		return error_reply(s, ev,
+		    "502 5.5.1 Error: command not implemented");
+	if (s->tls)
+		return error_reply(s, ev, "554 5.5.1 Error: TLS already active");
+	if (*args)
+		return error_reply(s, ev, "501 5.5.4 Syntax: STARTTLS");
+	if (s->state == SMTP_MAIL)
+		return error_reply(s, ev,
+		    "503 5.5.1 Error: STARTTLS inside a mail transaction");
+	reply(s, "220 2.0.0 Ready to start TLS");
+	ev->type = SMTP_EV_STARTTLS;
+	return SMTP_EV_STARTTLS;
+}
+
+static enum smtp_ev
+cmd_not_implemented(struct smtp_server *s, const char *args,
+    struct smtp_event *ev)
+{
+	return error_reply(s, ev, "502 5.5.1 Error: command not implemented");
+}
+
+static const struct {
+	const char	*name;
+	enum smtp_verb	 verb;
+	enum smtp_ev	(*fn)(struct smtp_server *, const char *,
+			    struct smtp_event *);
+} verbs[] = {
+	{ "EHLO",	V_EHLO,		cmd_ehlo },
+	{ "HELO",	V_HELO,		cmd_helo },
+	{ "MAIL",	V_COUNT,	cmd_mail },	/* counted when valid */
+	{ "RCPT",	V_COUNT,	cmd_rcpt },
+	{ "DATA",	V_COUNT,	cmd_data },
+	{ "RSET",	V_RSET,		cmd_rset },
+	{ "NOOP",	V_NOOP,		cmd_noop },
+	{ "VRFY",	V_VRFY,		cmd_vrfy },
+	{ "HELP",	V_HELP,		cmd_help },
+	{ "QUIT",	V_QUIT,		cmd_quit },
+	{ "STARTTLS",	V_STARTTLS,	cmd_starttls },
+	{ "EXPN",	V_UNKNOWN,	cmd_not_implemented },
+	{ "ETRN",	V_UNKNOWN,	cmd_not_implemented },
+	{ "AUTH",	V_UNKNOWN,	cmd_not_implemented },
+	{ "BDAT",	V_UNKNOWN,	cmd_not_implemented },
+	{ "TURN",	V_UNKNOWN,	cmd_not_implemented },
+};
+
+static enum smtp_ev
+dispatch(struct smtp_server *s, char *line, struct smtp_event *ev)
+{
+	size_t vlen = strcspn(line, " "), i;
+	const char *args = line + vlen;
+
+	if (*args == ' ')
+		args++;
+	for (i = 0; i < ARRAY_LEN(verbs); i++) {
+		if (strlen(verbs[i].name) == vlen &&
+		    strncasecmp(line, verbs[i].name, vlen) == 0) {
+			if (verbs[i].verb != V_COUNT)
+				s->count[verbs[i].verb]++;
+			return verbs[i].fn(s, args, ev);
+		}
+	}
+	s->count[V_UNKNOWN]++;
+	return error_reply(s, ev, "500 5.5.2 Error: command not recognized");
+}
+
+/* --- framing -------------------------------------------------------- */
+
+static enum smtp_ev
+bare_newline(struct smtp_server *s, struct smtp_event *ev, int lf)
+{
+	char line[SMTP_CMD_LINE_MAX];
+
+	snprintf(line, sizeof(line), "521 5.5.2 %s Error: bare <%s> received",
+	    s->lim.hostname, lf ? "LF" : "CR");
+	return close_with(s, ev, line, lf ? "bare LF" : "bare CR");
+}
+
+static enum smtp_ev
+command_step(struct smtp_server *s, struct buf *in, struct smtp_event *ev)
+{
+	char line[SMTP_CMD_LINE_MAX + 1];
+	const char *p = buf_ptr(in), *nl;
+	size_t n = in->len, len;
+
+	if (n == 0)
+		return SMTP_EV_NONE;
+	nl = memchr(p, '\n', n);
+	if (s->discard_line) {
+		if (nl == NULL) {
+			/* keep a final CR: it may pair with the next LF */
+			buf_consume(in, p[n - 1] == '\r' ? n - 1 : n);
+			return SMTP_EV_NONE;
+		}
+		if (nl == p || nl[-1] != '\r')
+			return bare_newline(s, ev, 1);
+		buf_consume(in, (size_t)(nl - p) + 1);
+		s->discard_line = 0;
+		return command_step(s, in, ev);
+	}
+	if (nl == NULL) {
+		if (memchr(p, '\r', n - 1) != NULL)
+			return bare_newline(s, ev, 0);
+		if (n < SMTP_CMD_LINE_MAX)
+			return SMTP_EV_NONE;
+		s->discard_line = 1;
+		buf_consume(in, p[n - 1] == '\r' ? n - 1 : n);
+		return error_reply(s, ev, "500 5.5.2 Error: line too long");
+	}
+	len = (size_t)(nl - p) + 1;
+	if (len < 2 || nl[-1] != '\r')
+		return bare_newline(s, ev, 1);
+	if (len > 2 && memchr(p, '\r', len - 2) != NULL)
+		return bare_newline(s, ev, 0);
+	if (len > SMTP_CMD_LINE_MAX) {
+		buf_consume(in, len);
+		return error_reply(s, ev, "500 5.5.2 Error: line too long");
+	}
+	memcpy(line, p, len - 2);
+	line[len - 2] = '\0';
+	buf_consume(in, len);
+	if (memchr(p, '\0', len - 2) != NULL)
+		return error_reply(s, ev,
+		    "500 5.5.2 Error: NUL character in command");
+	return dispatch(s, line, ev);
+}
+
+static void
+msg_error(struct smtp_server *s, enum smtp_msg_error e)
+{
+	if (s->msg_error == SMTP_MSG_OK)
+		s->msg_error = e;
+}
+
+static enum smtp_ev
+data_step(struct smtp_server *s, struct buf *in, struct smtp_event *ev)
+{
+	const char *p = buf_ptr(in), *nl;
+	size_t n = in->len, pos = 0, chunk = 0, len;
+
+	while (pos < n) {
+		nl = memchr(p + pos, '\n', n - pos);
+		if (nl == NULL) {
+			size_t rem = n - pos;
+			if (rem > 1 && memchr(p + pos, '\r', rem - 1) != NULL)
+				return bare_newline(s, ev, 0);
+			if (!s->discard_line && rem <= SMTP_DATA_LINE_MAX)
+				break;
+			/* inside an over-long line: drop it, keep a CR */
+			msg_error(s, SMTP_MSG_LONG_LINE);
+			s->discard_line = 1;
+			s->size += rem;
+			pos = p[n - 1] == '\r' ? n - 1 : n;
+			break;
+		}
+		len = (size_t)(nl - (p + pos)) + 1;
+		if (len < 2 || nl[-1] != '\r')
+			return bare_newline(s, ev, 1);
+		if (len > 2 && memchr(p + pos, '\r', len - 2) != NULL)
+			return bare_newline(s, ev, 0);
+		if (s->discard_line) {
+			s->discard_line = 0;
+			s->size += len;
+			pos += len;
+			continue;
+		}
+		if (len == 3 && p[pos] == '.') {
+			if (chunk > 0)
+				break;	/* hand out the content first */
+			buf_consume(in, 3);
+			s->pending = SMTP_EV_EOM;
+			ev->type = SMTP_EV_EOM;
+			ev->msg_error = s->msg_error;
+			ev->size = s->size;
+			return SMTP_EV_EOM;
+		}
+		if (len > SMTP_DATA_LINE_MAX)
+			msg_error(s, SMTP_MSG_LONG_LINE);
+		if (memchr(p + pos, '\0', len) != NULL)
+			msg_error(s, SMTP_MSG_NUL);
+		s->size += len;
+		if (s->size > s->lim.max_size)
+			msg_error(s, SMTP_MSG_TOO_BIG);
+		if (s->msg_error == SMTP_MSG_OK && chunk == pos)
+			chunk += len;
+		pos += len;
+	}
+	buf_consume(in, pos);
+	if (chunk > 0) {
+		ev->type = SMTP_EV_CONTENT;
+		ev->data = p;
+		ev->len = chunk;
+		return SMTP_EV_CONTENT;
+	}
+	return SMTP_EV_NONE;	/* what is left is a partial line */
+}
+
+enum smtp_ev
+smtp_server_step(struct smtp_server *s, struct buf *in,
+    struct smtp_event *ev)
+{
+	ev->type = SMTP_EV_NONE;
+	if (s->state == SMTP_CLOSED || s->state == SMTP_GREETING ||
+	    s->pending != SMTP_EV_NONE)
+		return SMTP_EV_NONE;
+	if (s->state == SMTP_DATA)
+		return data_step(s, in, ev);
+	return command_step(s, in, ev);
+}
+
+void
+smtp_server_reply(struct smtp_server *s, const char *line)
+{
+	enum smtp_ev was = s->pending;
+	char cls = line[0];
+
+	s->pending = SMTP_EV_NONE;
+	if (s->state == SMTP_CLOSED)
+		return;
+	if (strncmp(line, "421", 3) == 0) {
+		smtp_server_close(s, line, "421 sent");
+		return;
+	}
+	reply(s, "%s", line);
+	switch (was) {
+	case SMTP_EV_MAIL:
+		if (cls == '2') {
+			s->state = SMTP_MAIL;
+			s->nrcpt = s->rcpt_tried = 0;
+		}
+		break;
+	case SMTP_EV_RCPT:
+		if (cls == '2')
+			s->nrcpt++;
+		break;
+	case SMTP_EV_DATA:
+		if (strncmp(line, "354", 3) == 0) {
+			s->state = SMTP_DATA;
+			s->size = 0;
+			s->msg_error = SMTP_MSG_OK;
+			s->discard_line = 0;
+		}
+		break;
+	case SMTP_EV_EOM:
+		s->state = SMTP_IDLE;
+		s->nrcpt = s->rcpt_tried = 0;
+		break;
+	default:
+		break;
+	}
+	if (cls != '2' && cls != '3' && was != SMTP_EV_EOM &&
+	    ++s->errors >= s->lim.max_errors) {
+		char buf[SMTP_CMD_LINE_MAX];
+		snprintf(buf, sizeof(buf), "421 4.7.0 %s Error: too many errors",
+		    s->lim.hostname);
+		smtp_server_close(s, buf, "too many errors");
+	}
+}
+
+void
+smtp_server_set_msg_error(struct smtp_server *s, enum smtp_msg_error e)
+{
+	msg_error(s, e);
+}
+
+void
+smtp_server_tls_started(struct smtp_server *s)
+{
+	s->tls = 1;
+	s->esmtp = 0;
+	s->helo[0] = '\0';
+	s->nrcpt = s->rcpt_tried = 0;
+	s->discard_line = 0;
+	s->state = SMTP_HELO;
+}
+
+const char *
+smtp_msg_error_reply(enum smtp_msg_error e)
+{
+	switch (e) {
+	case SMTP_MSG_OK:
+		return "250 2.0.0 Ok";
+	case SMTP_MSG_TOO_BIG:
+		return "552 5.3.4 Error: message file too big";
+	case SMTP_MSG_LONG_LINE:
+		return "554 5.6.0 Error: message line longer than 998 octets";
+	case SMTP_MSG_NUL:
+		return "554 5.6.0 Error: NUL character in message";
+	case SMTP_MSG_NO_MEMORY:
+		return "452 4.3.1 Error: insufficient system resources, "
+		    "try again later";
+	}
+	return "451 4.3.0 Error: local error";
+}
+
+void
+smtp_server_counts(const struct smtp_server *s, char *buf, size_t size)
+{
+	static const char *names[V_COUNT] = {
+		"ehlo", "helo", "mail", "rcpt", "data", "rset", "noop",
+		"vrfy", "quit", "starttls", "help", "unknown"
+	};
+	size_t off = 0;
+	unsigned total = 0;
+	int i, r;
+
+	buf[0] = '\0';
+	for (i = 0; i < V_COUNT; i++) {
+		if (s->count[i] == 0)
+			continue;
+		total += s->count[i];
+		r = snprintf(buf + off, size - off, "%s=%u ", names[i],
+		    s->count[i]);
+		if (r < 0 || (size_t)r >= size - off)
+			return;
+		off += (size_t)r;
+	}
+	snprintf(buf + off, size - off, "commands=%u", total);
+}

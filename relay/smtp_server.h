@@ -1,0 +1,141 @@
+/*
+ * smtp_server.h — the SMTP server protocol machine (RFC 5321, with
+ * PIPELINING, SIZE, 8BITMIME, ENHANCEDSTATUSCODES, STARTTLS).
+ *
+ * Pure: bytes in, replies and events out. It never touches a descriptor,
+ * a clock or the configuration beyond the limits it is given. The caller
+ * (relay.c) owns the input buffer and the reply buffer and calls
+ * smtp_server_step() until it returns SMTP_EV_NONE. Some events need a
+ * decision (MAIL, RCPT, DATA, EOM): the machine then stops consuming input
+ * until the caller answers with smtp_server_reply(), which is how
+ * pipelined commands wait, in order, for the customer's verdict.
+ *
+ * Framing is strict (SPEC 3.3): a bare LF or bare CR anywhere closes the
+ * session with 521 (SMTP smuggling cannot cross us); NUL and over-long
+ * lines are refused; a message line "." only ends DATA as CR LF . CR LF.
+ * Message content is passed through in wire form (still dot-stuffed).
+ */
+#ifndef MXGATE_SMTP_SERVER_H
+#define MXGATE_SMTP_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addr.h"
+#include "buf.h"
+
+#define SMTP_CMD_LINE_MAX	512	/* RFC 5321 4.5.3.1.4, with CRLF */
+#define SMTP_DATA_LINE_MAX	1000	/* RFC 5321 4.5.3.1.6, with CRLF */
+#define SMTP_HELO_MAX		255
+#define SMTP_JUNK_MAX		100	/* NOOP/RSET/VRFY/HELP per session */
+
+enum smtp_state {
+	SMTP_GREETING,		/* banner not sent: input is a pregreet */
+	SMTP_HELO,		/* waiting for EHLO/HELO */
+	SMTP_IDLE,		/* greeted, no transaction */
+	SMTP_MAIL,		/* sender accepted; RCPT/DATA may follow */
+	SMTP_DATA,		/* reading message content */
+	SMTP_CLOSED,		/* QUIT or fatal error: flush, then close */
+};
+
+enum smtp_ev {
+	SMTP_EV_NONE,		/* need input, or a decision is pending */
+	SMTP_EV_HELO,		/* greeted (reply sent); ev->helo set */
+	SMTP_EV_MAIL,		/* decide: ev->path is the sender */
+	SMTP_EV_RCPT,		/* decide: ev->path is a recipient */
+	SMTP_EV_DATA,		/* decide: 354 or refuse */
+	SMTP_EV_CONTENT,	/* ev->data, ev->len: message bytes */
+	SMTP_EV_EOM,		/* decide: end of message, ev->msg_error */
+	SMTP_EV_RSET,		/* the transaction was dropped */
+	SMTP_EV_STARTTLS,	/* 220 queued: flush it, discard input,
+				   start TLS, then smtp_server_tls_started() */
+	SMTP_EV_CLOSE,		/* flush the queued reply, then close */
+};
+
+enum smtp_msg_error {
+	SMTP_MSG_OK = 0,
+	SMTP_MSG_TOO_BIG,	/* over max_size */
+	SMTP_MSG_LONG_LINE,	/* a line over SMTP_DATA_LINE_MAX */
+	SMTP_MSG_NUL,		/* a NUL byte */
+	SMTP_MSG_NO_MEMORY,	/* the caller's memory budget (set_msg_error) */
+};
+
+struct smtp_event {
+	enum smtp_ev		 type;
+	struct smtp_path	 path;		/* MAIL, RCPT */
+	uint64_t		 size;		/* MAIL: SIZE=, EOM: bytes */
+	int			 body_8bit;	/* MAIL: BODY=8BITMIME */
+	const char		*data;		/* CONTENT */
+	size_t			 len;
+	enum smtp_msg_error	 msg_error;	/* EOM */
+	const char		*close_reason;	/* CLOSE: for the log */
+};
+
+/* Per-verb counters, for the "disconnect from" log line. */
+enum smtp_verb {
+	V_EHLO, V_HELO, V_MAIL, V_RCPT, V_DATA, V_RSET, V_NOOP, V_VRFY,
+	V_QUIT, V_STARTTLS, V_HELP, V_UNKNOWN, V_COUNT
+};
+
+struct smtp_limits {
+	const char	*hostname;
+	uint64_t	 max_size;
+	int		 max_recipients;
+	int		 max_errors;
+	int		 tls_available;	/* offer STARTTLS */
+};
+
+struct smtp_server {
+	enum smtp_state		 state;
+	struct smtp_limits	 lim;
+	struct buf		*out;		/* replies (caller's) */
+	enum smtp_ev		 pending;	/* decision awaited, or NONE */
+	int			 esmtp;		/* greeted with EHLO */
+	int			 tls;		/* TLS is active */
+	char			 helo[SMTP_HELO_MAX + 1];
+	int			 nrcpt;		/* accepted in transaction */
+	int			 rcpt_tried;
+	uint64_t		 size;		/* DATA bytes so far */
+	enum smtp_msg_error	 msg_error;
+	int			 discard_line;	/* skipping an over-long line */
+	int			 at_line_start;	/* DATA: next byte starts a line */
+	int			 errors, junk;
+	unsigned		 count[V_COUNT];
+	const char		*close_reason;
+};
+
+void smtp_server_init(struct smtp_server *s, const struct smtp_limits *lim,
+    struct buf *out);
+
+/* Queues "220 HOST ESMTP" and leaves the GREETING state. */
+void smtp_server_banner(struct smtp_server *s);
+
+/* Processes input from `in` (consuming what it uses) and returns the next
+ * event. Call repeatedly until SMTP_EV_NONE. CONTENT data points into
+ * `in` and is valid until the next call. */
+enum smtp_ev smtp_server_step(struct smtp_server *s, struct buf *in,
+    struct smtp_event *ev);
+
+/* Answers the pending decision with a complete reply line without CRLF,
+ * e.g. "250 2.1.5 Ok". The reply class decides the transition: 2xx/3xx
+ * accept (354 for DATA), 4xx/5xx refuse. A 421 closes the session. */
+void smtp_server_reply(struct smtp_server *s, const char *line);
+
+/* Marks the message being received as refused (memory budget); its
+ * content is discarded and EOM reports the error. */
+void smtp_server_set_msg_error(struct smtp_server *s, enum smtp_msg_error e);
+
+/* After STARTTLS: the whole SMTP state is reset (RFC 3207 4.2). */
+void smtp_server_tls_started(struct smtp_server *s);
+
+/* Queues a reply and closes (timeouts, shutdown): "421 4.4.2 ...". */
+void smtp_server_close(struct smtp_server *s, const char *line,
+    const char *reason);
+
+/* Standard reply for a refused message at EOM. */
+const char *smtp_msg_error_reply(enum smtp_msg_error e);
+
+/* "ehlo=1 mail=1 rcpt=1 data=1 quit=1 commands=5" */
+void smtp_server_counts(const struct smtp_server *s, char *buf, size_t size);
+
+#endif

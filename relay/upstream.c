@@ -1,0 +1,382 @@
+/*
+ * upstream.c — one connection to a customer server, serving one inbound
+ * session's transactions in-session. It connects through outbound.c (the
+ * jail seam), greets with EHLO (falling back to HELO), sends the commands
+ * the session asks for and hands every reply back to the session. Any
+ * failure (connect, timeout, EOF, 421, protocol error) is reported once
+ * through session_upstream_failed() and the upstream is gone.
+ *
+ * It never decides what the sender is told; the session does.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "outbound.h"
+#include "session.h"
+#include "util.h"
+
+static void up_io(struct watch *w, uint32_t events);
+static void up_timeout(struct timer *t);
+static void up_flush(struct upstream *u);
+static void up_want(struct upstream *u);
+
+/* --- dead-server memory: skip a server that just failed ------------ */
+
+static int
+same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	struct netaddr x, y;
+
+	netaddr_from_sockaddr((const struct sockaddr *)a, &x);
+	netaddr_from_sockaddr((const struct sockaddr *)b, &y);
+	return x.family == y.family && memcmp(x.a, y.a, 16) == 0 &&
+	    sockaddr_port(a) == sockaddr_port(b);
+}
+
+void
+relay_host_down(struct relay *r, const struct sockaddr_storage *ss)
+{
+	int i, slot = 0;
+
+	for (i = 0; i < HOST_TABLE; i++) {
+		if (same_addr(&r->down[i].addr, ss)) {
+			slot = i;
+			break;
+		}
+		if (r->down[i].until < r->down[slot].until)
+			slot = i;
+	}
+	r->down[slot].addr = *ss;
+	r->down[slot].until = mono_ms() + HOST_DOWN_MS;
+}
+
+int
+relay_host_is_down(struct relay *r, const struct sockaddr_storage *ss)
+{
+	int64_t now = mono_ms();
+	int i;
+
+	for (i = 0; i < HOST_TABLE; i++)
+		if (r->down[i].until > now && same_addr(&r->down[i].addr, ss))
+			return 1;
+	return 0;
+}
+
+/* --- lifecycle ------------------------------------------------------ */
+
+static void
+up_arm(struct upstream *u, uint64_t seconds)
+{
+	loop_timer_set(u->s->r->loop, &u->t, mono_ms() + (int64_t)seconds * 1000,
+	    up_timeout, u);
+}
+
+struct upstream *
+upstream_open(struct session *s, const struct route *route, int host)
+{
+	struct upstream *u;
+	struct netaddr a;
+	int fd;
+
+	fd = outbound_connect(s->cf, route, host);
+	if (fd < 0) {
+		log_msg("smtp", "%s: connect to %s: %s", s->tx.qid,
+		    "route server", strerror(errno));
+		return NULL;
+	}
+	if ((u = calloc(1, sizeof(*u))) == NULL) {
+		close(fd);
+		return NULL;
+	}
+	u->s = s;
+	u->fd = fd;
+	u->route = route;
+	u->host = host;
+	u->state = UP_CONNECTING;
+	u->t_start = mono_ms();
+	endpoint_format(&route->host[host], u->addr, sizeof(u->addr));
+	netaddr_from_sockaddr((const struct sockaddr *)&route->host[host], &a);
+	netaddr_format(&a, u->ip, sizeof(u->ip));
+	u->port = sockaddr_port(&route->host[host]);
+	buf_init(&u->in, UPSTREAM_BUF_MAX);
+	buf_init(&u->out, UPSTREAM_BUF_MAX);
+	smtp_client_init(&u->cli, &u->out);
+	if (loop_add(s->r->loop, &u->w, fd, EPOLLOUT, up_io, u) != 0) {
+		close(fd);
+		free(u);
+		return NULL;
+	}
+	up_arm(u, s->cf->connect_timeout);
+	return u;
+}
+
+void
+upstream_close(struct upstream *u, int polite)
+{
+	if (u == NULL)
+		return;
+	if (polite && u->state == UP_READY && !u->sending_body) {
+		static const char quit[] = "QUIT\r\n";
+		/* best effort: the server may be gone already */
+		ssize_t ignored = write(u->fd, quit, sizeof(quit) - 1);
+		(void)ignored;
+	}
+	loop_timer_cancel(u->s->r->loop, &u->t);
+	loop_del(u->s->r->loop, &u->w);
+	close(u->fd);
+	buf_free(&u->in);
+	buf_free(&u->out);
+	free(u);
+}
+
+/* Reports the failure to the session exactly once; u is freed. */
+static void
+up_fail(struct upstream *u, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void
+up_fail(struct upstream *u, const char *fmt, ...)
+{
+	struct session *s = u->s;
+	char why[160];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	if (u->state != UP_READY)
+		relay_host_down(s->r, &u->route->host[u->host]);
+	s->up = NULL;
+	upstream_close(u, 0);
+	session_upstream_failed(s, why);
+}
+
+void
+upstream_fail(struct upstream *u, const char *why)
+{
+	up_fail(u, "%s", why);
+}
+
+/* Queues only: the bytes leave from the loop (EPOLLOUT), so a caller is
+ * never re-entered by a failure while it is still using the upstream. */
+int
+upstream_send(struct upstream *u, enum smtp_cop op, const char *line)
+{
+	if (smtp_client_send(&u->cli, op, line) != 0)
+		return -1;
+	up_arm(u, u->s->cf->relay_timeout);
+	up_want(u);
+	return 0;
+}
+
+int
+upstream_send_body(struct upstream *u, const char *headers, size_t hlen,
+    const char *body, size_t blen)
+{
+	if (buf_append(&u->out, headers, hlen) != 0)
+		return -1;
+	u->body = body;
+	u->body_len = blen;
+	u->body_off = 0;
+	u->sending_body = 1;
+	up_arm(u, u->s->cf->relay_timeout);
+	up_want(u);
+	return 0;
+}
+
+/* --- I/O -------------------------------------------------------------- */
+
+static void
+up_want(struct upstream *u)
+{
+	uint32_t ev = EPOLLIN;
+
+	if (u->out.len > 0 || u->sending_body)
+		ev |= EPOLLOUT;
+	loop_mod(u->s->r->loop, &u->w, ev);
+}
+
+static void
+up_flush(struct upstream *u)
+{
+	for (;;) {
+		struct iovec iov[2];
+		int n = 0;
+		ssize_t w;
+
+		if (u->out.len > 0) {
+			iov[n].iov_base = (void *)buf_ptr(&u->out);
+			iov[n++].iov_len = u->out.len;
+		}
+		if (u->sending_body && u->body_off < u->body_len) {
+			iov[n].iov_base = (void *)(u->body + u->body_off);
+			iov[n++].iov_len = u->body_len - u->body_off;
+		}
+		if (n == 0) {
+			if (u->sending_body) {
+				/* body done: the terminating dot */
+				u->sending_body = 0;
+				if (buf_append(&u->out, ".\r\n", 3) != 0 ||
+				    smtp_client_expect(&u->cli, COP_DOT) != 0) {
+					up_fail(u, "output buffer full");
+					return;
+				}
+				continue;
+			}
+			break;
+		}
+		w = writev(u->fd, iov, n);
+		if (w < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				break;
+			up_fail(u, "write to %s: %s", u->addr, strerror(errno));
+			return;
+		}
+		if ((size_t)w <= u->out.len) {
+			buf_consume(&u->out, (size_t)w);
+		} else {
+			w -= (ssize_t)u->out.len;
+			buf_consume(&u->out, u->out.len);
+			u->body_off += (size_t)w;
+		}
+	}
+	up_want(u);
+}
+
+static void
+up_on_reply(struct upstream *u, const struct smtp_reply *r)
+{
+	struct session *s = u->s;
+	char line[ADDR_DOMAIN_MAX + 16];
+
+	switch (r->op) {
+	case COP_GREETING:
+		if (r->code != 220) {
+			up_fail(u, "%s refused us: %d %s", u->addr, r->code,
+			    r->text);
+			return;
+		}
+		snprintf(line, sizeof(line), "EHLO %s", s->cf->hostname);
+		u->state = UP_EHLO;
+		if (upstream_send(u, COP_EHLO, line) != 0)
+			up_fail(u, "cannot queue EHLO");
+		return;
+	case COP_EHLO:
+	case COP_HELO:
+		if (r->code / 100 == 2) {
+			u->state = UP_READY;
+			u->t_ready = mono_ms();
+			loop_timer_cancel(s->r->loop, &u->t);
+			session_upstream_ready(s);
+			return;
+		}
+		if (r->op == COP_EHLO && r->code / 100 == 5) {
+			snprintf(line, sizeof(line), "HELO %s", s->cf->hostname);
+			u->state = UP_HELO;
+			if (upstream_send(u, COP_HELO, line) != 0)
+				up_fail(u, "cannot queue HELO");
+			return;
+		}
+		up_fail(u, "%s said to %s: %d %s", u->addr,
+		    r->op == COP_EHLO ? "EHLO" : "HELO", r->code, r->text);
+		return;
+	case COP_QUIT:
+	case COP_RSET:
+		return;
+	default:
+		break;
+	}
+	if (r->code == 421) {
+		up_fail(u, "%s: %d %s", u->addr, r->code, r->text);
+		return;
+	}
+	if (smtp_client_pending(&u->cli) == 0 && !u->sending_body)
+		loop_timer_cancel(s->r->loop, &u->t);
+	session_upstream_reply(s, r);
+}
+
+static void
+up_read(struct upstream *u)
+{
+	struct smtp_reply r;
+	ssize_t n;
+	char *p;
+	int got;
+
+	p = buf_space(&u->in, 4096);
+	if (p == NULL) {
+		up_fail(u, "%s: reply too long", u->addr);
+		return;
+	}
+	n = read(u->fd, p, 4096);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EINTR)
+			return;
+		up_fail(u, "read from %s: %s", u->addr, strerror(errno));
+		return;
+	}
+	if (n == 0) {
+		up_fail(u, "%s closed the connection", u->addr);
+		return;
+	}
+	buf_commit(&u->in, (size_t)n);
+	for (;;) {
+		struct session *s = u->s;
+		got = smtp_client_feed(&u->cli, &u->in, &r);
+		if (got == 0)
+			return;
+		if (got < 0) {
+			up_fail(u, "%s: protocol error in reply", u->addr);
+			return;
+		}
+		up_on_reply(u, &r);
+		/* the reply may have closed or replaced us */
+		if (s->up != u)
+			return;
+	}
+}
+
+static void
+up_io(struct watch *w, uint32_t events)
+{
+	struct upstream *u = w->arg;
+	struct session *s = u->s;
+
+	if (u->state == UP_CONNECTING) {
+		int err = 0;
+		socklen_t len = sizeof(err);
+		if (getsockopt(u->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+			err = errno;
+		if (err != 0) {
+			up_fail(u, "connect to %s: %s", u->addr, strerror(err));
+			return;
+		}
+		u->state = UP_GREETING;
+		up_arm(u, s->cf->relay_timeout);
+		loop_mod(s->r->loop, &u->w, EPOLLIN);
+		return;
+	}
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+		up_read(u);
+		if (s->up != u)
+			return;
+	}
+	if (events & EPOLLOUT)
+		up_flush(u);
+}
+
+static void
+up_timeout(struct timer *t)
+{
+	struct upstream *u = t->arg;
+
+	up_fail(u, "%s: %s timed out", u->addr,
+	    u->state == UP_CONNECTING ? "connect" : "reply");
+}
