@@ -89,4 +89,14 @@ while read -r name kind spec file sum; do
   refusing to use it; delete the file to fetch it again"
 	fi
 done < "$pins"
+# 4. the relay's role users (mxgate drops to them when started as root;
+#    the tests start it as root)
+for u in mxgate-smtpd mxgate-jail mxgate-queue; do
+	if ! getent passwd "$u" >/dev/null; then
+		say "creating system user $u"
+		asroot useradd --system --no-create-home --home-dir /nonexistent \
+			--shell /usr/sbin/nologin "$u" ||
+			die "cannot create user $u"
+	fi
+done
 say "all inputs present and verified in $dl"

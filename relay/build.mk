@@ -10,7 +10,7 @@
 -include $(TOP)/relay/gate.mk
 
 RELAY_CORE := util net addr config loop buf log smtp_server smtp_client \
-	outbound upstream session relay \
+	outbound upstream session worker master ipc jail sandbox \
 	$(QUEUE_MODS) $(TLS_MODS) $(GATE_MODS)
 RELAY_CORE_OBJS := $(patsubst %,$(O)/relay/%.o,$(RELAY_CORE))
 RELAY_LIBS := $(BEARSSL_A) $(LMDB_A)
@@ -31,3 +31,18 @@ $(MXGATE): $(RELAY_CORE_OBJS) $(O)/relay/mxgate.o
 relay: $(MXGATE)
 
 -include $(wildcard $(O)/relay/*.d)
+
+# A test-only build of the daemon whose workers answer SIGUSR2 by calling
+# socket(): tests/relay/jail.t proves the seccomp filter kills them.
+MXGATE_HOOKS := $(O)/tests/bin/mxgate-hooks
+$(O)/tests/obj/worker-hooks.o: $(TOP)/relay/worker.c $(RELAY_LIBS)
+	$(call msg,CC,relay/worker.c [test hooks])
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(MUSL_CC) $(OUR_CFLAGS) $(LIB_INC) -I$(TOP)/relay \
+		-DMXGATE_TEST_HOOKS -DMXGATE_VERSION='"$(VERSION)"' -c $< -o $@
+
+$(MXGATE_HOOKS): $(filter-out $(O)/relay/worker.o,$(RELAY_CORE_OBJS)) \
+		$(O)/tests/obj/worker-hooks.o $(O)/relay/mxgate.o
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(MUSL_CC) $(LDFLAGS_PIE) -o $@ $^ $(RELAY_LIBS) -pthread

@@ -390,6 +390,8 @@ static const struct directive directives[] = {
 	{ "relay_timeout", 1, 1, 0, do_duration, OFF(relay_timeout), 1, 3600 },
 	{ "connect_timeout", 1, 1, 0, do_duration, OFF(connect_timeout),
 	    1, 600 },
+	{ "workers",	1, 1, 0, do_uint,	OFF(workers), 1, CONF_MAX_WORKERS },
+	{ "chroot",	1, 1, 0, do_path,	OFF(chroot_dir), 0, 0 },
 };
 
 /* --- the parser ---------------------------------------------------- */
@@ -662,6 +664,8 @@ config_new(void)
 	cf->session_timeout = 600;
 	cf->relay_timeout = 120;
 	cf->connect_timeout = 10;
+	cf->workers = 2;
+	str_copy(cf->chroot_dir, "/var/lib/mxgate/empty", CONF_PATH_MAX);
 	return cf;
 }
 

@@ -26,6 +26,7 @@
 #define CONF_MAX_DNSBL		32
 #define CONF_MAX_RESOLVERS	4
 #define CONF_MAX_MAILBOXES	1000000
+#define CONF_MAX_WORKERS	16
 
 enum tls_policy { TLS_NONE, TLS_MAY, TLS_ENCRYPT, TLS_VERIFY };
 
@@ -75,6 +76,8 @@ struct config {
 	uint64_t		session_timeout;	/* seconds */
 	uint64_t		relay_timeout;		/* seconds, customer replies */
 	uint64_t		connect_timeout;	/* seconds */
+	int			workers;		/* SMTP front workers */
+	char			chroot_dir[CONF_PATH_MAX]; /* empty, root's */
 };
 
 /* Parses text (len bytes) named `name` into cf (which must come from

@@ -1,31 +1,51 @@
 /*
- * outbound.c — see outbound.h. Checks the destination against the route
- * table by identity (the route must be one of cf's, the index in range),
- * so a caller cannot smuggle an arbitrary address through it.
+ * outbound.c — see outbound.h. The destination is compared with every
+ * route server (family, address and port); anything else is refused.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "outbound.h"
 
-int
-outbound_connect(const struct config *cf, const struct route *route,
-    int index)
+static int
+same(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 {
-	const struct sockaddr_storage *ss;
+	struct netaddr x, y;
+
+	if (a->ss_family != b->ss_family ||
+	    sockaddr_port(a) != sockaddr_port(b))
+		return 0;
+	netaddr_from_sockaddr((const struct sockaddr *)a, &x);
+	netaddr_from_sockaddr((const struct sockaddr *)b, &y);
+	return x.family == y.family && memcmp(x.a, y.a, sizeof(x.a)) == 0;
+}
+
+int
+outbound_allowed(const struct config *cf, const struct sockaddr_storage *ss)
+{
+	int i, j;
+
+	for (i = 0; i < cf->nroutes; i++)
+		for (j = 0; j < cf->routes[i].nhosts; j++)
+			if (same(&cf->routes[i].host[j], ss))
+				return 1;
+	return 0;
+}
+
+int
+outbound_connect(const struct config *cf, const struct sockaddr_storage *ss)
+{
 	socklen_t len;
 	int fd, one = 1;
 
-	if (route < cf->routes || route >= cf->routes + cf->nroutes ||
-	    index < 0 || index >= route->nhosts) {
+	if (!outbound_allowed(cf, ss)) {
 		errno = EPERM;
 		return -1;
 	}
-	ss = &route->host[index];
 	len = ss->ss_family == AF_INET ? sizeof(struct sockaddr_in) :
 	    sizeof(struct sockaddr_in6);
 	fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,

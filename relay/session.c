@@ -214,7 +214,7 @@ static void
 on_mail(struct session *s, const struct smtp_event *ev)
 {
 	struct tx *t = &s->tx;
-	uint64_t budget = s->cf->memory_budget;
+	uint64_t budget = relay_budget(s);
 
 	tx_reset(s);
 	if (ev->size > 0 && s->r->mem_used + ev->size > budget) {
@@ -313,7 +313,7 @@ on_content(struct session *s, const struct smtp_event *ev)
 {
 	if (s->srv.msg_error != SMTP_MSG_OK)
 		return;
-	if (s->r->mem_used + ev->len > s->cf->memory_budget ||
+	if (s->r->mem_used + ev->len > relay_budget(s) ||
 	    buf_append(&s->msg, ev->data, ev->len) != 0) {
 		log_msg("smtpd", "%s: memory budget exhausted (%llu bytes in "
 		    "use): message refused with 452", s->tx.qid,
@@ -599,9 +599,10 @@ session_accept(struct relay *r, int fd, const struct sockaddr_storage *ss)
 		session_close(s, "epoll");
 		return;
 	}
-	if (r->nsessions > s->cf->max_sessions) {
+	if (r->nsessions > relay_max_sessions(s)) {
 		log_msg("smtpd", "NOQUEUE: reject: CONNECT from %s: too many "
-		    "sessions (%d)", s->client, s->cf->max_sessions);
+		    "sessions (%d in this worker)", s->client,
+		    relay_max_sessions(s));
 		smtp_server_close(&s->srv, "421 4.7.0 Error: too many "
 		    "connections, try again later", "session limit");
 		s->closing = 1;

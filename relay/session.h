@@ -40,7 +40,7 @@ struct relay;
 struct session;
 
 enum up_state {
-	UP_CONNECTING, UP_GREETING, UP_EHLO, UP_HELO, UP_READY
+	UP_JAIL, UP_CONNECTING, UP_GREETING, UP_EHLO, UP_HELO, UP_READY
 };
 
 struct upstream {
@@ -54,6 +54,8 @@ struct upstream {
 	char			 ip[NET_ADDRSTRLEN];
 	int			 port;
 	enum up_state		 state;
+	uint32_t		 jail_id;	/* UP_JAIL: request number */
+	struct upstream		*jail_next;	/* UP_JAIL: waiting list */
 	struct buf		 in, out;
 	struct smtp_client	 cli;
 	/* message body being sent after 354: headers are in `out` */
@@ -117,7 +119,11 @@ struct host_down {
 struct relay {
 	struct loop		*loop;
 	struct cfg		*cfg;		/* current */
-	const char		*config_path;
+	int			 slot, nworkers;
+	int			 jail_fd;	/* channel to the jail */
+	struct watch		 jailw;
+	uint32_t		 jail_seq;
+	struct upstream		*jail_wait;	/* awaiting a socket */
 	int			 lfd[CONF_MAX_LISTEN];
 	struct watch		 lw[CONF_MAX_LISTEN];
 	int			 nlisten;
@@ -153,10 +159,15 @@ void upstream_fail(struct upstream *u, const char *why);
 int  upstream_send(struct upstream *u, enum smtp_cop op, const char *line);
 int  upstream_send_body(struct upstream *u, const char *headers,
     size_t hlen, const char *body, size_t blen);
+void upstream_jail_reply(struct relay *r, uint32_t id, int err, int fd);
+void upstream_jail_lost(struct relay *r);
 void relay_host_down(struct relay *r, const struct sockaddr_storage *ss);
 int  relay_host_is_down(struct relay *r, const struct sockaddr_storage *ss);
 
-/* relay.c */
+/* worker.c */
 void cfg_release(struct cfg *c);
+/* this worker's share of the relay-wide limits */
+uint64_t relay_budget(const struct session *s);
+int relay_max_sessions(const struct session *s);
 
 #endif

@@ -17,8 +17,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "ipc.h"
 #include "log.h"
-#include "outbound.h"
 #include "session.h"
 #include "util.h"
 
@@ -26,6 +26,8 @@ static void up_io(struct watch *w, uint32_t events);
 static void up_timeout(struct timer *t);
 static void up_flush(struct upstream *u);
 static void up_want(struct upstream *u);
+static void up_fail(struct upstream *u, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 /* --- dead-server memory: skip a server that just failed ------------ */
 
@@ -78,28 +80,24 @@ up_arm(struct upstream *u, uint64_t seconds)
 	    up_timeout, u);
 }
 
+/* Asks the jail for a socket to the server; the answer arrives through
+ * upstream_jail_reply(). */
 struct upstream *
 upstream_open(struct session *s, const struct route *route, int host)
 {
+	struct relay *r = s->r;
+	struct ipc_connect_req req;
 	struct upstream *u;
 	struct netaddr a;
-	int fd;
 
-	fd = outbound_connect(s->cf, route, host);
-	if (fd < 0) {
-		log_msg("smtp", "%s: connect to %s: %s", s->tx.qid,
-		    "route server", strerror(errno));
+	if (r->jail_fd < 0 || (u = calloc(1, sizeof(*u))) == NULL)
 		return NULL;
-	}
-	if ((u = calloc(1, sizeof(*u))) == NULL) {
-		close(fd);
-		return NULL;
-	}
 	u->s = s;
-	u->fd = fd;
+	u->fd = -1;
+	u->w.fd = -1;
 	u->route = route;
 	u->host = host;
-	u->state = UP_CONNECTING;
+	u->state = UP_JAIL;
 	u->t_start = mono_ms();
 	endpoint_format(&route->host[host], u->addr, sizeof(u->addr));
 	netaddr_from_sockaddr((const struct sockaddr *)&route->host[host], &a);
@@ -108,13 +106,76 @@ upstream_open(struct session *s, const struct route *route, int host)
 	buf_init(&u->in, UPSTREAM_BUF_MAX);
 	buf_init(&u->out, UPSTREAM_BUF_MAX);
 	smtp_client_init(&u->cli, &u->out);
-	if (loop_add(s->r->loop, &u->w, fd, EPOLLOUT, up_io, u) != 0) {
-		close(fd);
+
+	memset(&req, 0, sizeof(req));
+	req.id = u->jail_id = ++r->jail_seq;
+	req.family = (uint32_t)a.family;
+	memcpy(req.addr, a.a, sizeof(req.addr));
+	req.port = (uint32_t)u->port;
+	if (ipc_send(r->jail_fd, IPC_CONNECT_REQ, &req, sizeof(req), -1) != 0) {
+		log_msg("smtp", "jail request: %s", strerror(errno));
 		free(u);
 		return NULL;
 	}
+	u->jail_next = r->jail_wait;
+	r->jail_wait = u;
 	up_arm(u, s->cf->connect_timeout);
 	return u;
+}
+
+static void
+jail_unlink(struct relay *r, struct upstream *u)
+{
+	struct upstream **pp;
+
+	for (pp = &r->jail_wait; *pp; pp = &(*pp)->jail_next)
+		if (*pp == u) {
+			*pp = u->jail_next;
+			return;
+		}
+}
+
+void
+upstream_jail_reply(struct relay *r, uint32_t id, int err, int fd)
+{
+	struct upstream *u;
+
+	for (u = r->jail_wait; u; u = u->jail_next)
+		if (u->jail_id == id)
+			break;
+	if (u == NULL) {
+		/* the session went away meanwhile */
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	jail_unlink(r, u);
+	if (err != 0 || fd < 0) {
+		if (fd >= 0)
+			close(fd);
+		if (err != EPERM)
+			u->state = UP_CONNECTING;	/* counts as down */
+		up_fail(u, "connect to %s: %s", u->addr,
+		    strerror(err ? err : EIO));
+		return;
+	}
+	u->fd = fd;
+	u->state = UP_CONNECTING;
+	if (loop_add(r->loop, &u->w, fd, EPOLLOUT, up_io, u) != 0) {
+		up_fail(u, "epoll: %s", strerror(errno));
+		return;
+	}
+}
+
+void
+upstream_jail_lost(struct relay *r)
+{
+	while (r->jail_wait != NULL) {
+		struct upstream *u = r->jail_wait;
+		r->jail_wait = u->jail_next;
+		u->state = UP_CONNECTING;	/* not "waiting" any more */
+		up_fail(u, "the jail is gone");
+	}
 }
 
 void
@@ -129,8 +190,12 @@ upstream_close(struct upstream *u, int polite)
 		(void)ignored;
 	}
 	loop_timer_cancel(u->s->r->loop, &u->t);
-	loop_del(u->s->r->loop, &u->w);
-	close(u->fd);
+	if (u->state == UP_JAIL)
+		jail_unlink(u->s->r, u);
+	if (u->fd >= 0) {
+		loop_del(u->s->r->loop, &u->w);
+		close(u->fd);
+	}
 	buf_free(&u->in);
 	buf_free(&u->out);
 	free(u);
@@ -151,7 +216,7 @@ up_fail(struct upstream *u, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
-	if (u->state != UP_READY)
+	if (u->state != UP_READY && u->state != UP_JAIL)
 		relay_host_down(s->r, &u->route->host[u->host]);
 	s->up = NULL;
 	upstream_close(u, 0);
@@ -378,5 +443,5 @@ up_timeout(struct timer *t)
 	struct upstream *u = t->arg;
 
 	up_fail(u, "%s: %s timed out", u->addr,
-	    u->state == UP_CONNECTING ? "connect" : "reply");
+	    u->state <= UP_CONNECTING ? "connect" : "reply");
 }

@@ -15,7 +15,7 @@ $(O)/tests/unit/%.t: $(TOP)/tests/unit/%.c $(TOP)/tests/unit/tap.h $(RELAY_CORE_
 	$(Q)$(MUSL_CC) $(OUR_CFLAGS) $(LIB_INC) -I$(TOP)/relay -I$(TOP)/tests/unit \
 		$(LDFLAGS_PIE) -o $@ $< $(RELAY_CORE_OBJS) $(RELAY_LIBS) -pthread
 
-unit: $(UNIT_TESTS)
+unit: $(UNIT_TESTS) $(MXGATE_HOOKS)
 
 check: deps
 	$(Q)$(MAKE) --no-print-directory relay unit

@@ -1,0 +1,45 @@
+/*
+ * ctl.h — what mxgatectl's subcommands share: the global options, the
+ * configuration (loaded on first use), the audit log.
+ *
+ * A subcommand is a row of the table in mxgatectl.c and a function
+ *   int NAME(struct ctl *, int argc, char **argv)   (argv[0] = its name)
+ * returning an exit code (EXIT_OK, EXIT_PERM, EXIT_TEMP). Every operation
+ * calls ctl_audit_open() before it touches anything and ctl_audit() with
+ * its result after, so nothing happens that the audit log does not show.
+ */
+#ifndef MXGATE_CTL_H
+#define MXGATE_CTL_H
+
+#include "config.h"
+
+#define CTL_DEFAULT_CONFIG	"/etc/mxgate/mxgate.conf"
+#define CTL_AUDIT_LINE_MAX	1024
+
+struct ctl {
+	const char	*config_path;	/* -f */
+	const char	*audit_path;	/* -a; NULL: ctl_default_audit() */
+	const char	*key_path;	/* -k; NULL: queue_default_keyfile() */
+	struct config	*cf;		/* ctl_config() */
+	int		 audit_fd;	/* -1 until ctl_audit_open() */
+	char		 audit_file[CONF_PATH_MAX];
+};
+
+/* The configuration; on errors prints them and exits 100. */
+struct config *ctl_config(struct ctl *c);
+
+/* Opens the audit log for appending (created 0600). On failure prints why
+ * and exits 111: an operation that cannot be audited does not run. The
+ * default file is "audit.log" beside the queue directory. */
+void ctl_audit_open(struct ctl *c);
+
+/* One line, "TIME HOST mxgatectl[PID]: audit: uid=N user=NAME op=OP
+ * arg=ARG result=RESULT", to stderr and appended to the audit log (one
+ * write, then fsync). arg may be NULL. */
+void ctl_audit(struct ctl *c, const char *op, const char *arg,
+    const char *result);
+
+/* Subcommands. */
+int ctl_queue(struct ctl *c, int argc, char **argv);
+
+#endif

@@ -1,0 +1,50 @@
+/*
+ * ipc.h — typed, length-checked messages between mxgate's processes over
+ * SOCK_SEQPACKET socketpairs (one message per datagram), with an optional
+ * descriptor passed by SCM_RIGHTS.
+ *
+ * Every message type has one fixed payload size, checked on receipt; a
+ * short, long or unknown message, or a descriptor where none belongs (or
+ * none where one must be), is a bug in the peer and is fatal to the
+ * receiver (STYLE 6). Senders never block for long: the peers are local.
+ */
+#ifndef MXGATE_IPC_H
+#define MXGATE_IPC_H
+
+#include <stdint.h>
+
+enum ipc_type {
+	IPC_CONNECT_REQ = 1,	/* worker -> jail: open TCP to an address */
+	IPC_CONNECT_REP,	/* jail -> worker: result (+ fd if ok) */
+	IPC_ADD_CHANNEL,	/* parent -> jail: serve this worker (+ fd) */
+	IPC_TYPE_MAX
+};
+
+struct ipc_connect_req {
+	uint32_t	id;		/* the worker's request number */
+	uint32_t	family;		/* AF_INET or AF_INET6 */
+	uint8_t		addr[16];
+	uint32_t	port;
+};
+
+struct ipc_connect_rep {
+	uint32_t	id;
+	int32_t		err;		/* 0: fd attached; else an errno */
+};
+
+struct ipc_add_channel {
+	uint32_t	worker;		/* slot, for the log */
+};
+
+#define IPC_PAYLOAD_MAX	64
+
+/* Sends one message; fd >= 0 is passed along. 0 ok, -1 with errno. */
+int ipc_send(int sock, enum ipc_type type, const void *payload,
+    uint32_t len, int fd);
+
+/* Receives one message into payload (at most IPC_PAYLOAD_MAX bytes).
+ * Returns 1 with *type and *fd (-1 if none) set, 0 at EOF, -1 with errno
+ * (EAGAIN). Malformed messages end the process (fatalx). */
+int ipc_recv(int sock, enum ipc_type *type, void *payload, int *fd);
+
+#endif

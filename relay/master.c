@@ -1,0 +1,471 @@
+/*
+ * master.c — the privileged parent (SPEC 3.8): reads the configuration,
+ * binds the listeners, then starts the roles of one "generation" — the
+ * jail and N SMTP workers, all sharing that configuration — and from then
+ * on only supervises: restarts a crashed worker with backoff (its own
+ * sessions are lost, the others' are not), replaces the whole generation
+ * on SIGHUP (old workers drain, the new ones take new connections), and
+ * on SIGTERM stops the workers, waits for them and exits 0.
+ *
+ * It never parses SMTP and never touches mail.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ipc.h"
+#include "jail.h"
+#include "log.h"
+#include "relay.h"
+#include "sandbox.h"
+#include "util.h"
+#include "version.h"
+
+#define MAX_GENERATIONS	8	/* current + draining ones */
+#define LISTEN_BACKLOG	1024
+#define RESTART_MAX_MS	30000
+#define STOP_MAX_MS	(70 * 1000)
+
+struct gen {
+	int		 used;
+	int		 id;
+	struct config	*cf;
+	pid_t		 jail;
+	int		 jail_ctl;		/* -1 once closed */
+	pid_t		 worker[CONF_MAX_WORKERS];
+	int		 restarts[CONF_MAX_WORKERS];
+	int64_t		 restart_at[CONF_MAX_WORKERS];	/* 0: none due */
+	int		 nworkers;
+	int		 retired;		/* replaced: let it drain */
+};
+
+static struct {
+	const char		*path;
+	int			 lfd[CONF_MAX_LISTEN];
+	int			 nlisten;
+	int			 sigfd;
+	struct gen		 gen[MAX_GENERATIONS];
+	int			 cur;		/* index of the current gen */
+	int			 next_id;
+	int			 stopping;
+	struct sandbox_ids	 ids_smtpd, ids_jail;
+} M;
+
+static int
+listen_on(const struct sockaddr_storage *ss)
+{
+	socklen_t len = ss->ss_family == AF_INET ? sizeof(struct sockaddr_in) :
+	    sizeof(struct sockaddr_in6);
+	char name[NET_ENDPOINTLEN];
+	int fd, one = 1;
+
+	endpoint_format(ss, name, sizeof(name));
+	fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0);
+	if (fd < 0)
+		fatal(EXIT_TEMP, "socket for %s", name);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (ss->ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)ss, len) != 0)
+		fatal(EXIT_TEMP, "bind %s", name);
+	if (listen(fd, LISTEN_BACKLOG) != 0)
+		fatal(EXIT_TEMP, "listen %s", name);
+	log_msg("master", "listening on %s", name);
+	return fd;
+}
+
+/* In a new child: close every descriptor but stdio and `keep`. */
+static void
+close_except(const int *keep, int nkeep)
+{
+	int fd, i;
+
+	for (fd = 3; fd < 1024; fd++) {
+		for (i = 0; i < nkeep; i++)
+			if (keep[i] == fd)
+				break;
+		if (i == nkeep)
+			close(fd);
+	}
+}
+
+static void
+child_signals(void)
+{
+	sigset_t none;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+static int
+spawn_jail(struct gen *g)
+{
+	int sp[2];
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) != 0)
+		return -1;
+	if ((pid = fork()) < 0) {
+		close(sp[0]);
+		close(sp[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		close_except(&sp[1], 1);
+		child_signals();
+		signal(SIGTERM, SIG_IGN);	/* ends with its workers */
+		signal(SIGHUP, SIG_IGN);
+		_exit(jail_main(g->cf, sp[1], NULL, 0, &M.ids_jail));
+	}
+	close(sp[1]);
+	g->jail = pid;
+	g->jail_ctl = sp[0];
+	return 0;
+}
+
+static void
+spawn_worker(struct gen *g, int slot)
+{
+	struct ipc_add_channel add = { .worker = (uint32_t)slot };
+	int sp[2], keep[CONF_MAX_LISTEN + 1], i;
+	pid_t pid;
+
+	g->restart_at[slot] = 0;
+	if (g->jail_ctl < 0 ||
+	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) != 0) {
+		log_msg("master", "cannot start worker %d: no jail channel",
+		    slot);
+		return;
+	}
+	if (ipc_send(g->jail_ctl, IPC_ADD_CHANNEL, &add, sizeof(add),
+	    sp[1]) != 0) {
+		log_msg("master", "cannot hand worker %d to the jail: %s", slot,
+		    strerror(errno));
+		close(sp[0]);
+		close(sp[1]);
+		return;
+	}
+	close(sp[1]);
+	if ((pid = fork()) < 0) {
+		log_msg("master", "fork: %s", strerror(errno));
+		close(sp[0]);
+		g->restart_at[slot] = mono_ms() + 1000;
+		return;
+	}
+	if (pid == 0) {
+		for (i = 0; i < M.nlisten; i++)
+			keep[i] = M.lfd[i];
+		keep[M.nlisten] = sp[0];
+		close_except(keep, M.nlisten + 1);
+		child_signals();
+		_exit(worker_main(g->cf, M.lfd, M.nlisten, sp[0], slot,
+		    g->nworkers, &M.ids_smtpd));
+	}
+	close(sp[0]);
+	g->worker[slot] = pid;
+}
+
+static int
+start_generation(struct config *cf)
+{
+	struct gen *g = NULL;
+	int i;
+
+	for (i = 0; i < MAX_GENERATIONS; i++)
+		if (!M.gen[i].used) {
+			g = &M.gen[i];
+			break;
+		}
+	if (g == NULL) {
+		log_msg("master", "too many generations still draining; "
+		    "reload refused");
+		return -1;
+	}
+	memset(g, 0, sizeof(*g));
+	g->used = 1;
+	g->id = ++M.next_id;
+	g->cf = cf;
+	g->nworkers = cf->workers;
+	g->jail_ctl = -1;
+	if (spawn_jail(g) != 0) {
+		log_msg("master", "cannot start the jail: %s", strerror(errno));
+		g->used = 0;
+		return -1;
+	}
+	for (i = 0; i < g->nworkers; i++)
+		spawn_worker(g, i);
+	M.cur = (int)(g - M.gen);
+	return 0;
+}
+
+static void
+retire(struct gen *g)
+{
+	int i;
+
+	g->retired = 1;
+	for (i = 0; i < g->nworkers; i++) {
+		g->restart_at[i] = 0;
+		if (g->worker[i] > 0)
+			kill(g->worker[i], SIGTERM);
+	}
+	if (g->jail_ctl >= 0) {
+		close(g->jail_ctl);	/* the jail ends with its workers */
+		g->jail_ctl = -1;
+	}
+}
+
+static void
+maybe_free(struct gen *g)
+{
+	int i;
+
+	if (!g->used || !g->retired || g->jail > 0)
+		return;
+	for (i = 0; i < g->nworkers; i++)
+		if (g->worker[i] > 0)
+			return;
+	config_free(g->cf);
+	g->used = 0;
+}
+
+static void
+reload(void)
+{
+	struct config *cf;
+	struct gen *old = &M.gen[M.cur];
+	FILE *errs;
+	char *text = NULL, *line, *save = NULL;
+	size_t len = 0;
+
+	errs = open_memstream(&text, &len);
+	cf = config_load(M.path, errs ? errs : stderr);
+	if (errs)
+		fclose(errs);
+	if (cf == NULL) {
+		log_msg("master", "reload of %s refused; keeping the running "
+		    "configuration", M.path);
+		for (line = text ? strtok_r(text, "\n", &save) : NULL; line;
+		    line = strtok_r(NULL, "\n", &save))
+			log_msg("master", "config error: %s", line);
+		free(text);
+		return;
+	}
+	free(text);
+	if (cf->nlisten != old->cf->nlisten || memcmp(cf->listen,
+	    old->cf->listen, sizeof(cf->listen[0]) * (size_t)cf->nlisten) != 0)
+		log_msg("master", "listen addresses changed: they take effect "
+		    "at the next restart");
+	log_init(cf->hostname);
+	if (start_generation(cf) != 0) {
+		config_free(cf);
+		return;
+	}
+	retire(old);
+	log_msg("master", "reloaded %s: generation %d (%d routes); "
+	    "generation %d drains", M.path, M.gen[M.cur].id, cf->nroutes,
+	    old->id);
+}
+
+static const char *
+describe(int status, char *buf, size_t size)
+{
+	if (WIFEXITED(status))
+		snprintf(buf, size, "exited with status %d",
+		    WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(buf, size, "killed by signal %d%s", WTERMSIG(status),
+		    WTERMSIG(status) == SIGSYS ? " (seccomp violation)" : "");
+	else
+		snprintf(buf, size, "status %d", status);
+	return buf;
+}
+
+static void
+reap(void)
+{
+	char how[64];
+	pid_t pid;
+	int status, i, j;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (i = 0; i < MAX_GENERATIONS; i++) {
+			struct gen *g = &M.gen[i];
+			if (!g->used)
+				continue;
+			if (g->jail == pid) {
+				g->jail = 0;
+				if (!g->retired && !M.stopping) {
+					log_msg("master", "jail %d %s; starting "
+					    "a new generation", (int)pid,
+					    describe(status, how, sizeof(how)));
+					/* the new generation gets a copy */
+					struct config *cf = config_load(M.path,
+					    stderr);
+					if (cf == NULL || start_generation(cf)
+					    != 0) {
+						config_free(cf);
+						log_msg("master", "fatal: no jail");
+						M.stopping = 1;
+					}
+					retire(g);
+				}
+				maybe_free(g);
+				break;
+			}
+			for (j = 0; j < g->nworkers; j++) {
+				if (g->worker[j] != pid)
+					continue;
+				g->worker[j] = 0;
+				if (g->retired || M.stopping ||
+				    (WIFEXITED(status) &&
+				    WEXITSTATUS(status) == 0)) {
+					maybe_free(g);
+					break;
+				}
+				int64_t wait = 1000LL << (g->restarts[j] < 5 ?
+				    g->restarts[j] : 5);
+				if (wait > RESTART_MAX_MS)
+					wait = RESTART_MAX_MS;
+				g->restarts[j]++;
+				g->restart_at[j] = mono_ms() + wait;
+				log_msg("master", "worker %d (pid %d) %s; "
+				    "restarting in %lld ms", j, (int)pid,
+				    describe(status, how, sizeof(how)),
+				    (long long)wait);
+				break;
+			}
+		}
+	}
+}
+
+static int
+children_left(void)
+{
+	int i, j;
+
+	for (i = 0; i < MAX_GENERATIONS; i++) {
+		if (!M.gen[i].used)
+			continue;
+		if (M.gen[i].jail > 0)
+			return 1;
+		for (j = 0; j < M.gen[i].nworkers; j++)
+			if (M.gen[i].worker[j] > 0)
+				return 1;
+	}
+	return 0;
+}
+
+static void
+stop_all(void)
+{
+	int i;
+
+	M.stopping = 1;
+	log_msg("master", "terminating: stopping all workers");
+	for (i = 0; i < MAX_GENERATIONS; i++)
+		if (M.gen[i].used)
+			retire(&M.gen[i]);
+}
+
+int
+relay_main(struct config *cf, const char *config_path)
+{
+	struct signalfd_siginfo si;
+	struct pollfd pfd;
+	sigset_t mask;
+	int64_t stop_deadline = 0;
+	int i;
+
+	M.path = config_path;
+	log_init(cf->hostname);
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	M.sigfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	if (M.sigfd < 0)
+		fatal(EXIT_TEMP, "signalfd");
+
+	if (sandbox_lookup(ROLE_SMTPD, cf->chroot_dir, &M.ids_smtpd) != 0 ||
+	    sandbox_lookup(ROLE_JAIL, cf->chroot_dir, &M.ids_jail) != 0)
+		return EXIT_TEMP;
+	for (i = 0; i < cf->nlisten; i++)
+		M.lfd[i] = listen_on(&cf->listen[i]);
+	M.nlisten = cf->nlisten;
+	if (start_generation(cf) != 0)
+		return EXIT_TEMP;
+	log_msg("master", "mxgate %s ready: %d listener%s, %d route%s, "
+	    "%d worker%s", MXGATE_VERSION, M.nlisten, M.nlisten == 1 ? "" : "s",
+	    cf->nroutes, cf->nroutes == 1 ? "" : "s", cf->workers,
+	    cf->workers == 1 ? "" : "s");
+
+	for (;;) {
+		int64_t now = mono_ms(), next = -1;
+		struct gen *g = &M.gen[M.cur];
+		int j;
+
+		if (M.stopping && !children_left())
+			break;
+		if (M.stopping && now >= stop_deadline) {
+			log_msg("master", "workers did not stop in time: "
+			    "killing them");
+			for (i = 0; i < MAX_GENERATIONS; i++)
+				for (j = 0; j < M.gen[i].nworkers; j++)
+					if (M.gen[i].worker[j] > 0)
+						kill(M.gen[i].worker[j], SIGKILL);
+			stop_deadline = now + 5000;
+		}
+		if (!M.stopping)
+			for (j = 0; j < g->nworkers; j++) {
+				if (g->restart_at[j] == 0)
+					continue;
+				if (g->restart_at[j] <= now)
+					spawn_worker(g, j);
+				else if (next < 0 || g->restart_at[j] < next)
+					next = g->restart_at[j];
+			}
+		if (M.stopping)
+			next = stop_deadline;
+		pfd.fd = M.sigfd;
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, next < 0 ? -1 : (int)(next > now ?
+		    (next - now > 60000 ? 60000 : next - now) : 0)) <= 0)
+			continue;
+		if (read(M.sigfd, &si, sizeof(si)) != sizeof(si))
+			continue;
+		switch (si.ssi_signo) {
+		case SIGCHLD:
+			reap();
+			break;
+		case SIGHUP:
+			if (!M.stopping)
+				reload();
+			break;
+		case SIGTERM:
+		case SIGINT:
+			if (!M.stopping) {
+				stop_all();
+				stop_deadline = mono_ms() + STOP_MAX_MS;
+			}
+			break;
+		}
+	}
+	log_msg("master", "stopped");
+	return EXIT_OK;
+}

@@ -1,0 +1,28 @@
+/*
+ * sandbox.h — how an unprivileged role locks itself in, in one fixed
+ * order (STYLE 2): chroot to an empty directory, chdir, supplementary
+ * groups, gid, uid, no-new-privs, rlimits, then a seccomp-bpf allow-list
+ * built for the role. Any failure is fatal: a role never runs half-locked.
+ */
+#ifndef MXGATE_SANDBOX_H
+#define MXGATE_SANDBOX_H
+
+#include <sys/types.h>
+
+enum role { ROLE_SMTPD, ROLE_JAIL, ROLE_QUEUE };
+
+struct sandbox_ids {
+	int	 privileged;	/* started as root: chroot + setuid */
+	uid_t	 uid;
+	gid_t	 gid;
+	const char *user;	/* for the log */
+	const char *empty_dir;	/* chroot target */
+};
+
+const char *role_name(enum role r);
+/* Looks up the role's user (mxgate-smtpd, mxgate-jail, mxgate-queue). */
+int  sandbox_lookup(enum role r, const char *empty_dir,
+    struct sandbox_ids *ids);
+void sandbox_enter(enum role r, const struct sandbox_ids *ids);
+
+#endif

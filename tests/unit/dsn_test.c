@@ -1,0 +1,220 @@
+/*
+ * dsn_test.c — the RFC 3464 report builder (dsn.h): a golden report for
+ * an expired message, structure and limits (CRLF only, lines <= 998,
+ * the body never included), hostile diagnostics, a too small buffer, and
+ * the header collector.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "dsn.h"
+#include "tap.h"
+
+static const char golden[] =
+"From: Mail Delivery System <MAILER-DAEMON@mx.example.net>\r\n"
+"To: <postmaster@example.test>\r\n"
+"Subject: Undelivered Mail: queue lifetime expired (queue id 0123456789ABCDEF01)\r\n"
+"Date: Wed, 15 Nov 2023 22:13:20 +0000\r\n"
+"Message-ID: <0123456789ABCDEF01.1700086400000000@mx.example.net>\r\n"
+"Auto-Submitted: auto-replied\r\n"
+"MIME-Version: 1.0\r\n"
+"Content-Type: multipart/report; report-type=delivery-status;\r\n"
+"\tboundary=\"=_mxgate/0123456789ABCDEF01/1700086400000000.0\"\r\n"
+"\r\n"
+"This is a MIME-encapsulated message.\r\n"
+"\r\n"
+"--=_mxgate/0123456789ABCDEF01/1700086400000000.0\r\n"
+"Content-Description: Notification\r\n"
+"Content-Type: text/plain; charset=us-ascii\r\n"
+"\r\n"
+"This is the mail gateway at mx.example.net.\r\n"
+"\r\n"
+"A message for your users reached the gateway on\r\n"
+"Tue, 31 Oct 2023 22:13:20 +0000, but your mail server did not accept it before the\r\n"
+"queue lifetime expired.\r\n"
+"The message has been removed from the gateway's queue.\r\n"
+"\r\n"
+"Queue ID: 0123456789ABCDEF01\r\n"
+"Sender: <alice@ext.example>\r\n"
+"\r\n"
+"<bob@example.test>: 451 4.3.0 try again later\r\n"
+"<carol@example.test>: delivery time expired\r\n"
+"\r\n"
+"--=_mxgate/0123456789ABCDEF01/1700086400000000.0\r\n"
+"Content-Description: Delivery report\r\n"
+"Content-Type: message/delivery-status\r\n"
+"\r\n"
+"Reporting-MTA: dns; mx.example.net\r\n"
+"X-Mxgate-Queue-ID: 0123456789ABCDEF01\r\n"
+"X-Mxgate-Sender: rfc822; alice@ext.example\r\n"
+"Arrival-Date: Tue, 31 Oct 2023 22:13:20 +0000\r\n"
+"\r\n"
+"Final-Recipient: rfc822; bob@example.test\r\n"
+"Action: failed\r\n"
+"Status: 4.3.0\r\n"
+"Remote-MTA: dns; mail.example.test\r\n"
+"Diagnostic-Code: smtp; 451 4.3.0 try again later\r\n"
+"Last-Attempt-Date: Wed, 15 Nov 2023 21:13:20 +0000\r\n"
+"Will-Retry-Until: Wed, 15 Nov 2023 22:13:20 +0000\r\n"
+"\r\n"
+"Final-Recipient: rfc822; carol@example.test\r\n"
+"Action: failed\r\n"
+"Status: 4.4.7\r\n"
+"Will-Retry-Until: Wed, 15 Nov 2023 22:13:20 +0000\r\n"
+"\r\n"
+"--=_mxgate/0123456789ABCDEF01/1700086400000000.0\r\n"
+"Content-Description: Undelivered Message Headers\r\n"
+"Content-Type: text/rfc822-headers\r\n"
+"\r\n"
+"Received: from client.ext.example\r\n"
+"Subject: hello\r\n"
+"\r\n"
+"--=_mxgate/0123456789ABCDEF01/1700086400000000.0--\r\n";
+
+static int
+lines_ok(const char *s, size_t len, size_t *longest)
+{
+	size_t i, col = 0;
+
+	*longest = 0;
+	for (i = 0; i < len; i++) {
+		if (s[i] == '\r') {
+			if (i + 1 >= len || s[i + 1] != '\n')
+				return 0;
+			i++;
+			col = 0;
+			continue;
+		}
+		if (s[i] == '\n')
+			return 0;
+		if (++col > *longest)
+			*longest = col;
+	}
+	return col == 0 && *longest <= DSN_LINE_MAX;
+}
+
+int
+main(void)
+{
+	static char out[DSN_SIZE_MAX], big[DSN_HEADERS_MAX + 5000];
+	static struct dsn_headers h;
+	const char *hdrs = "Received: from client.ext.example\r\nSubject: hello\r\n";
+	struct dsn_rcpt r[2] = {
+		{ "bob@example.test", "4.3.0", "451 4.3.0 try again later",
+		  "mail.example.test", 1700082800000000LL },
+		{ "carol@example.test", NULL, NULL, NULL, 0 },
+	};
+	struct dsn_input in = {
+		"mx.example.net", "postmaster@example.test",
+		"0123456789ABCDEF01", "alice@ext.example",
+		1698790400000000LL, 1700086400000000LL, DSN_EXPIRED, r, 2,
+		NULL, 0, 0,
+	};
+	char hostile[700], date[40];
+	size_t longest, i;
+	long n;
+	int eb;
+
+	in.headers = hdrs;
+	in.headers_len = strlen(hdrs);
+	n = dsn_build(&in, out, sizeof(out), &eb);
+	ok(n == (long)strlen(golden) && memcmp(out, golden, (size_t)n) == 0,
+	    "golden report for an expired message");
+	if (n > 0 && (n != (long)strlen(golden) ||
+	    memcmp(out, golden, (size_t)n) != 0))
+		printf("# got:\n%.*s\n", (int)n, out);
+	ok(lines_ok(out, (size_t)n, &longest), "CRLF only, longest line %zu",
+	    longest);
+	is_int(eb, 0, "7-bit headers");
+	is_int(dsn_build(&in, out, (size_t)n - 1, NULL), -1,
+	    "one byte short: an error, not a cut report");
+	is_int(dsn_build(&in, out, (size_t)n, NULL), n, "exact size fits");
+
+	/* a permanent failure, hostile diagnostics and odd headers */
+	memset(hostile, 'A', sizeof(hostile) - 1);
+	hostile[sizeof(hostile) - 1] = '\0';
+	memcpy(hostile, "550 5.1.1 x\r\nInjected: yes\x01\xff ", 29);
+	r[0].status = "5.1.1";
+	r[0].diag = hostile;
+	r[0].remote_mta = "evil\r\nX-Injected: 1";
+	r[1].status = "9.9.9";	/* not a status: replaced */
+	r[1].diag = "connect to 127.0.0.1:2526: Connection refused";
+	in.reason = DSN_FAILED;
+	memset(big, 'h', sizeof(big));
+	memcpy(big, "X-Long: ", 8);
+	memcpy(big + 1500, "\r\n.dotted: x\r\nY: \xc3\xa9\nZ: bare", 28);
+	in.headers = big;
+	in.headers_len = 1500 + 28;
+	n = dsn_build(&in, out, sizeof(out), &eb);
+	ok(n > 0, "report with hostile input built");
+	ok(lines_ok(out, (size_t)n, &longest), "still CRLF only and lines "
+	    "<= %d (longest %zu)", DSN_LINE_MAX, longest);
+	ok(strstr(out, "\r\nInjected") == NULL &&
+	    strstr(out, "\r\nX-Injected") == NULL,
+	    "CR LF in a diagnostic cannot inject a field");
+	ok(strstr(out, "Diagnostic-Code: smtp; 550 5.1.1 x  Injected: yes??")
+	    != NULL, "controls and 8-bit bytes in diagnostics replaced");
+	ok(strstr(out, "Status: 5.1.1\r\n") != NULL &&
+	    strstr(out, "Status: 5.0.0\r\n") != NULL &&
+	    strstr(out, "9.9.9") == NULL, "bad status replaced by 5.0.0");
+	ok(strstr(out, "Diagnostic-Code: X-Mxgate; connect to") != NULL,
+	    "a local reason is not labelled smtp");
+	ok(strstr(out, "\r\n..dotted: x\r\n") == NULL &&
+	    strstr(out, "\r\n.dotted: x\r\n") != NULL,
+	    "headers in wire form are kept as stuffed");
+	ok(strstr(out, "\r\nZ: bare\r\n") != NULL, "bare LF became CRLF");
+	is_int(eb, 1, "8-bit header bytes flagged");
+	ok(strstr(out, "Content-Transfer-Encoding: 8bit") != NULL,
+	    "8-bit part declared");
+	ok(strstr(out, "refused it permanently") != NULL &&
+	    strstr(out, "Will-Retry-Until") == NULL, "failure wording");
+
+	in.from = "";
+	ok(dsn_build(&in, out, sizeof(out), NULL) > 0 &&
+	    strstr(out, "Sender: <>\r\n") != NULL, "null sender shown as <>");
+	in.postmaster = "bad address";
+	is_int(dsn_build(&in, out, sizeof(out), NULL), -1,
+	    "invalid postmaster refused");
+	in.postmaster = "postmaster@example.test";
+	in.nrcpt = 0;
+	is_int(dsn_build(&in, out, sizeof(out), NULL), -1, "no recipient");
+	in.nrcpt = 2;
+
+	/* a header containing the boundary moves the boundary */
+	{
+		static char hb[256];
+		snprintf(hb, sizeof(hb), "X: =_mxgate/0123456789ABCDEF01/"
+		    "1700086400000000.0\r\n");
+		in.headers = hb;
+		in.headers_len = strlen(hb);
+		n = dsn_build(&in, out, sizeof(out), NULL);
+		ok(n > 0 && strstr(out, "boundary=\"=_mxgate/0123456789ABCDEF01/"
+		    "1700086400000000.1\"") != NULL,
+		    "boundary never occurs in the attached headers");
+	}
+
+	dsn_date(0, date, sizeof(date));
+	is_str(date, "Thu, 1 Jan 1970 00:00:00 +0000", "date: epoch");
+	dsn_date(951782400000000LL, date, sizeof(date));
+	is_str(date, "Tue, 29 Feb 2000 00:00:00 +0000", "date: leap day");
+
+	/* the collector, fed in small pieces */
+	dsn_headers_init(&h);
+	{
+		const char *msg = "A: 1\r\nB: 2\r\n\r\nbody " "SECRET\r\n";
+		int stop = 0;
+		for (i = 0; i < strlen(msg) && !stop; i += 3)
+			stop = dsn_headers_collect(&h, msg + i,
+			    strlen(msg) - i < 3 ? strlen(msg) - i : 3);
+		ok(stop && h.complete && h.len == 12 &&
+		    memcmp(h.buf, "A: 1\r\nB: 2\r\n", 12) == 0,
+		    "collector stops at the empty line, body not kept");
+	}
+	dsn_headers_init(&h);
+	for (i = 0; i + 10 <= sizeof(big); i += 10)
+		memcpy(big + i, "X: 12345\r\n", 10);
+	ok(dsn_headers_collect(&h, big, sizeof(big)) == 1 && h.cut &&
+	    h.len <= DSN_HEADERS_MAX && h.len % 10 == 0,
+	    "over-long headers: cut at a field boundary, flagged");
+	return done_testing();
+}
