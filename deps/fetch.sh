@@ -22,7 +22,8 @@ updated=no
 apt_update() {
 	[ $updated = yes ] && return 0
 	say "apt-get update"
-	asroot apt-get update -qq >/dev/null || die "apt-get update failed"
+	asroot apt-get -o DPkg::Lock::Timeout=300 update -qq >/dev/null ||
+		die "apt-get update failed"
 	updated=yes
 }
 
@@ -53,7 +54,8 @@ if [ -n "$missing" ]; then
 	apt_update
 	echo "postfix postfix/main_mailer_type select No configuration" |
 		asroot debconf-set-selections
-	asroot env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	asroot env DEBIAN_FRONTEND=noninteractive apt-get \
+		-o DPkg::Lock::Timeout=300 install -y -qq \
 		--no-install-recommends $missing >/dev/null ||
 		die "apt-get install failed:$missing"
 fi

@@ -23,6 +23,8 @@ static const struct {
 	[IPC_CONNECT_REQ] = { sizeof(struct ipc_connect_req), 0 },
 	[IPC_CONNECT_REP] = { sizeof(struct ipc_connect_rep), 2 },
 	[IPC_ADD_CHANNEL] = { sizeof(struct ipc_add_channel), 1 },
+	[IPC_QUEUE_PUT]   = { sizeof(struct ipc_queue_put), 1 },
+	[IPC_QUEUE_REP]   = { sizeof(struct ipc_queue_rep), 0 },
 };
 
 int

@@ -16,7 +16,9 @@
 enum ipc_type {
 	IPC_CONNECT_REQ = 1,	/* worker -> jail: open TCP to an address */
 	IPC_CONNECT_REP,	/* jail -> worker: result (+ fd if ok) */
-	IPC_ADD_CHANNEL,	/* parent -> jail: serve this worker (+ fd) */
+	IPC_ADD_CHANNEL,	/* parent -> jail/queue: serve this peer (+ fd) */
+	IPC_QUEUE_PUT,		/* worker -> queue: store this (+ memfd) */
+	IPC_QUEUE_REP,		/* queue -> worker: stored, or why not */
 	IPC_TYPE_MAX
 };
 
@@ -34,6 +36,25 @@ struct ipc_connect_rep {
 
 struct ipc_add_channel {
 	uint32_t	worker;		/* slot, for the log */
+};
+
+/*
+ * IPC_QUEUE_PUT: the memfd holds env_len bytes of envelope, then msg_len
+ * bytes of message in wire form. The envelope is NUL-terminated strings:
+ * sender ("" for <>), route domain, then nrcpt recipients.
+ */
+struct ipc_queue_put {
+	uint32_t	id;
+	uint32_t	nrcpt;
+	uint32_t	env_len;
+	uint32_t	pad;
+	uint64_t	msg_len;
+};
+
+struct ipc_queue_rep {
+	uint32_t	id;
+	int32_t		status;		/* enum queue_status */
+	char		qid[24];	/* NUL-terminated on QUEUE_OK */
 };
 
 #define IPC_PAYLOAD_MAX	64

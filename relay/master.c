@@ -25,6 +25,8 @@
 #include "ipc.h"
 #include "jail.h"
 #include "log.h"
+#include "queue.h"
+#include "queued.h"
 #include "relay.h"
 #include "sandbox.h"
 #include "util.h"
@@ -41,6 +43,8 @@ struct gen {
 	struct config	*cf;
 	pid_t		 jail;
 	int		 jail_ctl;		/* -1 once closed */
+	pid_t		 queue;			/* the queue owner */
+	int		 queue_ctl;		/* -1 once closed */
 	pid_t		 worker[CONF_MAX_WORKERS];
 	int		 restarts[CONF_MAX_WORKERS];
 	int64_t		 restart_at[CONF_MAX_WORKERS];	/* 0: none due */
@@ -57,7 +61,7 @@ static struct {
 	int			 cur;		/* index of the current gen */
 	int			 next_id;
 	int			 stopping;
-	struct sandbox_ids	 ids_smtpd, ids_jail;
+	struct sandbox_ids	 ids_smtpd, ids_jail, ids_queue;
 } M;
 
 static int
@@ -135,46 +139,116 @@ spawn_jail(struct gen *g)
 	return 0;
 }
 
+/* The queue owner: opens the store as root, then sandboxes itself. */
+static int
+spawn_queue(struct gen *g)
+{
+	struct queue *q;
+	char err[256];
+	int sp[2];
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) != 0)
+		return -1;
+	if ((pid = fork()) < 0) {
+		close(sp[0]);
+		close(sp[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		close_except(&sp[1], 1);
+		child_signals();
+		signal(SIGTERM, SIG_IGN);	/* ends with its workers */
+		signal(SIGHUP, SIG_IGN);
+		if (queue_open(&q, g->cf->queue_dir, NULL, 0, QUEUE_CREATE, err,
+		    sizeof(err)) != QUEUE_OK) {
+			log_msg("qmgr", "fatal: queue %s: %s", g->cf->queue_dir,
+			    err);
+			_exit(EXIT_TEMP);
+		}
+		_exit(queued_main(g->cf, q, sp[1], &M.ids_queue));
+	}
+	close(sp[1]);
+	g->queue = pid;
+	g->queue_ctl = sp[0];
+	return 0;
+}
+
+/* A new channel whose far end is handed to a role over its control
+ * channel; returns our end, or -1. */
+static int
+channel_to(int ctl, int slot, const char *role)
+{
+	struct ipc_add_channel add = { .worker = (uint32_t)slot };
+	int sp[2];
+
+	if (ctl < 0 ||
+	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) != 0)
+		return -1;
+	if (ipc_send(ctl, IPC_ADD_CHANNEL, &add, sizeof(add), sp[1]) != 0) {
+		log_msg("master", "cannot hand worker %d to the %s: %s", slot,
+		    role, strerror(errno));
+		close(sp[0]);
+		close(sp[1]);
+		return -1;
+	}
+	close(sp[1]);
+	return sp[0];
+}
+
 static void
 spawn_worker(struct gen *g, int slot)
 {
-	struct ipc_add_channel add = { .worker = (uint32_t)slot };
-	int sp[2], keep[CONF_MAX_LISTEN + 1], i;
+	int jfd, qfd, keep[CONF_MAX_LISTEN + 2], i;
 	pid_t pid;
 
 	g->restart_at[slot] = 0;
-	if (g->jail_ctl < 0 ||
-	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) != 0) {
+	if ((jfd = channel_to(g->jail_ctl, slot, "jail")) < 0) {
 		log_msg("master", "cannot start worker %d: no jail channel",
 		    slot);
 		return;
 	}
-	if (ipc_send(g->jail_ctl, IPC_ADD_CHANNEL, &add, sizeof(add),
-	    sp[1]) != 0) {
-		log_msg("master", "cannot hand worker %d to the jail: %s", slot,
-		    strerror(errno));
-		close(sp[0]);
-		close(sp[1]);
-		return;
-	}
-	close(sp[1]);
+	/* without the queue owner, outage mail is deferred with 451 */
+	qfd = channel_to(g->queue_ctl, slot, "queue");
 	if ((pid = fork()) < 0) {
 		log_msg("master", "fork: %s", strerror(errno));
-		close(sp[0]);
+		close(jfd);
+		if (qfd >= 0)
+			close(qfd);
 		g->restart_at[slot] = mono_ms() + 1000;
 		return;
 	}
 	if (pid == 0) {
 		for (i = 0; i < M.nlisten; i++)
 			keep[i] = M.lfd[i];
-		keep[M.nlisten] = sp[0];
-		close_except(keep, M.nlisten + 1);
+		keep[M.nlisten] = jfd;
+		keep[M.nlisten + 1] = qfd;
+		close_except(keep, M.nlisten + 2);
 		child_signals();
-		_exit(worker_main(g->cf, M.lfd, M.nlisten, sp[0], slot,
+		_exit(worker_main(g->cf, M.lfd, M.nlisten, jfd, qfd, slot,
 		    g->nworkers, &M.ids_smtpd));
 	}
-	close(sp[0]);
+	close(jfd);
+	if (qfd >= 0)
+		close(qfd);
 	g->worker[slot] = pid;
+}
+
+/* Creates the store (and its key) once, before any role opens it, so two
+ * roles never race to create it. The parent keeps nothing open. */
+static int
+create_queue(const struct config *cf)
+{
+	struct queue *q;
+	char err[256];
+
+	if (queue_open(&q, cf->queue_dir, NULL, 0, QUEUE_CREATE, err,
+	    sizeof(err)) != QUEUE_OK) {
+		log_msg("master", "fatal: queue %s: %s", cf->queue_dir, err);
+		return -1;
+	}
+	queue_close(q);
+	return 0;
 }
 
 static int
@@ -199,11 +273,15 @@ start_generation(struct config *cf)
 	g->cf = cf;
 	g->nworkers = cf->workers;
 	g->jail_ctl = -1;
+	g->queue_ctl = -1;
 	if (spawn_jail(g) != 0) {
 		log_msg("master", "cannot start the jail: %s", strerror(errno));
 		g->used = 0;
 		return -1;
 	}
+	if (spawn_queue(g) != 0)
+		log_msg("master", "cannot start the queue owner: %s; outage "
+		    "mail will be deferred", strerror(errno));
 	for (i = 0; i < g->nworkers; i++)
 		spawn_worker(g, i);
 	M.cur = (int)(g - M.gen);
@@ -225,6 +303,10 @@ retire(struct gen *g)
 		close(g->jail_ctl);	/* the jail ends with its workers */
 		g->jail_ctl = -1;
 	}
+	if (g->queue_ctl >= 0) {
+		close(g->queue_ctl);	/* so does the queue owner */
+		g->queue_ctl = -1;
+	}
 }
 
 static void
@@ -232,7 +314,7 @@ maybe_free(struct gen *g)
 {
 	int i;
 
-	if (!g->used || !g->retired || g->jail > 0)
+	if (!g->used || !g->retired || g->jail > 0 || g->queue > 0)
 		return;
 	for (i = 0; i < g->nworkers; i++)
 		if (g->worker[i] > 0)
@@ -279,6 +361,8 @@ reload(void)
 	    old->id);
 }
 
+static void stop_all(void);
+
 static const char *
 describe(int status, char *buf, size_t size)
 {
@@ -305,11 +389,16 @@ reap(void)
 			struct gen *g = &M.gen[i];
 			if (!g->used)
 				continue;
-			if (g->jail == pid) {
-				g->jail = 0;
+			if (g->queue == pid || g->jail == pid) {
+				int jail = g->jail == pid;
+				if (jail)
+					g->jail = 0;
+				else
+					g->queue = 0;
 				if (!g->retired && !M.stopping) {
-					log_msg("master", "jail %d %s; starting "
-					    "a new generation", (int)pid,
+					log_msg("master", "%s %d %s; starting "
+					    "a new generation", jail ? "jail" :
+					    "queue owner", (int)pid,
 					    describe(status, how, sizeof(how)));
 					/* the new generation gets a copy */
 					struct config *cf = config_load(M.path,
@@ -317,8 +406,9 @@ reap(void)
 					if (cf == NULL || start_generation(cf)
 					    != 0) {
 						config_free(cf);
-						log_msg("master", "fatal: no jail");
-						M.stopping = 1;
+						log_msg("master", "fatal: cannot "
+						    "restart the roles");
+						stop_all();
 					}
 					retire(g);
 				}
@@ -359,7 +449,7 @@ children_left(void)
 	for (i = 0; i < MAX_GENERATIONS; i++) {
 		if (!M.gen[i].used)
 			continue;
-		if (M.gen[i].jail > 0)
+		if (M.gen[i].jail > 0 || M.gen[i].queue > 0)
 			return 1;
 		for (j = 0; j < M.gen[i].nworkers; j++)
 			if (M.gen[i].worker[j] > 0)
@@ -403,7 +493,10 @@ relay_main(struct config *cf, const char *config_path)
 		fatal(EXIT_TEMP, "signalfd");
 
 	if (sandbox_lookup(ROLE_SMTPD, cf->chroot_dir, &M.ids_smtpd) != 0 ||
-	    sandbox_lookup(ROLE_JAIL, cf->chroot_dir, &M.ids_jail) != 0)
+	    sandbox_lookup(ROLE_JAIL, cf->chroot_dir, &M.ids_jail) != 0 ||
+	    sandbox_lookup(ROLE_QUEUE, cf->chroot_dir, &M.ids_queue) != 0)
+		return EXIT_TEMP;
+	if (create_queue(cf) != 0)
 		return EXIT_TEMP;
 	for (i = 0; i < cf->nlisten; i++)
 		M.lfd[i] = listen_on(&cf->listen[i]);

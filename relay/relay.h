@@ -14,6 +14,7 @@ int relay_main(struct config *cf, const char *config_path);
 struct sandbox_ids;
 /* worker.c: one SMTP front worker (runs in a child of the parent). */
 int worker_main(struct config *cf, const int *lfd, int nlisten,
-    int jail_fd, int slot, int nworkers, const struct sandbox_ids *ids);
+    int jail_fd, int queue_fd, int slot, int nworkers,
+    const struct sandbox_ids *ids);
 
 #endif

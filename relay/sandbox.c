@@ -76,7 +76,7 @@ static const int smtpd_calls[] = {
 	SYS_epoll_wait, SYS_epoll_pwait, SYS_epoll_ctl, SYS_accept4,
 	SYS_accept, SYS_recvfrom, SYS_sendto, SYS_recvmsg, SYS_sendmsg,
 	SYS_getsockopt, SYS_setsockopt, SYS_shutdown, SYS_getsockname,
-	SYS_getpeername,
+	SYS_getpeername, SYS_memfd_create,
 };
 
 static const int jail_calls[] = {
@@ -89,7 +89,8 @@ static const int queue_calls[] = {
 	SYS_sendmsg, SYS_pread64, SYS_pwrite64, SYS_fsync, SYS_fdatasync,
 	SYS_openat, SYS_open, SYS_fstat, SYS_stat, SYS_newfstatat,
 	SYS_ftruncate, SYS_msync, SYS_getsockopt, SYS_flock, SYS_fcntl,
-	SYS_getdents64, SYS_unlink, SYS_unlinkat, SYS_rename,
+	SYS_getdents64, SYS_unlink, SYS_unlinkat, SYS_rename, SYS_poll,
+	SYS_ppoll,
 };
 
 #define MAX_INSNS	256

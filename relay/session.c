@@ -13,7 +13,9 @@
  * Message content is held in memory only, bounded by max_message_size
  * and the relay-wide memory_budget; it is never written to disk here.
  */
+#define _GNU_SOURCE
 #include <errno.h>
+#include <sys/mman.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +23,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ipc.h"
 #include "log.h"
+#include "queue.h"
 #include "session.h"
 #include "util.h"
 
@@ -116,6 +120,10 @@ tx_reset(struct session *s)
 	memset(t, 0, sizeof(*t));
 }
 
+static size_t make_headers(struct session *s, char *h, size_t size);
+
+/* Answers the pending decision with 451: the sender keeps the message.
+ * Used when neither the customer nor the queue can take it. */
 static void
 tx_defer_pending(struct session *s)
 {
@@ -130,7 +138,7 @@ tx_defer_pending(struct session *s)
 		    "dsn=4.4.1, status=deferred (%s)", t->qid, t->pending.addr,
 		    (double)(mono_ms() - t->t_start) / 1000, t->outage);
 		log_reject(s, "RCPT", line, t->pending.addr);
-	} else if (t->pend == PEND_EOM) {
+	} else {
 		for (int i = 0; i < t->nrcpt; i++)
 			log_msg("smtp", "%s: to=<%s>, relay=none, delay=%.2f, "
 			    "dsn=4.4.1, status=deferred (%s)", t->qid,
@@ -138,13 +146,169 @@ tx_defer_pending(struct session *s)
 			    1000, t->outage);
 		log_reject(s, "END-OF-MESSAGE", line, NULL);
 	}
-	if (t->pend == PEND_EOM) {
+	if (t->pend == PEND_EOM || t->pend == PEND_QUEUE) {
 		t->pend = PEND_NONE;
 		reply_and_continue(s, line);
 		tx_reset(s);
 	} else {
 		t->pend = PEND_NONE;
 		reply_and_continue(s, line);
+	}
+}
+
+static int
+tx_add_rcpt(struct tx *t, const char *addr)
+{
+	if (t->nrcpt == t->caprcpt) {
+		int cap = t->caprcpt ? t->caprcpt * 2 : 4;
+		void *p = realloc(t->rcpt, (size_t)cap * sizeof(*t->rcpt));
+		if (p == NULL)
+			return -1;
+		t->rcpt = p;
+		t->caprcpt = cap;
+	}
+	str_copy(t->rcpt[t->nrcpt++], addr, sizeof(t->rcpt[0]));
+	return 0;
+}
+
+static int
+write_all(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+
+	while (n > 0) {
+		ssize_t w = write(fd, c, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		c += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Store & forward (SPEC 3.2.4): hands the message to the queue owner in
+ * a memfd; the 250 is sent only when the owner says it is committed. */
+static void
+tx_queue_submit(struct session *s)
+{
+	struct tx *t = &s->tx;
+	struct ipc_queue_put put;
+	char hdr[2048];
+	size_t hlen, envlen = 0;
+	int fd, i, ok;
+
+	hlen = make_headers(s, hdr, sizeof(hdr));
+	fd = memfd_create("mxgate-put", MFD_CLOEXEC);
+	ok = fd >= 0 && hlen > 0;
+	if (ok) {
+		envlen += strlen(t->from.addr) + 1 + strlen(t->route->domain) + 1;
+		ok = write_all(fd, t->from.addr, strlen(t->from.addr) + 1) == 0 &&
+		    write_all(fd, t->route->domain,
+		    strlen(t->route->domain) + 1) == 0;
+		for (i = 0; ok && i < t->nrcpt; i++) {
+			envlen += strlen(t->rcpt[i]) + 1;
+			ok = write_all(fd, t->rcpt[i], strlen(t->rcpt[i]) + 1)
+			    == 0;
+		}
+		ok = ok && write_all(fd, hdr, hlen) == 0 &&
+		    write_all(fd, buf_ptr(&s->msg), s->msg.len) == 0;
+	}
+	memset(&put, 0, sizeof(put));
+	put.id = t->put_id = ++s->r->queue_seq;
+	put.nrcpt = (uint32_t)t->nrcpt;
+	put.env_len = (uint32_t)envlen;
+	put.msg_len = hlen + s->msg.len;
+	if (!ok || s->r->queue_fd < 0 || ipc_send(s->r->queue_fd,
+	    IPC_QUEUE_PUT, &put, sizeof(put), fd) != 0) {
+		log_msg("smtpd", "%s: cannot hand the message to the queue: %s",
+		    t->qid, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		reply_and_continue(s, "451 4.3.0 Error: queue unavailable, "
+		    "try again later");
+		t->pend = PEND_NONE;
+		tx_reset(s);
+		return;
+	}
+	close(fd);
+	t->pend = PEND_QUEUE;
+}
+
+/* No customer server answers: with the queue, accept and store; without
+ * it, defer with 451 so the sender keeps the message. */
+static void
+tx_outage_pending(struct session *s)
+{
+	struct tx *t = &s->tx;
+
+	if (s->r->queue_fd < 0) {
+		tx_defer_pending(s);
+		return;
+	}
+	if (t->pend == PEND_RCPT) {
+		t->pend = PEND_NONE;
+		if (tx_add_rcpt(t, t->pending.addr) != 0) {
+			reply_and_continue(s, "452 4.3.1 Error: insufficient "
+			    "system resources");
+			return;
+		}
+		reply_and_continue(s, "250 2.1.5 Ok");
+		return;
+	}
+	if (t->pend == PEND_EOM)
+		tx_queue_submit(s);
+}
+
+void
+session_queue_reply(struct relay *r, uint32_t id, int status,
+    const char *qid)
+{
+	struct session *s;
+	struct tx *t;
+	char line[128];
+	int i;
+
+	for (s = r->sessions; s; s = s->next)
+		if (s->tx.pend == PEND_QUEUE && s->tx.put_id == id)
+			break;
+	if (s == NULL)
+		return;		/* the sender left; the message is queued */
+	t = &s->tx;
+	t->pend = PEND_NONE;
+	if (status == QUEUE_OK) {
+		for (i = 0; i < t->nrcpt; i++)
+			log_msg("smtp", "%s: to=<%s>, relay=none, delay=%.2f, "
+			    "dsn=4.4.1, status=deferred (%s; queued as %s)",
+			    t->qid, t->rcpt[i], (double)(mono_ms() -
+			    t->t_start) / 1000, t->outage, qid);
+		snprintf(line, sizeof(line), "250 2.0.0 Ok: queued as %s", qid);
+	} else if (status == QUEUE_FULL) {
+		snprintf(line, sizeof(line), "452 4.3.1 Error: insufficient "
+		    "system storage, try again later");
+		log_reject(s, "END-OF-MESSAGE", line, NULL);
+	} else {
+		snprintf(line, sizeof(line), "451 4.3.0 Error: queue error, "
+		    "try again later");
+		log_reject(s, "END-OF-MESSAGE", line, NULL);
+	}
+	reply_and_continue(s, line);
+	tx_reset(s);
+	session_process(s);
+}
+
+void
+session_queue_lost(struct relay *r)
+{
+	struct session *s, *next;
+
+	for (s = r->sessions; s; s = next) {
+		next = s->next;
+		if (s->tx.pend == PEND_QUEUE) {
+			tx_defer_pending(s);
+			session_process(s);
+		}
 	}
 }
 
@@ -207,7 +371,7 @@ tx_connect(struct session *s, int from_host)
 	snprintf(t->outage, sizeof(t->outage), "no server of route %s "
 	    "could be reached", t->route->domain);
 	t->mode = TX_OUTAGE;
-	tx_defer_pending(s);
+	tx_outage_pending(s);
 }
 
 static void
@@ -277,7 +441,7 @@ on_rcpt(struct session *s, const struct smtp_event *ev)
 		reply_and_continue(s, t->reject);
 		return;
 	case TX_OUTAGE:
-		tx_defer_pending(s);
+		tx_outage_pending(s);
 		return;
 	case TX_PROXY:
 		break;
@@ -295,7 +459,7 @@ on_rcpt(struct session *s, const struct smtp_event *ev)
 static void
 on_data(struct session *s)
 {
-	if (s->tx.mode == TX_OUTAGE) {
+	if (s->tx.mode == TX_OUTAGE && s->r->queue_fd < 0) {
 		/* defer now, before the content; the transaction stays */
 		char line[256];
 		snprintf(line, sizeof(line), "451 4.4.1 Error: customer server "
@@ -343,12 +507,14 @@ make_headers(struct session *s, char *h, size_t size)
 	    "Received: from %s (unknown [%s])\r\n"
 	    "\tby %s (mxgate) with %s id %s%s%s%s;\r\n"
 	    "\t%s\r\n"
-	    "X-Mxgate-Flow: in-session; id=%s; route=%s; relay=%s\r\n"
+	    "X-Mxgate-Flow: %s; id=%s; route=%s; relay=%s\r\n"
 	    "X-Mxgate-Gate: pass; client=%s\r\n",
 	    s->srv.helo, s->peer_ip, s->cf->hostname, proto_name(s), t->qid,
 	    t->nrcpt == 1 ? "\r\n\tfor <" : "",
 	    t->nrcpt == 1 ? t->rcpt[0] : "", t->nrcpt == 1 ? ">" : "",
-	    date, t->qid, t->route->domain, u ? u->addr : "none", s->peer_ip);
+	    date, t->mode == TX_OUTAGE ? "store-and-forward" : "in-session",
+	    t->qid, t->route->domain, u && t->mode != TX_OUTAGE ? u->addr :
+	    "queue", s->peer_ip);
 	if (n < 0 || (size_t)n >= size)
 		return 0;
 	return (size_t)n;
@@ -368,8 +534,10 @@ on_eom(struct session *s, const struct smtp_event *ev)
 		tx_reset(s);
 		return;
 	}
-	log_msg("qmgr", "%s: from=<%s>, size=%llu, nrcpt=%d (in-session)",
-	    t->qid, t->from.addr, (unsigned long long)t->msg_size, t->nrcpt);
+	log_msg("qmgr", "%s: from=<%s>, size=%llu, nrcpt=%d (%s)",
+	    t->qid, t->from.addr, (unsigned long long)t->msg_size, t->nrcpt,
+	    t->mode == TX_PROXY && s->up != NULL ? "in-session" :
+	    "store-and-forward");
 	log_msg("smtpd", "%s: filter: PASS client=%s score=0 (gating only, "
 	    "no content filter)", t->qid, s->client);
 	t->pend = PEND_EOM;
@@ -377,7 +545,8 @@ on_eom(struct session *s, const struct smtp_event *ev)
 		if (t->outage[0] == '\0')
 			snprintf(t->outage, sizeof(t->outage),
 			    "customer connection lost");
-		tx_defer_pending(s);
+		t->mode = TX_OUTAGE;
+		tx_outage_pending(s);
 		return;
 	}
 	tx_advance(s);
@@ -419,7 +588,7 @@ session_upstream_failed(struct session *s, const char *why)
 	}
 	t->mode = TX_OUTAGE;
 	str_copy(t->outage, why, sizeof(t->outage));
-	tx_defer_pending(s);
+	tx_outage_pending(s);
 	session_process(s);
 }
 
@@ -478,20 +647,11 @@ session_upstream_reply(struct session *s, const struct smtp_reply *r)
 		t->pend = PEND_NONE;
 		passthrough(r, line, sizeof(line));
 		if (r->code / 100 == 2) {
-			if (t->nrcpt == t->caprcpt) {
-				int cap = t->caprcpt ? t->caprcpt * 2 : 4;
-				void *p = realloc(t->rcpt, (size_t)cap *
-				    sizeof(*t->rcpt));
-				if (p == NULL) {
-					reply_and_continue(s, "452 4.3.1 Error: "
-					    "insufficient system resources");
-					break;
-				}
-				t->rcpt = p;
-				t->caprcpt = cap;
+			if (tx_add_rcpt(t, t->pending.addr) != 0) {
+				reply_and_continue(s, "452 4.3.1 Error: "
+				    "insufficient system resources");
+				break;
 			}
-			str_copy(t->rcpt[t->nrcpt++], t->pending.addr,
-			    sizeof(t->rcpt[0]));
 			reply_and_continue(s, "250 2.1.5 Ok");
 		} else {
 			log_reject(s, "RCPT", line, t->pending.addr);

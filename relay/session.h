@@ -66,7 +66,7 @@ struct upstream {
 };
 
 enum tx_mode { TX_PROXY, TX_OUTAGE, TX_MAIL_REJECTED };
-enum tx_pend { PEND_NONE, PEND_RCPT, PEND_EOM };
+enum tx_pend { PEND_NONE, PEND_RCPT, PEND_EOM, PEND_QUEUE };
 
 struct tx {
 	int			 active;
@@ -84,6 +84,7 @@ struct tx {
 	enum tx_pend		 pend;
 	int			 mail_sent, mail_ok;
 	int			 host;		/* route server in use */
+	uint32_t		 put_id;	/* PEND_QUEUE: request number */
 	int			 finished;	/* customer answered the dot */
 	uint64_t		 msg_size;
 	int64_t			 t_start, t_eom;	/* mono ms */
@@ -124,6 +125,9 @@ struct relay {
 	struct watch		 jailw;
 	uint32_t		 jail_seq;
 	struct upstream		*jail_wait;	/* awaiting a socket */
+	int			 queue_fd;	/* channel to the queue owner */
+	struct watch		 queuew;
+	uint32_t		 queue_seq;
 	int			 lfd[CONF_MAX_LISTEN];
 	struct watch		 lw[CONF_MAX_LISTEN];
 	int			 nlisten;
@@ -147,6 +151,10 @@ void session_drain(struct session *s);
 void session_upstream_ready(struct session *s);
 void session_upstream_reply(struct session *s, const struct smtp_reply *r);
 void session_upstream_failed(struct session *s, const char *why);
+/* called by worker.c: the queue owner's answer, or its loss */
+void session_queue_reply(struct relay *r, uint32_t id, int status,
+    const char *qid);
+void session_queue_lost(struct relay *r);
 
 /* upstream.c */
 struct upstream *upstream_open(struct session *s, const struct route *route,

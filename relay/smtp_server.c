@@ -438,13 +438,18 @@ command_step(struct smtp_server *s, struct buf *in, struct smtp_event *ev)
 		return SMTP_EV_NONE;
 	nl = memchr(p, '\n', n);
 	if (s->discard_line) {
+		/* skipped, but still framed: a bare CR or LF in it closes */
 		if (nl == NULL) {
+			if (memchr(p, '\r', n - 1) != NULL)
+				return bare_newline(s, ev, 0);
 			/* keep a final CR: it may pair with the next LF */
 			buf_consume(in, p[n - 1] == '\r' ? n - 1 : n);
 			return SMTP_EV_NONE;
 		}
 		if (nl == p || nl[-1] != '\r')
 			return bare_newline(s, ev, 1);
+		if (memchr(p, '\r', (size_t)(nl - p) - 1) != NULL)
+			return bare_newline(s, ev, 0);
 		buf_consume(in, (size_t)(nl - p) + 1);
 		s->discard_line = 0;
 		return command_step(s, in, ev);
@@ -500,8 +505,9 @@ data_step(struct smtp_server *s, struct buf *in, struct smtp_event *ev)
 			/* inside an over-long line: drop it, keep a CR */
 			msg_error(s, SMTP_MSG_LONG_LINE);
 			s->discard_line = 1;
-			s->size += rem;
-			pos = p[n - 1] == '\r' ? n - 1 : n;
+			len = p[n - 1] == '\r' ? n - 1 : n;
+			s->size += len - pos;
+			pos = len;
 			break;
 		}
 		len = (size_t)(nl - (p + pos)) + 1;
@@ -518,7 +524,9 @@ data_step(struct smtp_server *s, struct buf *in, struct smtp_event *ev)
 		if (len == 3 && p[pos] == '.') {
 			if (chunk > 0)
 				break;	/* hand out the content first */
-			buf_consume(in, 3);
+			/* lines before it (pos > 0) were dropped for an
+			 * error: they go too, never to the command parser */
+			buf_consume(in, pos + 3);
 			s->pending = SMTP_EV_EOM;
 			ev->type = SMTP_EV_EOM;
 			ev->msg_error = s->msg_error;
@@ -550,13 +558,25 @@ enum smtp_ev
 smtp_server_step(struct smtp_server *s, struct buf *in,
     struct smtp_event *ev)
 {
-	ev->type = SMTP_EV_NONE;
-	if (s->state == SMTP_CLOSED || s->state == SMTP_GREETING ||
-	    s->pending != SMTP_EV_NONE)
-		return SMTP_EV_NONE;
-	if (s->state == SMTP_DATA)
-		return data_step(s, in, ev);
-	return command_step(s, in, ev);
+	enum smtp_ev e;
+	size_t before;
+
+	/* A command answered without an event (NOOP, an error reply, ...)
+	 * consumed its line but needs nothing from the caller: go on with
+	 * the next pipelined one, so NONE only ever means "need input" or
+	 * "decision pending", as the header promises. */
+	do {
+		ev->type = SMTP_EV_NONE;
+		if (s->state == SMTP_CLOSED || s->state == SMTP_GREETING ||
+		    s->pending != SMTP_EV_NONE)
+			return SMTP_EV_NONE;
+		before = in->len;
+		if (s->state == SMTP_DATA)
+			e = data_step(s, in, ev);
+		else
+			e = command_step(s, in, ev);
+	} while (e == SMTP_EV_NONE && in->len < before);
+	return e;
 }
 
 void

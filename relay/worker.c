@@ -154,9 +154,35 @@ on_jail(struct watch *w, uint32_t events)
 	}
 }
 
+/* --- the queue owner's channel --------------------------------------- */
+
+static void
+on_queue(struct watch *w, uint32_t events)
+{
+	struct ipc_queue_rep rep;
+	enum ipc_type type;
+	int fd, r;
+
+	while ((r = ipc_recv(w->fd, &type, &rep, &fd)) == 1) {
+		if (type != IPC_QUEUE_REP)
+			fatalx(EXIT_TEMP, "worker: unexpected message %d from "
+			    "the queue", type);
+		rep.qid[sizeof(rep.qid) - 1] = '\0';
+		session_queue_reply(&R, rep.id, rep.status, rep.qid);
+	}
+	if (r == 0) {
+		log_msg("smtpd", "queue channel closed: outage mail is "
+		    "deferred with 451 until the queue is back");
+		loop_del(R.loop, w);
+		close(R.queue_fd);
+		R.queue_fd = -1;
+		session_queue_lost(&R);
+	}
+}
+
 int
 worker_main(struct config *cf, const int *lfd, int nlisten, int jail_fd,
-    int slot, int nworkers, const struct sandbox_ids *ids)
+    int queue_fd, int slot, int nworkers, const struct sandbox_ids *ids)
 {
 	sigset_t mask;
 	int i;
@@ -168,6 +194,7 @@ worker_main(struct config *cf, const int *lfd, int nlisten, int jail_fd,
 	R.slot = slot;
 	R.nworkers = nworkers > 0 ? nworkers : 1;
 	R.jail_fd = jail_fd;
+	R.queue_fd = queue_fd;
 	log_init(cf->hostname);
 	if ((R.loop = loop_new()) == NULL)
 		fatal(EXIT_TEMP, "epoll");
@@ -183,6 +210,9 @@ worker_main(struct config *cf, const int *lfd, int nlisten, int jail_fd,
 	    on_signal, NULL) != 0)
 		fatal(EXIT_TEMP, "signalfd");
 	if (loop_add(R.loop, &R.jailw, jail_fd, EPOLLIN, on_jail, NULL) != 0)
+		fatal(EXIT_TEMP, "epoll_ctl");
+	if (queue_fd >= 0 && loop_add(R.loop, &R.queuew, queue_fd, EPOLLIN,
+	    on_queue, NULL) != 0)
 		fatal(EXIT_TEMP, "epoll_ctl");
 	for (i = 0; i < nlisten; i++) {
 		R.lfd[i] = lfd[i];

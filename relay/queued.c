@@ -1,0 +1,162 @@
+/*
+ * queued.c — see queued.h.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ipc.h"
+#include "log.h"
+#include "queued.h"
+#include "util.h"
+
+/* Next NUL-terminated string of at most max bytes in [p, end). */
+static const char *
+env_string(const char **p, const char *end, size_t max)
+{
+	const char *s = *p, *nul = memchr(s, '\0', (size_t)(end - s));
+
+	if (nul == NULL || (size_t)(nul - s) > max)
+		return NULL;
+	*p = nul + 1;
+	return s;
+}
+
+static int
+store(struct queue *q, const struct ipc_queue_put *put, int fd, char *qid)
+{
+	struct queue_msg m;
+	struct stat st;
+	struct iovec iov;
+	const char *env, *p, *end, *s;
+	char line[1024];
+	size_t total;
+	uint32_t i;
+	void *map;
+	int status = QUEUE_EINVAL;
+
+	total = (size_t)put->env_len + (size_t)put->msg_len;
+	if (put->msg_len > QUEUE_BODY_MAX || put->nrcpt == 0 ||
+	    put->nrcpt > QUEUE_RCPT_MAX || fstat(fd, &st) != 0 ||
+	    (uint64_t)st.st_size < total || total == 0)
+		return QUEUE_EINVAL;
+	map = mmap(NULL, total, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (map == MAP_FAILED)
+		return QUEUE_ERR;
+	env = map;
+	p = env;
+	end = env + put->env_len;
+	queue_msg_init(&m);
+	if ((s = env_string(&p, end, ADDR_PATH_MAX)) == NULL)
+		goto out;
+	str_copy(m.from, s, sizeof(m.from));
+	if ((s = env_string(&p, end, ADDR_DOMAIN_MAX)) == NULL || *s == '\0')
+		goto out;
+	str_copy(m.route_domain, s, sizeof(m.route_domain));
+	for (i = 0; i < put->nrcpt; i++)
+		if ((s = env_string(&p, end, ADDR_PATH_MAX)) == NULL ||
+		    strchr(s, '@') == NULL || queue_msg_add_rcpt(&m, s) != 0)
+			goto out;
+	if (p != end)
+		goto out;
+	iov.iov_base = (char *)map + put->env_len;
+	iov.iov_len = (size_t)put->msg_len;
+	status = queue_put(q, &m, &iov, 1);
+	if (status == QUEUE_OK) {
+		str_copy(qid, m.id, 24);
+		if (queue_log_line(line, sizeof(line), &m, QEV_QUEUED, 0, NULL,
+		    wall_us()) > 0)
+			log_msg("qmgr", "%s", line);
+	}
+out:
+	queue_msg_free(&m);
+	munmap(map, total);
+	return status;
+}
+
+/* Serves every pending request on ch; 0 at EOF. */
+static int
+serve(struct queue *q, int ch)
+{
+	struct ipc_queue_put put;
+	struct ipc_queue_rep rep;
+	enum ipc_type type;
+	int fd, r;
+
+	while ((r = ipc_recv(ch, &type, &put, &fd)) == 1) {
+		if (type != IPC_QUEUE_PUT)
+			fatalx(EXIT_TEMP, "queue: unexpected message %d", type);
+		memset(&rep, 0, sizeof(rep));
+		rep.id = put.id;
+		rep.status = store(q, &put, fd, rep.qid);
+		close(fd);
+		if (rep.status != QUEUE_OK)
+			log_msg("qmgr", "NOQUEUE: store refused: %s",
+			    queue_strerror(rep.status));
+		if (ipc_send(ch, IPC_QUEUE_REP, &rep, sizeof(rep), -1) != 0)
+			log_msg("qmgr", "reply to worker: %s", strerror(errno));
+	}
+	return r == 0 ? 0 : 1;
+}
+
+int
+queued_main(const struct config *cf, struct queue *q, int ctl,
+    const struct sandbox_ids *ids)
+{
+	struct pollfd pfd[QUEUED_MAX_CHANNELS + 1];
+	int i, np = 1;
+
+	pfd[0].fd = ctl;
+	pfd[0].events = POLLIN;
+	sandbox_enter(ROLE_QUEUE, ids);
+	log_msg("qmgr", "queue owner ready: %s", cf->queue_dir);
+	for (;;) {
+		int live = 0;
+
+		if (poll(pfd, (nfds_t)np, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			fatal(EXIT_TEMP, "queue: poll");
+		}
+		if (pfd[0].fd >= 0 && pfd[0].revents) {
+			struct ipc_add_channel add;
+			enum ipc_type type;
+			int fd, r = ipc_recv(ctl, &type, &add, &fd);
+			if (r == 0)
+				pfd[0].fd = -1;
+			else if (r == 1) {
+				if (type != IPC_ADD_CHANNEL)
+					fatalx(EXIT_TEMP, "queue: bad control "
+					    "message %d", type);
+				if (np > QUEUED_MAX_CHANNELS) {
+					log_msg("qmgr", "too many channels");
+					close(fd);
+				} else {
+					pfd[np].fd = fd;
+					pfd[np].events = POLLIN;
+					pfd[np++].revents = 0;
+				}
+			}
+		}
+		for (i = 1; i < np; i++) {
+			if (pfd[i].fd < 0 || pfd[i].revents == 0)
+				continue;
+			if (serve(q, pfd[i].fd) == 0 ||
+			    (pfd[i].revents & (POLLHUP | POLLERR))) {
+				close(pfd[i].fd);
+				pfd[i].fd = -1;
+			}
+		}
+		for (i = 1; i < np; i++)
+			if (pfd[i].fd >= 0)
+				live++;
+		if (live == 0 && pfd[0].fd < 0) {
+			queue_close(q);
+			return EXIT_OK;
+		}
+	}
+}
