@@ -46,3 +46,9 @@ $(MXGATE_HOOKS): $(filter-out $(O)/relay/worker.o,$(RELAY_CORE_OBJS)) \
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(MUSL_CC) $(LDFLAGS_PIE) -o $@ $^ $(RELAY_LIBS) -pthread
+
+# make run-local: the relay on this machine with a demo route to smtp-sink
+run-local: deps
+	$(Q)$(MAKE) --no-print-directory relay
+	$(Q)$(TOP)/relay/demo/run-local.sh $(O)
+.PHONY: run-local
