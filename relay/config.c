@@ -235,11 +235,23 @@ do_route(struct config *cf, struct ctx *c, const struct directive *d,
 		}
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "tls") == 0) {
-			if (i + 2 != argc) {
+			if (i + 2 != argc && !(i + 3 == argc &&
+			    strcmp(argv[i + 1], "verify") == 0)) {
 				err(c, "route: 'tls' takes one of none, may, "
-				    "encrypt, verify and comes last");
+				    "encrypt, verify [NAME] and comes last");
 				return;
 			}
+			if (i + 3 == argc) {
+				if (!addr_domain_valid(argv[i + 2])) {
+					err(c, "route: '%s' is not a valid "
+					    "server name", argv[i + 2]);
+					return;
+				}
+				str_copy(r->tls_name, argv[i + 2],
+				    sizeof(r->tls_name));
+			} else
+				str_copy(r->tls_name, r->domain,
+				    sizeof(r->tls_name));
 			const char *p = argv[i + 1];
 			if (strcmp(p, "none") == 0) r->tls = TLS_NONE;
 			else if (strcmp(p, "may") == 0) r->tls = TLS_MAY;
@@ -336,6 +348,21 @@ do_cidr(struct config *cf, struct ctx *c, const struct directive *d,
 }
 
 static void
+do_tls_version(struct config *cf, struct ctx *c, const struct directive *d,
+    int argc, char **argv)
+{
+	if (strcmp(argv[0], "1.0") == 0)
+		cf->tls_min_version = 0x0301;
+	else if (strcmp(argv[0], "1.1") == 0)
+		cf->tls_min_version = 0x0302;
+	else if (strcmp(argv[0], "1.2") == 0)
+		cf->tls_min_version = 0x0303;
+	else
+		err(c, "tls_min_version: '%s' is not one of 1.0, 1.1, 1.2",
+		    argv[0]);
+}
+
+static void
 do_postmaster(struct config *cf, struct ctx *c, const struct directive *d,
     int argc, char **argv)
 {
@@ -368,6 +395,7 @@ static const struct directive directives[] = {
 	{ "tls_cert",	1, 1, 0, do_path,	OFF(tls_cert), 0, 0 },
 	{ "tls_key",	1, 1, 0, do_path,	OFF(tls_key), 0, 0 },
 	{ "tls_ca",	1, 1, 0, do_path,	OFF(tls_ca), 0, 0 },
+	{ "tls_min_version", 1, 1, 0, do_tls_version, 0, 0, 0 },
 	{ "dnsbl",	2, 2, 1, do_dnsbl,	0, 0, 0 },
 	{ "dnsbl_threshold", 1, 1, 0, do_uint,	OFF(dnsbl_threshold), 1, 1000 },
 	{ "resolver",	1, 1, 1, do_resolver,	0, 0, 0 },
@@ -455,6 +483,36 @@ parse_line(struct config *cf, struct ctx *c, char *line)
 	d->fn(cf, c, d, n - 1, words + 1);
 }
 
+/* No tls_cert/tls_key: a self-signed pair is generated on first start
+ * beside the queue, in DIR/../tls/ (the data side of the appliance). */
+static int
+derive_tls_paths(struct config *cf)
+{
+	char parent[CONF_PATH_MAX];
+	char *slash;
+	int n;
+
+	str_copy(parent, cf->queue_dir, sizeof(parent));
+	while ((slash = strrchr(parent, '/')) != NULL && slash[1] == '\0')
+		*slash = '\0';
+	if ((slash = strrchr(parent, '/')) == NULL)
+		return -1;
+	if (slash == parent)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	n = snprintf(cf->tls_cert, sizeof(cf->tls_cert), "%s/tls/cert.pem",
+	    strcmp(parent, "/") == 0 ? "" : parent);
+	if (n < 0 || (size_t)n >= sizeof(cf->tls_cert))
+		return -1;
+	n = snprintf(cf->tls_key, sizeof(cf->tls_key), "%s/tls/key.pem",
+	    strcmp(parent, "/") == 0 ? "" : parent);
+	if (n < 0 || (size_t)n >= sizeof(cf->tls_key))
+		return -1;
+	cf->tls_cert_default = 1;
+	return 0;
+}
+
 int
 config_parse(struct config *cf, const char *name, const char *text,
     size_t len, FILE *errs)
@@ -489,6 +547,14 @@ config_parse(struct config *cf, const char *name, const char *text,
 		err(&c, "no 'route' directive: mxgate would relay no mail");
 	if ((cf->tls_cert[0] != '\0') != (cf->tls_key[0] != '\0'))
 		err(&c, "tls_cert and tls_key must be given together");
+	for (int i = 0; i < cf->nroutes; i++)
+		if (cf->routes[i].tls == TLS_VERIFY && cf->tls_ca[0] == '\0')
+			err(&c, "route %s: 'tls verify' needs tls_ca (the CA "
+			    "that signs the customer's certificate)",
+			    cf->routes[i].domain);
+	if (cf->tls_cert[0] == '\0' && derive_tls_paths(cf) != 0)
+		err(&c, "queue path too long to derive the default "
+		    "certificate paths");
 	if (cf->ndnsbl > 0 && cf->nresolvers == 0)
 		err(&c, "dnsbl needs at least one 'resolver' "
 		    "(no public resolver is ever used)");
@@ -665,6 +731,7 @@ config_new(void)
 	cf->relay_timeout = 120;
 	cf->connect_timeout = 10;
 	cf->workers = 2;
+	cf->tls_min_version = 0x0303;
 	str_copy(cf->chroot_dir, "/var/lib/mxgate/empty", CONF_PATH_MAX);
 	return cf;
 }

@@ -36,6 +36,8 @@ struct route {
 	struct sockaddr_storage	host[CONF_MAX_ROUTE_HOSTS];
 	int			nhosts;
 	enum tls_policy		tls;
+	char			tls_name[ADDR_DOMAIN_MAX + 1]; /* verify: the
+					   name the certificate must carry */
 };
 
 struct dnsbl {
@@ -56,6 +58,8 @@ struct config {
 	char			tls_cert[CONF_PATH_MAX];
 	char			tls_key[CONF_PATH_MAX];
 	char			tls_ca[CONF_PATH_MAX];
+	int			tls_min_version;	/* 0x0301..0x0303 */
+	int			tls_cert_default;	/* paths were derived */
 	struct dnsbl		dnsbl[CONF_MAX_DNSBL];
 	int			ndnsbl;
 	int			dnsbl_threshold;

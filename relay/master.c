@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -29,6 +30,7 @@
 #include "queued.h"
 #include "relay.h"
 #include "sandbox.h"
+#include "tls.h"
 #include "util.h"
 #include "version.h"
 
@@ -50,6 +52,8 @@ struct gen {
 	int64_t		 restart_at[CONF_MAX_WORKERS];	/* 0: none due */
 	int		 nworkers;
 	int		 retired;		/* replaced: let it drain */
+	struct tls_server *tls_srv;		/* loaded here, inherited */
+	struct tls_client *tls_cli;
 };
 
 static struct {
@@ -225,13 +229,81 @@ spawn_worker(struct gen *g, int slot)
 		keep[M.nlisten + 1] = qfd;
 		close_except(keep, M.nlisten + 2);
 		child_signals();
-		_exit(worker_main(g->cf, M.lfd, M.nlisten, jfd, qfd, slot,
-		    g->nworkers, &M.ids_smtpd));
+		struct worker_env env = {
+			.cf = g->cf, .lfd = M.lfd, .nlisten = M.nlisten,
+			.jail_fd = jfd, .queue_fd = qfd, .slot = slot,
+			.nworkers = g->nworkers, .ids = &M.ids_smtpd,
+			.tls_srv = g->tls_srv, .tls_cli = g->tls_cli,
+		};
+		_exit(worker_main(&env));
 	}
 	close(jfd);
 	if (qfd >= 0)
 		close(qfd);
 	g->worker[slot] = pid;
+}
+
+/* mkdir -p DIR with mode 0700 (the key directory). */
+static int
+mkdir_private(const char *path)
+{
+	char tmp[CONF_PATH_MAX];
+	size_t i, n = str_copy(tmp, path, sizeof(tmp));
+
+	for (i = 1; i <= n && n < sizeof(tmp); i++) {
+		if (tmp[i] != '/' && tmp[i] != '\0')
+			continue;
+		tmp[i] = '\0';
+		if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+			return -1;
+		tmp[i] = i < n ? '/' : '\0';
+	}
+	return 0;
+}
+
+/* The parent loads the keys (SPEC 3.8): the certificate (generated,
+ * self-signed, on first start when none is configured) and the trust
+ * anchors for `tls verify` routes. Workers inherit both and never read
+ * key files. A missing admin certificate is fatal; nothing is replaced. */
+static int
+load_tls(struct gen *g)
+{
+	const struct config *cf = g->cf;
+	char err[512], fp[65], dir[CONF_PATH_MAX], *slash;
+	int made = 0;
+
+	if (cf->tls_cert_default) {
+		str_copy(dir, cf->tls_key, sizeof(dir));
+		if ((slash = strrchr(dir, '/')) != NULL)
+			*slash = '\0';
+		if (mkdir_private(dir) != 0) {
+			log_msg("master", "fatal: mkdir %s: %s", dir,
+			    strerror(errno));
+			return -1;
+		}
+		made = tls_selfsigned_ensure(cf->tls_cert, cf->tls_key,
+		    cf->hostname, fp, err, sizeof(err));
+		if (made < 0) {
+			log_msg("master", "fatal: TLS certificate: %s", err);
+			return -1;
+		}
+	}
+	if (tls_server_new(&g->tls_srv, cf->tls_cert, cf->tls_key,
+	    cf->tls_min_version, err, sizeof(err)) != 0) {
+		log_msg("master", "fatal: TLS: %s", err);
+		return -1;
+	}
+	log_msg("master", "TLS certificate %s%s: sha256 fingerprint %s",
+	    cf->tls_cert, made == 1 ? " (generated, self-signed)" : "",
+	    tls_server_fingerprint(g->tls_srv));
+	if (tls_client_new(&g->tls_cli, cf->tls_ca[0] ? cf->tls_ca : NULL,
+	    cf->tls_min_version, err, sizeof(err)) != 0) {
+		log_msg("master", "fatal: TLS trust anchors: %s", err);
+		tls_server_free(g->tls_srv);
+		g->tls_srv = NULL;
+		return -1;
+	}
+	return 0;
 }
 
 /* Creates the store (and its key) once, before any role opens it, so two
@@ -274,6 +346,10 @@ start_generation(struct config *cf)
 	g->nworkers = cf->workers;
 	g->jail_ctl = -1;
 	g->queue_ctl = -1;
+	if (load_tls(g) != 0) {
+		g->used = 0;
+		return -1;
+	}
 	if (spawn_jail(g) != 0) {
 		log_msg("master", "cannot start the jail: %s", strerror(errno));
 		g->used = 0;
@@ -319,6 +395,8 @@ maybe_free(struct gen *g)
 	for (i = 0; i < g->nworkers; i++)
 		if (g->worker[i] > 0)
 			return;
+	tls_server_free(g->tls_srv);
+	tls_client_free(g->tls_cli);
 	config_free(g->cf);
 	g->used = 0;
 }

@@ -12,9 +12,23 @@
 int relay_main(struct config *cf, const char *config_path);
 
 struct sandbox_ids;
+struct tls_server;
+struct tls_client;
+
+/* What the parent hands a new SMTP worker (all opened before fork). */
+struct worker_env {
+	struct config			*cf;
+	const int			*lfd;		/* listeners */
+	int				 nlisten;
+	int				 jail_fd;	/* channel to the jail */
+	int				 queue_fd;	/* to the queue owner, or -1 */
+	int				 slot, nworkers;
+	const struct sandbox_ids	*ids;
+	struct tls_server		*tls_srv;	/* NULL: no STARTTLS */
+	struct tls_client		*tls_cli;
+};
+
 /* worker.c: one SMTP front worker (runs in a child of the parent). */
-int worker_main(struct config *cf, const int *lfd, int nlisten,
-    int jail_fd, int queue_fd, int slot, int nworkers,
-    const struct sandbox_ids *ids);
+int worker_main(const struct worker_env *env);
 
 #endif

@@ -49,6 +49,7 @@ struct sock_fprog_ {
 #define RET_KILL_PROCESS	0x80000000u
 #define RET_LOG			0x7ffc0000u
 #define RET_ALLOW		0x7fff0000u
+#define RET_ERRNO		0x00050000u	/* | errno */
 #define AUDIT_ARCH_X86_64_	0xc000003eu
 #define X32_SYSCALL_BIT		0x40000000u
 
@@ -137,6 +138,12 @@ install_filter(enum role r)
 	switch (r) {
 	case ROLE_SMTPD:
 		allow_list(&p, smtpd_calls, ARRAY_LEN(smtpd_calls));
+		/* a library that tries a file (BearSSL's /dev/urandom
+		 * fallback) gets EACCES instead of killing the worker */
+		emit(&p, BPF_JEQ_K, 0, 1, SYS_open);
+		emit(&p, BPF_RET_K, 0, 0, RET_ERRNO | EACCES);
+		emit(&p, BPF_JEQ_K, 0, 1, SYS_openat);
+		emit(&p, BPF_RET_K, 0, 0, RET_ERRNO | EACCES);
 		break;
 	case ROLE_JAIL:
 		allow_list(&p, jail_calls, ARRAY_LEN(jail_calls));

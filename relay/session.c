@@ -27,6 +27,7 @@
 #include "log.h"
 #include "queue.h"
 #include "session.h"
+#include "tls.h"
 #include "util.h"
 
 static void session_io(struct watch *w, uint32_t events);
@@ -501,16 +502,24 @@ make_headers(struct session *s, char *h, size_t size)
 	struct tm tm;
 	int n;
 
+	char tlsinfo[160] = "";
+
+	if (s->tls != NULL)
+		snprintf(tlsinfo, sizeof(tlsinfo), "\t(using %s with cipher %s "
+		    "(%d/%d bits))\r\n", tls_version(s->tls),
+		    tls_cipher(s->tls), tls_cipher_bits(s->tls),
+		    tls_cipher_bits(s->tls));
 	gmtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000 (UTC)", &tm);
 	n = snprintf(h, size,
 	    "Received: from %s (unknown [%s])\r\n"
+	    "%s"
 	    "\tby %s (mxgate) with %s id %s%s%s%s;\r\n"
 	    "\t%s\r\n"
 	    "X-Mxgate-Flow: %s; id=%s; route=%s; relay=%s\r\n"
 	    "X-Mxgate-Gate: pass; client=%s\r\n",
-	    s->srv.helo, s->peer_ip, s->cf->hostname, proto_name(s), t->qid,
-	    t->nrcpt == 1 ? "\r\n\tfor <" : "",
+	    s->srv.helo, s->peer_ip, tlsinfo, s->cf->hostname, proto_name(s),
+	    t->qid, t->nrcpt == 1 ? "\r\n\tfor <" : "",
 	    t->nrcpt == 1 ? t->rcpt[0] : "", t->nrcpt == 1 ? ">" : "",
 	    date, t->mode == TX_OUTAGE ? "store-and-forward" : "in-session",
 	    t->qid, t->route->domain, u && t->mode != TX_OUTAGE ? u->addr :
@@ -745,7 +754,7 @@ session_accept(struct relay *r, int fd, const struct sockaddr_storage *ss)
 	s->lim.max_size = s->cf->max_message_size;
 	s->lim.max_recipients = s->cf->max_recipients;
 	s->lim.max_errors = s->cf->max_errors;
-	s->lim.tls_available = 0;
+	s->lim.tls_available = r->tls_srv != NULL;
 	smtp_server_init(&s->srv, &s->lim, &s->out);
 
 	s->next = r->sessions;
@@ -789,6 +798,10 @@ session_close(struct session *s, const char *reason)
 	struct relay *r = s->r;
 	char counts[256];
 
+	if (s->dead)
+		return;
+	s->dead = 1;
+	s->closing = 1;
 	smtp_server_counts(&s->srv, counts, sizeof(counts));
 	log_msg("smtpd", "disconnect from %s %s%s%s", s->client, counts,
 	    reason ? " reason=" : "", reason ? reason : "");
@@ -800,6 +813,11 @@ session_close(struct session *s, const char *reason)
 	loop_timer_cancel(r->loop, &s->t_idle);
 	loop_timer_cancel(r->loop, &s->t_life);
 	loop_del(r->loop, &s->w);
+	if (s->tls != NULL) {
+		if (!s->handshaking)
+			tls_close(s->tls, s->fd);	/* close_notify */
+		tls_conn_free(s->tls);
+	}
 	close(s->fd);
 	buf_free(&s->in);
 	buf_free(&s->out);
@@ -811,7 +829,18 @@ session_close(struct session *s, const char *reason)
 		s->next->prev = s->prev;
 	r->nsessions--;
 	cfg_release(s->cfg);
-	free(s);
+	s->dead_next = r->graveyard;
+	r->graveyard = s;
+}
+
+void
+session_reap(struct relay *r)
+{
+	while (r->graveyard != NULL) {
+		struct session *s = r->graveyard;
+		r->graveyard = s->dead_next;
+		free(s);
+	}
 }
 
 static void
@@ -824,15 +853,77 @@ session_want(struct session *s)
 		ev |= EPOLLIN;
 	if (s->out.len > 0)
 		ev |= EPOLLOUT;
+	if (s->tls != NULL)
+		ev |= tls_want(s->tls);
+	if (s->handshaking)
+		ev &= (uint32_t)~EPOLLIN, ev |= tls_want(s->tls);
 	loop_mod(s->r->loop, &s->w, ev);
+}
+
+static ssize_t
+s_write(struct session *s, const void *p, size_t n)
+{
+	return s->tls ? tls_write(s->tls, s->fd, p, n) : write(s->fd, p, n);
+}
+
+static ssize_t
+s_read(struct session *s, void *p, size_t n)
+{
+	return s->tls ? tls_read(s->tls, s->fd, p, n) : read(s->fd, p, n);
+}
+
+/* The 220 to STARTTLS is on the wire: anything the client sent after
+ * STARTTLS was sent in the clear and is dropped (RFC 3207 4.2, the
+ * CVE-2011-0411 injection), then the handshake starts. */
+static void
+start_tls(struct session *s)
+{
+	s->starttls = 0;
+	if (s->in.len > 0) {
+		log_msg("smtpd", "STARTTLS injection from %s: %zu plaintext "
+		    "bytes after STARTTLS discarded", s->client, s->in.len);
+		buf_reset(&s->in);
+	}
+	if ((s->tls = tls_conn_server(s->r->tls_srv)) == NULL) {
+		log_msg("smtpd", "TLS setup for %s: %s", s->client,
+		    strerror(errno));
+		s->closing = 1;
+		return;
+	}
+	s->handshaking = 1;
+}
+
+static void
+handshake(struct session *s)
+{
+	if (tls_handshake(s->tls, s->fd) == 1) {
+		s->handshaking = 0;
+		smtp_server_tls_started(&s->srv);
+		log_msg("smtpd", "Anonymous TLS connection established from "
+		    "%s: %s with cipher %s (%d/%d bits)", s->client,
+		    tls_version(s->tls), tls_cipher(s->tls),
+		    tls_cipher_bits(s->tls), tls_cipher_bits(s->tls));
+		/* a client may have pipelined its EHLO in the first record */
+		session_process(s);
+		return;
+	}
+	if (errno != EAGAIN) {
+		log_msg("smtpd", "SSL_accept error from %s: %s", s->client,
+		    tls_error(s->tls));
+		session_close(s, "TLS handshake failed");
+		return;
+	}
+	session_want(s);
 }
 
 /* Writes queued replies; closes a closing session once they are out. */
 static void
 session_flush(struct session *s)
 {
+	if (s->dead)
+		return;
 	while (s->out.len > 0) {
-		ssize_t n = write(s->fd, buf_ptr(&s->out), s->out.len);
+		ssize_t n = s_write(s, buf_ptr(&s->out), s->out.len);
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				break;
@@ -841,8 +932,22 @@ session_flush(struct session *s)
 		}
 		buf_consume(&s->out, (size_t)n);
 	}
+	if (s->tls != NULL && tls_flush(s->tls, s->fd) != 0 &&
+	    errno != EAGAIN) {
+		session_close(s, "TLS write error");
+		return;
+	}
 	if (s->closing && s->out.len == 0) {
 		session_close(s, s->srv.close_reason);
+		return;
+	}
+	if (s->starttls && s->out.len == 0) {
+		start_tls(s);
+		if (s->closing) {
+			session_close(s, "TLS setup failed");
+			return;
+		}
+		handshake(s);
 		return;
 	}
 	session_want(s);
@@ -853,6 +958,8 @@ session_process(struct session *s)
 {
 	struct smtp_event ev;
 
+	if (s->dead)
+		return;
 	while (!s->closing) {
 		if (s->out.len > SESSION_OUT_HIGH)
 			break;
@@ -881,11 +988,10 @@ session_process(struct session *s)
 			tx_reset(s);
 			break;
 		case SMTP_EV_STARTTLS:
-			/* not offered until TLS lands; unreachable */
-			smtp_server_close(&s->srv, "454 4.7.0 TLS not available",
-			    "starttls");
-			s->closing = 1;
-			break;
+			/* stop here: what follows is discarded once the 220
+			 * is out (session_flush -> start_tls) */
+			s->starttls = 1;
+			goto done;
 		case SMTP_EV_CLOSE:
 			s->closing = 1;
 			break;
@@ -918,14 +1024,28 @@ session_read(struct session *s)
 	char *p;
 	ssize_t n;
 
+	int rounds = 0;
+
+	if (s->handshaking) {
+		handshake(s);
+		return;
+	}
+	if (s->starttls)
+		return;		/* bytes after STARTTLS wait to be dropped */
+again:
 	if (s->in.len + chunk > SESSION_IN_MAX)
 		chunk = SESSION_IN_MAX - s->in.len;
 	if (chunk == 0 || (p = buf_space(&s->in, chunk)) == NULL)
 		return;
-	n = read(s->fd, p, chunk);
+	n = s_read(s, p, chunk);
 	if (n < 0) {
-		if (errno == EAGAIN || errno == EINTR)
+		if (errno == EAGAIN || errno == EINTR) {
+			session_want(s);
 			return;
+		}
+		if (s->tls != NULL)
+			log_msg("smtpd", "TLS read error from %s: %s", s->client,
+			    tls_error(s->tls));
 		session_close(s, "read error");
 		return;
 	}
@@ -939,6 +1059,13 @@ session_read(struct session *s)
 	if (s->srv.pending == SMTP_EV_NONE)
 		arm_idle(s);
 	session_process(s);
+	if (s->dead)
+		return;
+	/* level-triggered epoll cannot see plaintext already decrypted
+	 * inside the TLS engine: drain it here, a bounded number of rounds */
+	if (s->tls != NULL && !s->closing && tls_pending(s->tls) > 0 &&
+	    ++rounds < 64)
+		goto again;
 }
 
 static void
@@ -947,13 +1074,16 @@ session_io(struct watch *w, uint32_t events)
 	struct session *s = w->arg;
 
 	if (events & EPOLLOUT) {
-		int fd = s->fd;
 		session_flush(s);
-		/* flush may have closed (and freed) the session */
-		if (w->fd != fd)
+		if (s->dead)
 			return;
 	}
-	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+	if (s->handshaking) {
+		handshake(s);
+		return;
+	}
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR) ||
+	    (s->tls != NULL && (events & EPOLLOUT)))
 		session_read(s);
 }
 

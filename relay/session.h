@@ -40,7 +40,8 @@ struct relay;
 struct session;
 
 enum up_state {
-	UP_JAIL, UP_CONNECTING, UP_GREETING, UP_EHLO, UP_HELO, UP_READY
+	UP_JAIL, UP_CONNECTING, UP_GREETING, UP_EHLO, UP_HELO, UP_STARTTLS,
+	UP_HANDSHAKE, UP_READY
 };
 
 struct upstream {
@@ -62,6 +63,8 @@ struct upstream {
 	const char		*body;
 	size_t			 body_len, body_off;
 	int			 sending_body;
+	struct tls_conn		*tls;		/* after our STARTTLS */
+	int			 tls_done;	/* handshake finished */
 	int64_t			 t_start, t_ready;	/* mono ms */
 };
 
@@ -106,10 +109,15 @@ struct session {
 	char			 peer_ip[NET_ADDRSTRLEN];
 	char			 client[NET_ADDRSTRLEN + 16]; /* unknown[ip] */
 	int			 pregreet;
+	struct tls_conn		*tls;		/* after STARTTLS */
+	int			 starttls;	/* 220 queued: switch when sent */
+	int			 handshaking;
 	int			 closing;	/* flush replies, then close */
 	int			 drain;		/* close after this tx */
 	struct tx		 tx;
 	struct upstream		*up;
+	int			 dead;		/* closed; freed after the turn */
+	struct session		*dead_next;
 };
 
 struct host_down {
@@ -125,6 +133,8 @@ struct relay {
 	struct watch		 jailw;
 	uint32_t		 jail_seq;
 	struct upstream		*jail_wait;	/* awaiting a socket */
+	struct tls_server	*tls_srv;	/* inbound STARTTLS, or NULL */
+	struct tls_client	*tls_cli;	/* toward the customer */
 	int			 queue_fd;	/* channel to the queue owner */
 	struct watch		 queuew;
 	uint32_t		 queue_seq;
@@ -135,6 +145,7 @@ struct relay {
 	struct watch		 sigw;
 	struct session		*sessions;
 	int			 nsessions;
+	struct session		*graveyard;	/* closed this loop turn */
 	uint64_t		 mem_used;	/* message bytes held */
 	int			 draining;
 	int64_t			 drain_deadline;
@@ -147,6 +158,9 @@ void session_accept(struct relay *r, int fd, const struct sockaddr_storage *ss);
 void session_close(struct session *s, const char *reason);
 void session_process(struct session *s);
 void session_drain(struct session *s);
+/* Frees the sessions closed during the last loop turn: a callback chain
+ * may still hold a closed session, never a freed one. */
+void session_reap(struct relay *r);
 /* called by upstream.c */
 void session_upstream_ready(struct session *s);
 void session_upstream_reply(struct session *s, const struct smtp_reply *r);

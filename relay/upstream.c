@@ -20,12 +20,14 @@
 #include "ipc.h"
 #include "log.h"
 #include "session.h"
+#include "tls.h"
 #include "util.h"
 
 static void up_io(struct watch *w, uint32_t events);
 static void up_timeout(struct timer *t);
 static void up_flush(struct upstream *u);
 static void up_want(struct upstream *u);
+static void up_handshake(struct upstream *u);
 static void up_fail(struct upstream *u, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
@@ -186,12 +188,20 @@ upstream_close(struct upstream *u, int polite)
 	if (polite && u->state == UP_READY && !u->sending_body) {
 		static const char quit[] = "QUIT\r\n";
 		/* best effort: the server may be gone already */
-		ssize_t ignored = write(u->fd, quit, sizeof(quit) - 1);
+		ssize_t ignored = u->tls ? tls_write(u->tls, u->fd, quit,
+		    sizeof(quit) - 1) : write(u->fd, quit, sizeof(quit) - 1);
+		if (u->tls)
+			tls_flush(u->tls, u->fd);
 		(void)ignored;
 	}
 	loop_timer_cancel(u->s->r->loop, &u->t);
 	if (u->state == UP_JAIL)
 		jail_unlink(u->s->r, u);
+	if (u->tls != NULL) {
+		if (u->tls_done)
+			tls_close(u->tls, u->fd);
+		tls_conn_free(u->tls);
+	}
 	if (u->fd >= 0) {
 		loop_del(u->s->r->loop, &u->w);
 		close(u->fd);
@@ -265,6 +275,8 @@ up_want(struct upstream *u)
 
 	if (u->out.len > 0 || u->sending_body)
 		ev |= EPOLLOUT;
+	if (u->tls != NULL)
+		ev |= tls_want(u->tls);
 	loop_mod(u->s->r->loop, &u->w, ev);
 }
 
@@ -297,7 +309,13 @@ up_flush(struct upstream *u)
 			}
 			break;
 		}
-		w = writev(u->fd, iov, n);
+		if (u->tls != NULL) {
+			w = tls_write(u->tls, u->fd, iov[0].iov_base,
+			    iov[0].iov_len);
+			if (w > 0 && n == 2 && (size_t)w < iov[0].iov_len)
+				n = 1;	/* keep the order: out first */
+		} else
+			w = writev(u->fd, iov, n);
 		if (w < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				break;
@@ -312,7 +330,76 @@ up_flush(struct upstream *u)
 			u->body_off += (size_t)w;
 		}
 	}
+	if (u->tls != NULL && tls_flush(u->tls, u->fd) != 0 &&
+	    errno != EAGAIN) {
+		up_fail(u, "TLS write to %s: %s", u->addr, tls_error(u->tls));
+		return;
+	}
 	up_want(u);
+}
+
+static void
+up_ready(struct upstream *u)
+{
+	u->state = UP_READY;
+	u->t_ready = mono_ms();
+	loop_timer_cancel(u->s->r->loop, &u->t);
+	session_upstream_ready(u->s);
+}
+
+/* Our STARTTLS got 220: bytes the server sent after it are dropped (the
+ * client side of the CVE-2011-0411 injection), then we shake hands. */
+static void
+up_start_tls(struct upstream *u)
+{
+	const struct route *rt = u->route;
+
+	if (u->in.len > 0) {
+		log_msg("smtp", "%s: %zu bytes after the 220 to STARTTLS "
+		    "discarded (injection attempt)", u->addr, u->in.len);
+		buf_reset(&u->in);
+	}
+	u->tls = tls_conn_client(u->s->r->tls_cli, rt->tls_name[0] ?
+	    rt->tls_name : NULL, rt->tls == TLS_VERIFY);
+	if (u->tls == NULL) {
+		up_fail(u, "TLS setup toward %s: %s", u->addr, strerror(errno));
+		return;
+	}
+	u->state = UP_HANDSHAKE;
+	up_arm(u, u->s->cf->relay_timeout);
+	up_handshake(u);
+}
+
+static void
+up_handshake(struct upstream *u)
+{
+	char line[ADDR_DOMAIN_MAX + 16];
+
+	if (tls_handshake(u->tls, u->fd) != 1) {
+		if (errno == EAGAIN) {
+			up_want(u);
+			return;
+		}
+		up_fail(u, "TLS handshake with %s failed: %s", u->addr,
+		    tls_error(u->tls));
+		return;
+	}
+	if (u->route->tls == TLS_VERIFY && !tls_peer_verified(u->tls)) {
+		up_fail(u, "%s: certificate not verified (tls verify %s)",
+		    u->addr, u->route->tls_name);
+		return;
+	}
+	u->tls_done = 1;
+	log_msg("smtp", "%s TLS connection established to %s[%s]:%d: %s with "
+	    "cipher %s (%d/%d bits)", tls_peer_verified(u->tls) ? "Verified" :
+	    "Untrusted", u->route->tls_name[0] ? u->route->tls_name : u->ip,
+	    u->ip, u->port, tls_version(u->tls), tls_cipher(u->tls),
+	    tls_cipher_bits(u->tls), tls_cipher_bits(u->tls));
+	/* RFC 3207 4.2: forget everything, greet again */
+	snprintf(line, sizeof(line), "EHLO %s", u->s->cf->hostname);
+	u->state = UP_EHLO;
+	if (upstream_send(u, COP_EHLO, line) != 0)
+		up_fail(u, "cannot queue EHLO");
 }
 
 static void
@@ -333,13 +420,42 @@ up_on_reply(struct upstream *u, const struct smtp_reply *r)
 		if (upstream_send(u, COP_EHLO, line) != 0)
 			up_fail(u, "cannot queue EHLO");
 		return;
+	case COP_STARTTLS:
+		if (r->code == 220) {
+			up_start_tls(u);
+			return;
+		}
+		if (u->route->tls == TLS_MAY) {
+			log_msg("smtp", "%s: STARTTLS refused (%d %s); "
+			    "continuing in plaintext (tls may)", u->addr,
+			    r->code, r->text);
+			up_ready(u);
+			return;
+		}
+		up_fail(u, "%s refused STARTTLS: %d %s (route tls %s)",
+		    u->addr, r->code, r->text, tls_policy_name(u->route->tls));
+		return;
 	case COP_EHLO:
 	case COP_HELO:
+		if (r->code / 100 == 2 && !u->tls_done &&
+		    u->route->tls != TLS_NONE && s->r->tls_cli != NULL) {
+			if (u->cli.cap_starttls) {
+				u->state = UP_STARTTLS;
+				if (upstream_send(u, COP_STARTTLS, "STARTTLS")
+				    != 0)
+					up_fail(u, "cannot queue STARTTLS");
+				return;
+			}
+			if (u->route->tls != TLS_MAY) {
+				up_fail(u, "%s does not offer STARTTLS and route "
+				    "%s requires TLS (tls %s)", u->addr,
+				    u->route->domain,
+				    tls_policy_name(u->route->tls));
+				return;
+			}
+		}
 		if (r->code / 100 == 2) {
-			u->state = UP_READY;
-			u->t_ready = mono_ms();
-			loop_timer_cancel(s->r->loop, &u->t);
-			session_upstream_ready(s);
+			up_ready(u);
 			return;
 		}
 		if (r->op == COP_EHLO && r->code / 100 == 5) {
@@ -375,16 +491,21 @@ up_read(struct upstream *u)
 	char *p;
 	int got;
 
+	int rounds = 0;
+again:
 	p = buf_space(&u->in, 4096);
 	if (p == NULL) {
 		up_fail(u, "%s: reply too long", u->addr);
 		return;
 	}
-	n = read(u->fd, p, 4096);
+	n = u->tls ? tls_read(u->tls, u->fd, p, 4096) : read(u->fd, p, 4096);
 	if (n < 0) {
-		if (errno == EAGAIN || errno == EINTR)
+		if (errno == EAGAIN || errno == EINTR) {
+			up_want(u);
 			return;
-		up_fail(u, "read from %s: %s", u->addr, strerror(errno));
+		}
+		up_fail(u, "read from %s: %s", u->addr, u->tls ?
+		    tls_error(u->tls) : strerror(errno));
 		return;
 	}
 	if (n == 0) {
@@ -405,7 +526,11 @@ up_read(struct upstream *u)
 		/* the reply may have closed or replaced us */
 		if (s->up != u)
 			return;
+		if (u->state == UP_HANDSHAKE)
+			return;
 	}
+	if (u->tls != NULL && tls_pending(u->tls) > 0 && ++rounds < 64)
+		goto again;
 }
 
 static void
@@ -428,7 +553,12 @@ up_io(struct watch *w, uint32_t events)
 		loop_mod(s->r->loop, &u->w, EPOLLIN);
 		return;
 	}
-	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+	if (u->state == UP_HANDSHAKE) {
+		up_handshake(u);
+		return;
+	}
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR) ||
+	    (u->tls != NULL && (events & EPOLLOUT))) {
 		up_read(u);
 		if (s->up != u)
 			return;

@@ -181,9 +181,14 @@ on_queue(struct watch *w, uint32_t events)
 }
 
 int
-worker_main(struct config *cf, const int *lfd, int nlisten, int jail_fd,
-    int queue_fd, int slot, int nworkers, const struct sandbox_ids *ids)
+worker_main(const struct worker_env *env)
 {
+	struct config *cf = env->cf;
+	const int *lfd = env->lfd;
+	int nlisten = env->nlisten, jail_fd = env->jail_fd;
+	int queue_fd = env->queue_fd, slot = env->slot;
+	int nworkers = env->nworkers;
+	const struct sandbox_ids *ids = env->ids;
 	sigset_t mask;
 	int i;
 
@@ -195,6 +200,8 @@ worker_main(struct config *cf, const int *lfd, int nlisten, int jail_fd,
 	R.nworkers = nworkers > 0 ? nworkers : 1;
 	R.jail_fd = jail_fd;
 	R.queue_fd = queue_fd;
+	R.tls_srv = env->tls_srv;
+	R.tls_cli = env->tls_cli;
 	log_init(cf->hostname);
 	if ((R.loop = loop_new()) == NULL)
 		fatal(EXIT_TEMP, "epoll");
@@ -229,6 +236,7 @@ worker_main(struct config *cf, const int *lfd, int nlisten, int jail_fd,
 	for (;;) {
 		if (loop_run_once(R.loop, R.draining ? 200 : -1) != 0)
 			fatal(EXIT_TEMP, "epoll_wait");
+		session_reap(&R);
 		if (R.draining && (R.nsessions == 0 ||
 		    mono_ms() >= R.drain_deadline))
 			break;
@@ -238,6 +246,7 @@ worker_main(struct config *cf, const int *lfd, int nlisten, int jail_fd,
 		    "(their senders keep the messages)", R.nsessions);
 	while (R.sessions)
 		session_close(R.sessions, "shutdown");
+	session_reap(&R);
 	log_msg("smtpd", "worker %d stopped", slot);
 	return EXIT_OK;
 }

@@ -65,6 +65,8 @@ main(void)
 	    "mailboxes /etc/mxgate/mailboxes\n"
 	    "tls_cert /etc/mxgate/cert.pem\n"
 	    "tls_key /etc/mxgate/key.pem\n"
+	    "tls_ca /etc/mxgate/customer-ca.pem\n"
+	    "tls_min_version 1.1\n"
 	    "resolver 127.0.0.1:5353\n"
 	    "dnsbl bl.test 3\n"
 	    "dnsbl wl.test -5\n"
@@ -101,6 +103,9 @@ main(void)
 	is_str(cf->postmaster, "postmaster@example.com", "postmaster");
 	is_str(cf->mailboxes_file, "/etc/mxgate/mailboxes", "mailboxes");
 	is_str(cf->tls_cert, "/etc/mxgate/cert.pem", "tls_cert");
+	is_int(cf->tls_min_version, 0x0302, "tls_min_version 1.1");
+	is_str(cf->routes[0].tls_name, "example.com",
+	    "verify name defaults to the route domain");
 	r = config_route(cf, "example.com");
 	ok(r == &cf->routes[0], "exact route lookup");
 	r = config_route(cf, "mail.example.org");
@@ -113,6 +118,16 @@ main(void)
 
 	n = parse(BASE, &cf, errs, sizeof(errs));
 	ok(n == 0, "minimal config parses");
+	is_int(cf->tls_min_version, 0x0303, "TLS 1.2 minimum by default");
+	is_str(cf->tls_cert, "/var/lib/mxgate/tls/cert.pem",
+	    "default certificate beside the queue");
+	is_str(cf->tls_key, "/var/lib/mxgate/tls/key.pem", "default key");
+	ok(cf->tls_cert_default, "default paths are marked as derived");
+	config_free(cf);
+	n = parse(BASE "tls_ca /ca.pem\nroute v.test 127.0.0.1:1 tls verify "
+	    "mx.v.test\n", &cf, errs, sizeof(errs));
+	ok(n == 0 && strcmp(cf->routes[1].tls_name, "mx.v.test") == 0,
+	    "tls verify NAME");
 	is_int(cf->queue_lifetime, 15 * 86400, "queue_lifetime default 15d");
 	is_int(cf->max_message_size, 10u << 20, "max_message_size default");
 	config_free(cf);
@@ -138,6 +153,8 @@ main(void)
 	bad("route example.net 127.0.0.1:25 tls", "'tls' takes one of");
 	bad("route example.net 127.0.0.1:99999", "bad port");
 	bad("route example.net tls may", "names no server");
+	bad("route example.net 127.0.0.1:1 tls encrypt x.test", "comes last");
+	bad("tls_min_version 1.3", "not one of 1.0, 1.1, 1.2");
 	bad("mailboxes", "takes 1 argument");
 	bad("tls_cert cert.pem", "absolute path");
 	bad("dnsbl bl.test x", "weight 'x'");
@@ -174,6 +191,9 @@ main(void)
 	n = parse(BASE "tls_cert /c.pem\n", NULL, errs, sizeof(errs));
 	ok(n == 1 && strstr(errs, "must be given together"),
 	    "tls_cert without tls_key");
+	n = parse(BASE "route v.test 127.0.0.1:1 tls verify\n", NULL, errs,
+	    sizeof(errs));
+	ok(n == 1 && strstr(errs, "needs tls_ca"), "verify without tls_ca");
 	n = parse(BASE "dnsbl bl.test 1\n", NULL, errs, sizeof(errs));
 	ok(n == 1 && strstr(errs, "needs at least one 'resolver'"),
 	    "dnsbl without resolver");
