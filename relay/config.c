@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "dnsbl.h"
 #include "util.h"
 
 #define MAX_WORDS	(2 + CONF_MAX_ROUTE_HOSTS + 2)
@@ -283,30 +284,87 @@ do_route(struct config *cf, struct ctx *c, const struct directive *d,
 	cf->nroutes++;
 }
 
+/* dnsbl ZONE[=FILTERS] WEIGHT and dnsbl_allow ZONE[=FILTERS] -WEIGHT */
 static void
 do_dnsbl(struct config *cf, struct ctx *c, const struct directive *d,
     int argc, char **argv)
 {
+	int allow = strcmp(d->name, "dnsbl_allow") == 0;
+	struct dnsbl_zone z;
+	char why[160];
 	uint64_t w;
 	int neg = argv[1][0] == '-';
 
 	if (cf->ndnsbl >= CONF_MAX_DNSBL) {
-		err(c, "dnsbl: at most %d zones", CONF_MAX_DNSBL);
-		return;
-	}
-	if (!addr_domain_valid(argv[0])) {
-		err(c, "dnsbl: '%s' is not a valid zone", argv[0]);
+		err(c, "%s: at most %d zones", d->name, CONF_MAX_DNSBL);
 		return;
 	}
 	if (parse_uint(argv[1] + neg, 0, 1000, &w) != 0) {
-		err(c, "dnsbl: weight '%s' is not a number in -1000..1000",
-		    argv[1]);
+		err(c, "%s: weight '%s' is not a number in -1000..1000",
+		    d->name, argv[1]);
 		return;
 	}
-	str_copy(cf->dnsbl[cf->ndnsbl].zone, argv[0], ADDR_DOMAIN_MAX + 1);
+	if (allow && (!neg || w == 0)) {
+		err(c, "dnsbl_allow: weight '%s' must be negative", argv[1]);
+		return;
+	}
+	if (!allow && neg) {
+		err(c, "dnsbl: weight '%s' is negative: use dnsbl_allow for "
+		    "allowlist zones", argv[1]);
+		return;
+	}
+	if (strlen(argv[0]) >= sizeof(cf->dnsbl[0].zone) ||
+	    dnsbl_zone_parse(argv[0], neg ? -(int)w : (int)w, allow, &z, why,
+	    sizeof(why)) != 0) {
+		err(c, "%s: '%s': %s", d->name, argv[0],
+		    strlen(argv[0]) >= sizeof(cf->dnsbl[0].zone) ?
+		    "too long" : why);
+		return;
+	}
+	str_copy(cf->dnsbl[cf->ndnsbl].zone, argv[0],
+	    sizeof(cf->dnsbl[0].zone));
 	str_lower(cf->dnsbl[cf->ndnsbl].zone);
 	cf->dnsbl[cf->ndnsbl].weight = neg ? -(int)w : (int)w;
 	cf->ndnsbl++;
+}
+
+/* DURATION in milliseconds: N with ms, s, m or h (plain N: seconds). */
+static void
+do_duration_ms(struct config *cf, struct ctx *c, const struct directive *d,
+    int argc, char **argv)
+{
+	size_t n = strlen(argv[0]);
+	uint64_t v;
+
+	if (n > 2 && strcmp(argv[0] + n - 2, "ms") == 0) {
+		char num[32];
+		if (n - 2 >= sizeof(num) || (memcpy(num, argv[0], n - 2),
+		    num[n - 2] = '\0', parse_uint(num, 0, UINT64_MAX / 2, &v))
+		    != 0)
+			v = UINT64_MAX;
+	} else if (parse_duration(argv[0], &v) == 0 && v <= UINT64_MAX / 1000)
+		v *= 1000;
+	else
+		v = UINT64_MAX;
+	if (v < d->min || v > d->max) {
+		err(c, "%s: '%s' is not a duration in %llu-%llu ms "
+		    "(suffix ms, s, m or h)", d->name, argv[0],
+		    (unsigned long long)d->min, (unsigned long long)d->max);
+		return;
+	}
+	*FIELD(cf, d, uint64_t) = v;
+}
+
+static void
+do_block_action(struct config *cf, struct ctx *c, const struct directive *d,
+    int argc, char **argv)
+{
+	if (strcmp(argv[0], "reply") == 0)
+		cf->block_drop = 0;
+	else if (strcmp(argv[0], "drop") == 0)
+		cf->block_drop = 1;
+	else
+		err(c, "block_action: '%s' is not reply or drop", argv[0]);
 }
 
 static void
@@ -397,6 +455,25 @@ static const struct directive directives[] = {
 	{ "tls_ca",	1, 1, 0, do_path,	OFF(tls_ca), 0, 0 },
 	{ "tls_min_version", 1, 1, 0, do_tls_version, 0, 0, 0 },
 	{ "dnsbl",	2, 2, 1, do_dnsbl,	0, 0, 0 },
+	{ "dnsbl_allow", 2, 2, 1, do_dnsbl,	0, 0, 0 },
+	{ "dnsbl_timeout", 1, 1, 0, do_duration_ms, OFF(dnsbl_timeout_ms),
+	    100, 30000 },
+	{ "gate_ip_concurrency", 1, 1, 0, do_uint, OFF(gate_ip_concurrency),
+	    1, 10000 },
+	{ "gate_net_concurrency", 1, 1, 0, do_uint, OFF(gate_net_concurrency),
+	    1, 60000 },
+	{ "gate_ip_rate", 1, 1, 0, do_uint,	OFF(gate_ip_rate), 0, 100000 },
+	{ "gate_net_rate", 1, 1, 0, do_uint,	OFF(gate_net_rate), 0, 100000 },
+	{ "gate_net4_prefix", 1, 1, 0, do_uint,	OFF(gate_net4_prefix), 8, 32 },
+	{ "gate_net6_prefix", 1, 1, 0, do_uint,	OFF(gate_net6_prefix), 16, 128 },
+	{ "pregreet_wait", 1, 1, 0, do_duration_ms, OFF(pregreet_wait_ms),
+	    0, 30000 },
+	{ "pass_ttl",	1, 1, 0, do_duration,	OFF(pass_ttl), 0, 7 * 86400 },
+	{ "max_unknown_rcpt", 1, 1, 0, do_uint,	OFF(max_unknown_rcpt), 0, 1000 },
+	{ "tempblock_time", 1, 1, 0, do_duration, OFF(tempblock_time),
+	    0, 7 * 86400 },
+	{ "min_data_rate", 1, 1, 0, do_size,	OFF(min_data_rate), 0, 10u << 20 },
+	{ "block_action", 1, 1, 0, do_block_action, 0, 0, 0 },
 	{ "dnsbl_threshold", 1, 1, 0, do_uint,	OFF(dnsbl_threshold), 1, 1000 },
 	{ "resolver",	1, 1, 1, do_resolver,	0, 0, 0 },
 	{ "allow",	1, 1, 1, do_cidr,	0, 0, 0 },
@@ -732,6 +809,18 @@ config_new(void)
 	cf->connect_timeout = 10;
 	cf->workers = 2;
 	cf->tls_min_version = 0x0303;
+	cf->gate_ip_concurrency = 10;
+	cf->gate_net_concurrency = 50;
+	cf->gate_ip_rate = 30;
+	cf->gate_net_rate = 120;
+	cf->gate_net4_prefix = 24;
+	cf->gate_net6_prefix = 64;
+	cf->pregreet_wait_ms = 2000;
+	cf->pass_ttl = 3600;
+	cf->dnsbl_timeout_ms = 2000;
+	cf->max_unknown_rcpt = 10;
+	cf->tempblock_time = 600;
+	cf->min_data_rate = 256;
 	str_copy(cf->chroot_dir, "/var/lib/mxgate/empty", CONF_PATH_MAX);
 	return cf;
 }

@@ -26,7 +26,7 @@
 #define CONF_MAX_DNSBL		32
 #define CONF_MAX_RESOLVERS	4
 #define CONF_MAX_MAILBOXES	1000000
-#define CONF_MAX_WORKERS	16
+#define CONF_MAX_WORKERS	8	/* two generations share 16 gate slots */
 
 enum tls_policy { TLS_NONE, TLS_MAY, TLS_ENCRYPT, TLS_VERIFY };
 
@@ -41,8 +41,8 @@ struct route {
 };
 
 struct dnsbl {
-	char	zone[ADDR_DOMAIN_MAX + 1];
-	int	weight;
+	char	zone[512];	/* ZONE[=127.0.0.2,127.0.0.[4..7]] */
+	int	weight;		/* negative: an allowlist zone */
 };
 
 struct config {
@@ -81,6 +81,20 @@ struct config {
 	uint64_t		relay_timeout;		/* seconds, customer replies */
 	uint64_t		connect_timeout;	/* seconds */
 	int			workers;		/* SMTP front workers */
+	/* gating (docs/GATING.md) */
+	int			gate_ip_concurrency;
+	int			gate_net_concurrency;
+	int			gate_ip_rate;		/* per minute, 0 off */
+	int			gate_net_rate;
+	int			gate_net4_prefix;
+	int			gate_net6_prefix;
+	uint64_t		pregreet_wait_ms;
+	uint64_t		pass_ttl;		/* seconds */
+	uint64_t		dnsbl_timeout_ms;
+	int			max_unknown_rcpt;
+	uint64_t		tempblock_time;		/* seconds */
+	uint64_t		min_data_rate;		/* bytes/s, 0 off */
+	int			block_drop;		/* block_action drop */
 	char			chroot_dir[CONF_PATH_MAX]; /* empty, root's */
 };
 

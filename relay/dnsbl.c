@@ -288,6 +288,8 @@ dnsbl_conf_from_config(const struct config *cf, struct dnsbl_conf *c,
 		c->resolver[i] = cf->resolver[i];
 	c->nresolvers = cf->nresolvers;
 	c->threshold = cf->dnsbl_threshold;
+	if (cf->dnsbl_timeout_ms > 0)
+		c->timeout_ms = (int64_t)cf->dnsbl_timeout_ms;
 	return 0;
 }
 

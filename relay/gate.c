@@ -115,8 +115,22 @@ void
 gate_conf_from_config(const struct config *cf, struct gate_conf *gc)
 {
 	gate_conf_default(gc);
-	if (cf != NULL && cf->max_sessions > 0)
+	if (cf == NULL)
+		return;
+	if (cf->max_sessions > 0)
 		gc->max_sessions = cf->max_sessions;
+	gc->ip_concurrency = cf->gate_ip_concurrency;
+	gc->net_concurrency = cf->gate_net_concurrency;
+	gc->ip_rate = cf->gate_ip_rate;
+	gc->net_rate = cf->gate_net_rate;
+	gc->net4_prefix = cf->gate_net4_prefix;
+	gc->net6_prefix = cf->gate_net6_prefix;
+	gc->pass_ttl_ms = (int64_t)cf->pass_ttl * 1000;
+	gc->pregreet_wait_ms = (int64_t)cf->pregreet_wait_ms;
+	gc->block_action = cf->block_drop ? GATE_BLOCK_DROP : GATE_BLOCK_REPLY;
+	gc->max_unknown_rcpt = cf->max_unknown_rcpt;
+	gc->tempblock_ms = (int64_t)cf->tempblock_time * 1000;
+	gc->min_data_rate = cf->min_data_rate;
 }
 
 /* --- addresses as two 64-bit words -------------------------------- */

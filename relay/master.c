@@ -18,11 +18,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "gate.h"
 #include "ipc.h"
 #include "jail.h"
 #include "log.h"
@@ -52,6 +54,7 @@ struct gen {
 	int64_t		 restart_at[CONF_MAX_WORKERS];	/* 0: none due */
 	int		 nworkers;
 	int		 retired;		/* replaced: let it drain */
+	int		 gate_slot[CONF_MAX_WORKERS];	/* -1: none */
 	struct tls_server *tls_srv;		/* loaded here, inherited */
 	struct tls_client *tls_cli;
 };
@@ -66,7 +69,53 @@ static struct {
 	int			 next_id;
 	int			 stopping;
 	struct sandbox_ids	 ids_smtpd, ids_jail, ids_queue;
+	struct gate		*gate;		/* in a shared mapping */
+	pid_t			 gate_owner[GATE_MAX_WORKERS];	/* slot -> pid */
 } M;
+
+/* The admission table lives in one MAP_SHARED region made before any
+ * worker exists, so every worker of every generation sees the same
+ * counters (SPEC 3.4: the limits hold with N workers). */
+static int
+gate_setup(const struct config *cf)
+{
+	size_t size = gate_region_size(GATE_DEFAULT_SLOTS);
+	void *mem = mmap(NULL, size, PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	if (mem == MAP_FAILED) {
+		log_msg("master", "fatal: gate region: %s", strerror(errno));
+		return -1;
+	}
+	if ((M.gate = gate_new(cf, mem, size)) == NULL) {
+		log_msg("master", "fatal: gate table");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+gate_slot_take(pid_t placeholder)
+{
+	int i;
+
+	for (i = 0; i < GATE_MAX_WORKERS; i++)
+		if (M.gate_owner[i] == 0) {
+			M.gate_owner[i] = placeholder;
+			return i;
+		}
+	return -1;
+}
+
+/* A worker is gone: its sessions no longer count anywhere. */
+static void
+gate_slot_free(int slot)
+{
+	if (slot < 0)
+		return;
+	gate_worker_reset(M.gate, slot);
+	M.gate_owner[slot] = 0;
+}
 
 static int
 listen_on(const struct sockaddr_storage *ss)
@@ -203,7 +252,7 @@ channel_to(int ctl, int slot, const char *role)
 static void
 spawn_worker(struct gen *g, int slot)
 {
-	int jfd, qfd, keep[CONF_MAX_LISTEN + 2], i;
+	int jfd, qfd, gslot, keep[CONF_MAX_LISTEN + 2], i;
 	pid_t pid;
 
 	g->restart_at[slot] = 0;
@@ -214,11 +263,21 @@ spawn_worker(struct gen *g, int slot)
 	}
 	/* without the queue owner, outage mail is deferred with 451 */
 	qfd = channel_to(g->queue_ctl, slot, "queue");
+	if ((gslot = gate_slot_take(-1)) < 0) {
+		log_msg("master", "cannot start worker %d: every gate slot is "
+		    "taken (too many draining generations)", slot);
+		close(jfd);
+		if (qfd >= 0)
+			close(qfd);
+		g->restart_at[slot] = mono_ms() + 1000;
+		return;
+	}
 	if ((pid = fork()) < 0) {
 		log_msg("master", "fork: %s", strerror(errno));
 		close(jfd);
 		if (qfd >= 0)
 			close(qfd);
+		gate_slot_free(gslot);
 		g->restart_at[slot] = mono_ms() + 1000;
 		return;
 	}
@@ -234,6 +293,7 @@ spawn_worker(struct gen *g, int slot)
 			.jail_fd = jfd, .queue_fd = qfd, .slot = slot,
 			.nworkers = g->nworkers, .ids = &M.ids_smtpd,
 			.tls_srv = g->tls_srv, .tls_cli = g->tls_cli,
+			.gate = M.gate, .gate_slot = gslot,
 		};
 		_exit(worker_main(&env));
 	}
@@ -241,6 +301,8 @@ spawn_worker(struct gen *g, int slot)
 	if (qfd >= 0)
 		close(qfd);
 	g->worker[slot] = pid;
+	g->gate_slot[slot] = gslot;
+	M.gate_owner[gslot] = pid;
 }
 
 /* mkdir -p DIR with mode 0700 (the key directory). */
@@ -346,6 +408,8 @@ start_generation(struct config *cf)
 	g->nworkers = cf->workers;
 	g->jail_ctl = -1;
 	g->queue_ctl = -1;
+	for (i = 0; i < CONF_MAX_WORKERS; i++)
+		g->gate_slot[i] = -1;
 	if (load_tls(g) != 0) {
 		g->used = 0;
 		return -1;
@@ -434,6 +498,7 @@ reload(void)
 		return;
 	}
 	retire(old);
+	gate_reload(M.gate, cf, NULL);
 	log_msg("master", "reloaded %s: generation %d (%d routes); "
 	    "generation %d drains", M.path, M.gen[M.cur].id, cf->nroutes,
 	    old->id);
@@ -497,6 +562,8 @@ reap(void)
 				if (g->worker[j] != pid)
 					continue;
 				g->worker[j] = 0;
+				gate_slot_free(g->gate_slot[j]);
+				g->gate_slot[j] = -1;
 				if (g->retired || M.stopping ||
 				    (WIFEXITED(status) &&
 				    WEXITSTATUS(status) == 0)) {
@@ -574,7 +641,7 @@ relay_main(struct config *cf, const char *config_path)
 	    sandbox_lookup(ROLE_JAIL, cf->chroot_dir, &M.ids_jail) != 0 ||
 	    sandbox_lookup(ROLE_QUEUE, cf->chroot_dir, &M.ids_queue) != 0)
 		return EXIT_TEMP;
-	if (create_queue(cf) != 0)
+	if (create_queue(cf) != 0 || gate_setup(cf) != 0)
 		return EXIT_TEMP;
 	for (i = 0; i < cf->nlisten; i++)
 		M.lfd[i] = listen_on(&cf->listen[i]);

@@ -14,6 +14,7 @@ int relay_main(struct config *cf, const char *config_path);
 struct sandbox_ids;
 struct tls_server;
 struct tls_client;
+struct gate;
 
 /* What the parent hands a new SMTP worker (all opened before fork). */
 struct worker_env {
@@ -26,6 +27,8 @@ struct worker_env {
 	const struct sandbox_ids	*ids;
 	struct tls_server		*tls_srv;	/* NULL: no STARTTLS */
 	struct tls_client		*tls_cli;
+	struct gate			*gate;		/* shared admission table */
+	int				 gate_slot;	/* 0..GATE_MAX_WORKERS-1 */
 };
 
 /* worker.c: one SMTP front worker (runs in a child of the parent). */

@@ -56,6 +56,7 @@ struct sock_fprog_ {
 #define OFF_NR		0	/* offsetof(struct seccomp_data, nr) */
 #define OFF_ARCH	4
 #define OFF_ARG0	16
+#define OFF_ARG1	24
 
 #ifndef PR_SET_NO_NEW_PRIVS
 #define PR_SET_NO_NEW_PRIVS	38
@@ -77,7 +78,7 @@ static const int smtpd_calls[] = {
 	SYS_epoll_wait, SYS_epoll_pwait, SYS_epoll_ctl, SYS_accept4,
 	SYS_accept, SYS_recvfrom, SYS_sendto, SYS_recvmsg, SYS_sendmsg,
 	SYS_getsockopt, SYS_setsockopt, SYS_shutdown, SYS_getsockname,
-	SYS_getpeername, SYS_memfd_create,
+	SYS_getpeername, SYS_memfd_create, SYS_sched_yield,
 };
 
 static const int jail_calls[] = {
@@ -144,6 +145,14 @@ install_filter(enum role r)
 		emit(&p, BPF_RET_K, 0, 0, RET_ERRNO | EACCES);
 		emit(&p, BPF_JEQ_K, 0, 1, SYS_openat);
 		emit(&p, BPF_RET_K, 0, 0, RET_ERRNO | EACCES);
+		/* kill(pid, 0) only: the gate's lock recovery asks whether
+		 * a lock owner still lives; no signal can be sent */
+		emit(&p, BPF_JEQ_K, 0, 5, SYS_kill);
+		emit(&p, BPF_LD_W_ABS, 0, 0, OFF_ARG1);
+		emit(&p, BPF_JEQ_K, 1, 0, 0);
+		emit(&p, BPF_RET_K, 0, 0, RET_ERRNO | EPERM);
+		emit(&p, BPF_RET_K, 0, 0, RET_ALLOW);
+		emit(&p, BPF_LD_W_ABS, 0, 0, OFF_NR);
 		break;
 	case ROLE_JAIL:
 		allow_list(&p, jail_calls, ARRAY_LEN(jail_calls));

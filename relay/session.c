@@ -35,6 +35,10 @@ static void session_idle_timeout(struct timer *t);
 static void session_life_timeout(struct timer *t);
 static void session_flush(struct session *s);
 static void tx_reset(struct session *s);
+static void gate_log(struct session *s);
+static void send_banner(struct session *s);
+static void gate_start(struct session *s);
+static void arm_idle(struct session *s);
 
 /* --- helpers -------------------------------------------------------- */
 
@@ -422,6 +426,13 @@ on_rcpt(struct session *s, const struct smtp_event *ev)
 		    "rejected: User unknown", ev->path.addr);
 		log_reject(s, "RCPT", line, ev->path.addr);
 		reply_and_continue(s, line);
+		if (s->r->gate != NULL && gate_unknown_rcpt(s->r->gate, &s->gs,
+		    &s->gt, mono_ms())) {
+			gate_log(s);
+			smtp_server_close(&s->srv, "421 4.7.0 Error: too many "
+			    "unknown recipients", "dictionary attack");
+			s->closing = 1;
+		}
 		return;
 	}
 	if (t->route != NULL && t->route != route) {
@@ -470,6 +481,8 @@ on_data(struct session *s)
 		return;
 	}
 	buf_init(&s->msg, s->cf->max_message_size + SMTP_DATA_LINE_MAX);
+	s->gs.data_start_ms = mono_ms();
+	s->gs.data_bytes = 0;
 	reply_and_continue(s, "354 End data with <CR><LF>.<CR><LF>");
 }
 
@@ -517,13 +530,14 @@ make_headers(struct session *s, char *h, size_t size)
 	    "\tby %s (mxgate) with %s id %s%s%s%s;\r\n"
 	    "\t%s\r\n"
 	    "X-Mxgate-Flow: %s; id=%s; route=%s; relay=%s\r\n"
-	    "X-Mxgate-Gate: pass; client=%s\r\n",
+	    "X-Mxgate-Gate: %s; client=%s; dnsbl-score=%d\r\n",
 	    s->srv.helo, s->peer_ip, tlsinfo, s->cf->hostname, proto_name(s),
 	    t->qid, t->nrcpt == 1 ? "\r\n\tfor <" : "",
 	    t->nrcpt == 1 ? t->rcpt[0] : "", t->nrcpt == 1 ? ">" : "",
 	    date, t->mode == TX_OUTAGE ? "store-and-forward" : "in-session",
 	    t->qid, t->route->domain, u && t->mode != TX_OUTAGE ? u->addr :
-	    "queue", s->peer_ip);
+	    "queue", s->r->gate ? gate_verdict_name(s->gt.verdict) : "none",
+	    s->peer_ip, s->dnsbl_score);
 	if (n < 0 || (size_t)n >= size)
 		return 0;
 	return (size_t)n;
@@ -547,8 +561,10 @@ on_eom(struct session *s, const struct smtp_event *ev)
 	    t->qid, t->from.addr, (unsigned long long)t->msg_size, t->nrcpt,
 	    t->mode == TX_PROXY && s->up != NULL ? "in-session" :
 	    "store-and-forward");
-	log_msg("smtpd", "%s: filter: PASS client=%s score=0 (gating only, "
-	    "no content filter)", t->qid, s->client);
+	log_msg("smtpd", "%s: filter: PASS client=%s gate=%s dnsbl_score=%d "
+	    "(gating only, no content filter)", t->qid, s->client,
+	    s->r->gate ? gate_verdict_name(s->gt.verdict) : "none",
+	    s->dnsbl_score);
 	t->pend = PEND_EOM;
 	if (t->mode != TX_PROXY || s->up == NULL) {
 		if (t->outage[0] == '\0')
@@ -733,7 +749,6 @@ void
 session_accept(struct relay *r, int fd, const struct sockaddr_storage *ss)
 {
 	struct session *s = calloc(1, sizeof(*s));
-	char c;
 
 	if (s == NULL) {
 		close(fd);
@@ -768,28 +783,156 @@ session_accept(struct relay *r, int fd, const struct sockaddr_storage *ss)
 		session_close(s, "epoll");
 		return;
 	}
-	if (r->nsessions > relay_max_sessions(s)) {
-		log_msg("smtpd", "NOQUEUE: reject: CONNECT from %s: too many "
-		    "sessions (%d in this worker)", s->client,
-		    relay_max_sessions(s));
-		smtp_server_close(&s->srv, "421 4.7.0 Error: too many "
-		    "connections, try again later", "session limit");
-		s->closing = 1;
-		session_flush(s);
+	loop_timer_set(r->loop, &s->t_life,
+	    mono_ms() + (int64_t)s->cf->session_timeout * 1000,
+	    session_life_timeout, s);
+	if (r->gate == NULL) {
+		if (r->nsessions > relay_max_sessions(s)) {
+			log_msg("smtpd", "NOQUEUE: reject: CONNECT from %s: too "
+			    "many sessions (%d in this worker)", s->client,
+			    relay_max_sessions(s));
+			smtp_server_close(&s->srv, "421 4.7.0 Error: too many "
+			    "connections, try again later", "session limit");
+			s->closing = 1;
+			session_flush(s);
+			return;
+		}
+		send_banner(s);
 		return;
 	}
-	/* a client that talks before our banner (noted; gating acts on it) */
-	if (recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 1) {
+	gate_start(s);
+}
+
+/* --- admission (SPEC 3.4, docs/GATING.md) -------------------------------
+ * gate_admit() decides in microseconds from the shared table; a new
+ * client then waits pregreet_wait before the banner while its DNSBL
+ * lookups run: talking first drops it, a listing refuses it, and a pass
+ * is remembered so the next connection gets the banner at once. */
+
+static void
+send_banner(struct session *s)
+{
+	char c;
+
+	s->gating = 0;
+	/* a client that talks before our banner (noted; gating acts) */
+	if (recv(s->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 1) {
 		s->pregreet = 1;
 		log_msg("smtpd", "PREGREET from %s: client spoke before the "
 		    "banner", s->client);
 	}
 	smtp_server_banner(&s->srv);
 	arm_idle(s);
-	loop_timer_set(r->loop, &s->t_life,
-	    mono_ms() + (int64_t)s->cf->session_timeout * 1000,
-	    session_life_timeout, s);
 	session_flush(s);
+}
+
+static void
+gate_log(struct session *s)
+{
+	char line[GATE_DETAIL_MAX + 96];
+
+	log_msg("gate", "%s", gate_log_line(&s->gt, line, sizeof(line)));
+}
+
+/* Refuses the client with the gate's reply (or silently) and closes. */
+static void
+gate_refuse(struct session *s, const char *reason)
+{
+	char line[256];
+
+	gate_log(s);
+	if (gate_reply(s->r->gate, &s->gt, line, sizeof(line)) == 1) {
+		size_t n = strlen(line);
+		if (n >= 2 && line[n - 2] == '\r')
+			line[n - 2] = '\0';
+		smtp_server_close(&s->srv, line, reason);
+	} else
+		s->srv.close_reason = reason;
+	s->closing = 1;
+	s->gating = 0;
+	session_flush(s);
+}
+
+static void
+gate_finish(struct session *s)
+{
+	struct relay *r = s->r;
+	char c;
+
+	if (!s->gating || !s->wait_done || s->dnsbl_chk != NULL)
+		return;
+	if (recv(s->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 1) {
+		gate_note(r->gate, &s->gt, GATE_PREGREET, "talked first");
+		gate_log(s);
+		session_close(s, "pregreet");
+		return;
+	}
+	if (s->gt.verdict == GATE_DNSBL) {
+		gate_refuse(s, "dnsbl");
+		return;
+	}
+	gate_mark_passed(r->gate, &s->peer, mono_ms());
+	gate_log(s);
+	send_banner(s);
+}
+
+static void
+gate_wait_over(struct timer *t)
+{
+	struct session *s = t->arg;
+
+	s->wait_done = 1;
+	gate_finish(s);
+}
+
+static void
+gate_dnsbl_done(void *arg, const struct dnsbl_result *res)
+{
+	struct session *s = arg;
+	char why[GATE_DETAIL_MAX];
+
+	s->dnsbl_chk = NULL;
+	s->dnsbl_score = res->score;
+	if (res->listed) {
+		dnsbl_result_format(s->r->dnsbl, res, why, sizeof(why));
+		gate_note(s->r->gate, &s->gt, GATE_DNSBL, why);
+	} else if (res->ntimeout > 0 || res->nerror > 0) {
+		dnsbl_result_format(s->r->dnsbl, res, why, sizeof(why));
+		log_msg("gate", "DNSBL incomplete for %s: %s (counted as not "
+		    "listed)", s->client, why);
+	}
+	gate_finish(s);
+}
+
+static void
+gate_start(struct session *s)
+{
+	struct relay *r = s->r;
+	const struct gate_conf *gc = gate_conf(r->gate);
+	enum gate_verdict v;
+
+	v = gate_admit(r->gate, &s->peer, mono_ms(), &s->gt);
+	s->admitted = 1;
+	if (!gate_verdict_ok(v)) {
+		gate_refuse(s, gate_verdict_name(v));
+		return;
+	}
+	if (v != GATE_PASS || (gc->pregreet_wait_ms == 0 && r->dnsbl == NULL)) {
+		gate_log(s);
+		send_banner(s);
+		return;
+	}
+	s->gating = 1;
+	s->wait_done = gc->pregreet_wait_ms == 0;
+	if (!s->wait_done)
+		loop_timer_set(r->loop, &s->t_gate,
+		    mono_ms() + gc->pregreet_wait_ms, gate_wait_over, s);
+	if (r->dnsbl != NULL &&
+	    (s->dnsbl_chk = dnsbl_check(r->dnsbl, &s->peer, gate_dnsbl_done,
+	    s)) == NULL)
+		log_msg("gate", "DNSBL check for %s not started (no "
+		    "resources): counted as not listed", s->client);
+	gate_finish(s);
 }
 
 void
@@ -812,6 +955,15 @@ session_close(struct session *s, const char *reason)
 	tx_reset(s);
 	loop_timer_cancel(r->loop, &s->t_idle);
 	loop_timer_cancel(r->loop, &s->t_life);
+	loop_timer_cancel(r->loop, &s->t_gate);
+	if (s->dnsbl_chk != NULL) {
+		dnsbl_cancel(s->dnsbl_chk);
+		s->dnsbl_chk = NULL;
+	}
+	if (s->admitted) {
+		gate_release(r->gate, &s->gt);
+		s->admitted = 0;
+	}
 	loop_del(r->loop, &s->w);
 	if (s->tls != NULL) {
 		if (!s->handshaking)
@@ -1032,6 +1184,13 @@ session_read(struct session *s)
 	}
 	if (s->starttls)
 		return;		/* bytes after STARTTLS wait to be dropped */
+	if (s->gating) {
+		/* it talked before our banner: postscreen's pregreet */
+		gate_note(s->r->gate, &s->gt, GATE_PREGREET, "talked first");
+		gate_log(s);
+		session_close(s, "pregreet");
+		return;
+	}
 again:
 	if (s->in.len + chunk > SESSION_IN_MAX)
 		chunk = SESSION_IN_MAX - s->in.len;
@@ -1058,6 +1217,19 @@ again:
 	buf_commit(&s->in, (size_t)n);
 	if (s->srv.pending == SMTP_EV_NONE)
 		arm_idle(s);
+	if (s->srv.state == SMTP_DATA && s->r->gate != NULL) {
+		s->gs.data_bytes += (uint64_t)n;
+		if (gate_data_too_slow(s->r->gate, &s->gs, mono_ms())) {
+			log_msg("gate", "SLOW DATA [%s] %llu bytes in %lld ms",
+			    s->peer_ip, (unsigned long long)s->gs.data_bytes,
+			    (long long)(mono_ms() - s->gs.data_start_ms));
+			smtp_server_close(&s->srv, "421 4.7.0 Error: data too "
+			    "slow, try again later", "slow data");
+			s->closing = 1;
+			session_flush(s);
+			return;
+		}
+	}
 	session_process(s);
 	if (s->dead)
 		return;

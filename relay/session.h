@@ -15,6 +15,8 @@
 
 #include "buf.h"
 #include "config.h"
+#include "dnsbl.h"
+#include "gate.h"
 #include "loop.h"
 #include "net.h"
 #include "smtp_client.h"
@@ -109,6 +111,16 @@ struct session {
 	char			 peer_ip[NET_ADDRSTRLEN];
 	char			 client[NET_ADDRSTRLEN + 16]; /* unknown[ip] */
 	int			 pregreet;
+	/* gating (gate.c): the ticket from admission, the pre-banner
+	 * wait, the DNSBL check and the in-session abuse counters */
+	struct gate_ticket	 gt;
+	int			 admitted;	/* gt must be released */
+	int			 gating;	/* banner not sent yet */
+	int			 wait_done;	/* pregreet wait over */
+	struct timer		 t_gate;
+	struct dnsbl_check	*dnsbl_chk;	/* pending check */
+	int			 dnsbl_score;
+	struct gate_session	 gs;
 	struct tls_conn		*tls;		/* after STARTTLS */
 	int			 starttls;	/* 220 queued: switch when sent */
 	int			 handshaking;
@@ -133,6 +145,8 @@ struct relay {
 	struct watch		 jailw;
 	uint32_t		 jail_seq;
 	struct upstream		*jail_wait;	/* awaiting a socket */
+	struct gate		*gate;		/* shared admission table */
+	struct dnsbl_client	*dnsbl;		/* NULL: no DNSBL zones */
 	struct tls_server	*tls_srv;	/* inbound STARTTLS, or NULL */
 	struct tls_client	*tls_cli;	/* toward the customer */
 	int			 queue_fd;	/* channel to the queue owner */

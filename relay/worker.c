@@ -202,9 +202,23 @@ worker_main(const struct worker_env *env)
 	R.queue_fd = queue_fd;
 	R.tls_srv = env->tls_srv;
 	R.tls_cli = env->tls_cli;
+	R.gate = env->gate;
 	log_init(cf->hostname);
 	if ((R.loop = loop_new()) == NULL)
 		fatal(EXIT_TEMP, "epoll");
+	if (R.gate != NULL && gate_set_worker(R.gate, env->gate_slot) != 0)
+		fatalx(EXIT_TEMP, "worker %d: gate slot %d", slot,
+		    env->gate_slot);
+	if (cf->ndnsbl > 0) {
+		struct dnsbl_conf dc;
+		char err[256];
+		if (dnsbl_conf_from_config(cf, &dc, err, sizeof(err)) != 0)
+			fatalx(EXIT_TEMP, "dnsbl: %s", err);
+		dc.tcp = 0;	/* no socket() after the sandbox: UDP only */
+		if ((R.dnsbl = dnsbl_client_new(R.loop, &dc, err,
+		    sizeof(err))) == NULL)
+			fatalx(EXIT_TEMP, "dnsbl: %s", err);
+	}
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGHUP);

@@ -69,7 +69,7 @@ main(void)
 	    "tls_min_version 1.1\n"
 	    "resolver 127.0.0.1:5353\n"
 	    "dnsbl bl.test 3\n"
-	    "dnsbl wl.test -5\n"
+	    "dnsbl_allow wl.test -5\n"
 	    "dnsbl_threshold 3\n"
 	    "allow 192.0.2.0/24\n"
 	    "allow 2001:db8::/32\n"
@@ -78,7 +78,11 @@ main(void)
 	    "queue_lifetime 5d\n"
 	    "postmaster postmaster@example.com\n"
 	    "max_sessions 50\n"
-	    "command_timeout 2m\n",
+	    "command_timeout 2m\n"
+	    "pregreet_wait 500ms\n"
+	    "dnsbl bl2.test=127.0.0.2,127.0.0.4 2\n"
+	    "gate_ip_concurrency 5\n"
+	    "block_action drop\n",
 	    &cf, errs, sizeof(errs));
 	if (!ok(n == 0, "full example parses"))
 		printf("# %s", errs);
@@ -91,7 +95,10 @@ main(void)
 	is_int(cf->routes[1].tls, TLS_MAY, "route tls defaults to may");
 	is_int(ntohs(((struct sockaddr_in *)&cf->routes[1].host[0])->sin_port),
 	    25, "route port defaults to 25");
-	is_int(cf->ndnsbl, 2, "two dnsbl zones");
+	is_int(cf->ndnsbl, 3, "three dnsbl zones");
+	is_int(cf->pregreet_wait_ms, 500, "pregreet_wait in ms");
+	is_int(cf->gate_ip_concurrency, 5, "gate_ip_concurrency");
+	is_int(cf->block_drop, 1, "block_action drop");
 	is_int(cf->dnsbl[1].weight, -5, "negative dnsbl weight");
 	is_int(cf->dnsbl_threshold, 3, "dnsbl_threshold");
 	is_int(cf->nallow, 2, "two allow entries");
@@ -158,7 +165,11 @@ main(void)
 	bad("mailboxes", "takes 1 argument");
 	bad("tls_cert cert.pem", "absolute path");
 	bad("dnsbl bl.test x", "weight 'x'");
-	bad("dnsbl bl..test 1", "not a valid zone");
+	bad("dnsbl bl..test 1", "bl..test");
+	bad("dnsbl bl.test -3", "use dnsbl_allow");
+	bad("dnsbl_allow wl.test 3", "must be negative");
+	bad("pregreet_wait 40s", "not a duration in 0-30000 ms");
+	bad("block_action bounce", "not reply or drop");
 	bad("dnsbl_threshold 0", "not a number in 1-1000");
 	bad("dnsbl_threshold many", "not a number");
 	bad("resolver 8.8.8.8.8", "bad IPv4 address");
