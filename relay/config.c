@@ -386,6 +386,24 @@ do_resolver(struct config *cf, struct ctx *c, const struct directive *d,
 }
 
 static void
+do_ntp(struct config *cf, struct ctx *c, const struct directive *d,
+    int argc, char **argv)
+{
+	char why[128];
+
+	if (cf->nntp >= CONF_MAX_RESOLVERS) {
+		err(c, "ntp: at most %d servers", CONF_MAX_RESOLVERS);
+		return;
+	}
+	if (net_parse_endpoint(argv[0], 123, &cf->ntp[cf->nntp], why,
+	    sizeof(why)) != 0) {
+		err(c, "ntp: %s", why);
+		return;
+	}
+	cf->nntp++;
+}
+
+static void
 do_cidr(struct config *cf, struct ctx *c, const struct directive *d,
     int argc, char **argv)
 {
@@ -476,6 +494,7 @@ static const struct directive directives[] = {
 	{ "block_action", 1, 1, 0, do_block_action, 0, 0, 0 },
 	{ "dnsbl_threshold", 1, 1, 0, do_uint,	OFF(dnsbl_threshold), 1, 1000 },
 	{ "resolver",	1, 1, 1, do_resolver,	0, 0, 0 },
+	{ "ntp",	1, 1, 1, do_ntp,	0, 0, 0 },
 	{ "allow",	1, 1, 1, do_cidr,	0, 0, 0 },
 	{ "block",	1, 1, 1, do_cidr,	0, 0, 0 },
 	{ "max_message_size", 1, 1, 0, do_size,	OFF(max_message_size),

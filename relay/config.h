@@ -65,6 +65,8 @@ struct config {
 	int			dnsbl_threshold;
 	struct sockaddr_storage	resolver[CONF_MAX_RESOLVERS];
 	int			nresolvers;
+	struct sockaddr_storage	ntp[CONF_MAX_RESOLVERS];	/* NTP servers */
+	int			nntp;
 	struct cidr		*allow;		/* CONF_MAX_CIDRS slots */
 	int			nallow;
 	struct cidr		*block;		/* CONF_MAX_CIDRS slots */

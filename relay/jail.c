@@ -113,15 +113,25 @@ jail_main(const struct config *cf, int ctl, const int *chan, int n,
 				if (type != IPC_ADD_CHANNEL)
 					fatalx(EXIT_TEMP, "jail: bad control "
 					    "message %d", type);
-				if (np > JAIL_MAX_CHANNELS) {
-					log_msg("jail", "too many channels");
-					close(fd);
-					continue;
+				{
+					/* reuse a closed slot: restarts must
+					 * not exhaust the table */
+					int k;
+					for (k = 1; k < np; k++)
+						if (pfd[k].fd < 0)
+							break;
+					if (k == np && np > JAIL_MAX_CHANNELS) {
+						log_msg("jail", "too many channels");
+						close(fd);
+						continue;
+					}
+					if (k == np)
+						np++;
+					pfd[k].fd = fd;
+					pfd[k].events = POLLIN;
+					pfd[k].revents = 0;
+					slots[k] = (int)add.worker;
 				}
-				pfd[np].fd = fd;
-				pfd[np].events = POLLIN;
-				pfd[np].revents = 0;
-				slots[np++] = (int)add.worker;
 				continue;
 			}
 			if (serve(cf, pfd[i].fd, slots[i]) == 0 ||

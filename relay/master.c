@@ -31,6 +31,7 @@
 #include "queue.h"
 #include "queued.h"
 #include "relay.h"
+#include "runner.h"
 #include "sandbox.h"
 #include "tls.h"
 #include "util.h"
@@ -49,6 +50,9 @@ struct gen {
 	int		 jail_ctl;		/* -1 once closed */
 	pid_t		 queue;			/* the queue owner */
 	int		 queue_ctl;		/* -1 once closed */
+	pid_t		 runner;		/* retries queued mail */
+	int		 runner_restarts;
+	int64_t		 runner_at;		/* restart due, 0: none */
 	pid_t		 worker[CONF_MAX_WORKERS];
 	int		 restarts[CONF_MAX_WORKERS];
 	int64_t		 restart_at[CONF_MAX_WORKERS];	/* 0: none due */
@@ -225,6 +229,45 @@ spawn_queue(struct gen *g)
 	g->queue = pid;
 	g->queue_ctl = sp[0];
 	return 0;
+}
+
+static int channel_to(int ctl, int slot, const char *role);
+
+/* The queue runner: opens the store as root, gets its own channel to the
+ * jail, then sandboxes itself (runner.c). */
+static void
+spawn_runner(struct gen *g)
+{
+	struct queue *q;
+	char err[256];
+	int jfd;
+	pid_t pid;
+
+	g->runner_at = 0;
+	if ((jfd = channel_to(g->jail_ctl, CONF_MAX_WORKERS, "jail")) < 0) {
+		log_msg("master", "cannot start the queue runner: no jail "
+		    "channel");
+		return;
+	}
+	if ((pid = fork()) < 0) {
+		log_msg("master", "fork: %s", strerror(errno));
+		close(jfd);
+		g->runner_at = mono_ms() + 1000;
+		return;
+	}
+	if (pid == 0) {
+		close_except(&jfd, 1);
+		child_signals();
+		if (queue_open(&q, g->cf->queue_dir, NULL, 0, 0, err,
+		    sizeof(err)) != QUEUE_OK) {
+			log_msg("qmgr", "fatal: queue %s: %s", g->cf->queue_dir,
+			    err);
+			_exit(EXIT_TEMP);
+		}
+		_exit(runner_main(g->cf, q, jfd, &M.ids_queue));
+	}
+	close(jfd);
+	g->runner = pid;
 }
 
 /* A new channel whose far end is handed to a role over its control
@@ -422,6 +465,7 @@ start_generation(struct config *cf)
 	if (spawn_queue(g) != 0)
 		log_msg("master", "cannot start the queue owner: %s; outage "
 		    "mail will be deferred", strerror(errno));
+	spawn_runner(g);
 	for (i = 0; i < g->nworkers; i++)
 		spawn_worker(g, i);
 	M.cur = (int)(g - M.gen);
@@ -434,6 +478,9 @@ retire(struct gen *g)
 	int i;
 
 	g->retired = 1;
+	g->runner_at = 0;
+	if (g->runner > 0)
+		kill(g->runner, SIGTERM);	/* finishes its message */
 	for (i = 0; i < g->nworkers; i++) {
 		g->restart_at[i] = 0;
 		if (g->worker[i] > 0)
@@ -454,7 +501,8 @@ maybe_free(struct gen *g)
 {
 	int i;
 
-	if (!g->used || !g->retired || g->jail > 0 || g->queue > 0)
+	if (!g->used || !g->retired || g->jail > 0 || g->queue > 0 ||
+	    g->runner > 0)
 		return;
 	for (i = 0; i < g->nworkers; i++)
 		if (g->worker[i] > 0)
@@ -532,6 +580,22 @@ reap(void)
 			struct gen *g = &M.gen[i];
 			if (!g->used)
 				continue;
+			if (g->runner == pid) {
+				g->runner = 0;
+				if (!g->retired && !M.stopping) {
+					int64_t wait = 1000LL <<
+					    (g->runner_restarts < 5 ?
+					    g->runner_restarts : 5);
+					g->runner_restarts++;
+					g->runner_at = mono_ms() + wait;
+					log_msg("master", "queue runner %d %s; "
+					    "restarting in %lld ms", (int)pid,
+					    describe(status, how, sizeof(how)),
+					    (long long)wait);
+				}
+				maybe_free(g);
+				break;
+			}
 			if (g->queue == pid || g->jail == pid) {
 				int jail = g->jail == pid;
 				if (jail)
@@ -594,7 +658,8 @@ children_left(void)
 	for (i = 0; i < MAX_GENERATIONS; i++) {
 		if (!M.gen[i].used)
 			continue;
-		if (M.gen[i].jail > 0 || M.gen[i].queue > 0)
+		if (M.gen[i].jail > 0 || M.gen[i].queue > 0 ||
+		    M.gen[i].runner > 0)
 			return 1;
 		for (j = 0; j < M.gen[i].nworkers; j++)
 			if (M.gen[i].worker[j] > 0)
@@ -663,11 +728,20 @@ relay_main(struct config *cf, const char *config_path)
 		if (M.stopping && now >= stop_deadline) {
 			log_msg("master", "workers did not stop in time: "
 			    "killing them");
-			for (i = 0; i < MAX_GENERATIONS; i++)
+			for (i = 0; i < MAX_GENERATIONS; i++) {
 				for (j = 0; j < M.gen[i].nworkers; j++)
 					if (M.gen[i].worker[j] > 0)
 						kill(M.gen[i].worker[j], SIGKILL);
+				if (M.gen[i].runner > 0)
+					kill(M.gen[i].runner, SIGKILL);
+			}
 			stop_deadline = now + 5000;
+		}
+		if (!M.stopping && g->runner_at != 0) {
+			if (g->runner_at <= now)
+				spawn_runner(g);
+			else if (next < 0 || g->runner_at < next)
+				next = g->runner_at;
 		}
 		if (!M.stopping)
 			for (j = 0; j < g->nworkers; j++) {

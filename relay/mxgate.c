@@ -5,6 +5,8 @@
  *   mxgate -f FILE      run in the foreground, log to stderr
  *   mxgate -n -f FILE   check the configuration; exit 0 or print every
  *                       error as FILE:LINE: message and exit 1
+ *   mxgate -F -f FILE   print the nftables ruleset for FILE's routes,
+ *                       resolvers and NTP servers (the image loads it)
  *   mxgate -V           print the version
  *
  * Exit codes: 0 ok, 1 bad configuration (-n), 100 usage or permanent
@@ -16,6 +18,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "firewall.h"
 #include "relay.h"
 #include "util.h"
 #include "version.h"
@@ -23,7 +26,7 @@
 static void __attribute__((noreturn))
 usage(void)
 {
-	fputs("usage: mxgate [-n] -f FILE | -V\n", stderr);
+	fputs("usage: mxgate [-n | -F] -f FILE | -V\n", stderr);
 	exit(EXIT_PERM);
 }
 
@@ -32,12 +35,13 @@ main(int argc, char **argv)
 {
 	const char *path = NULL;
 	struct config *cf;
-	int ch, check = 0;
+	int ch, check = 0, fw = 0;
 
-	while ((ch = getopt(argc, argv, "f:nVh")) != -1) {
+	while ((ch = getopt(argc, argv, "f:nFVh")) != -1) {
 		switch (ch) {
 		case 'f': path = optarg; break;
 		case 'n': check = 1; break;
+		case 'F': fw = 1; break;
 		case 'V':
 			printf("mxgate %s\n", MXGATE_VERSION);
 			return EXIT_OK;
@@ -49,6 +53,12 @@ main(int argc, char **argv)
 	cf = config_load(path, stderr);
 	if (check)
 		return cf == NULL ? 1 : EXIT_OK;
+	if (fw) {
+		if (cf == NULL)
+			return 1;
+		return firewall_write(cf, stdout) == 0 &&
+		    fflush(stdout) == 0 ? EXIT_OK : EXIT_TEMP;
+	}
 	if (cf == NULL)
 		return EXIT_PERM;
 	return relay_main(cf, path);

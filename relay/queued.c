@@ -132,13 +132,19 @@ queued_main(const struct config *cf, struct queue *q, int ctl,
 				if (type != IPC_ADD_CHANNEL)
 					fatalx(EXIT_TEMP, "queue: bad control "
 					    "message %d", type);
-				if (np > QUEUED_MAX_CHANNELS) {
+				int k;
+				for (k = 1; k < np; k++)
+					if (pfd[k].fd < 0)
+						break;
+				if (k == np && np > QUEUED_MAX_CHANNELS) {
 					log_msg("qmgr", "too many channels");
 					close(fd);
 				} else {
-					pfd[np].fd = fd;
-					pfd[np].events = POLLIN;
-					pfd[np++].revents = 0;
+					if (k == np)
+						np++;
+					pfd[k].fd = fd;
+					pfd[k].events = POLLIN;
+					pfd[k].revents = 0;
 				}
 			}
 		}
