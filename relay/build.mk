@@ -40,7 +40,10 @@ $(O)/tests/obj/worker-hooks.o: $(TOP)/relay/worker.c $(RELAY_LIBS)
 	$(call msg,CC,relay/worker.c [test hooks])
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(MUSL_CC) $(OUR_CFLAGS) $(LIB_INC) -I$(TOP)/relay \
-		-DMXGATE_TEST_HOOKS -DMXGATE_VERSION='"$(VERSION)"' -c $< -o $@
+		-DMXGATE_TEST_HOOKS -DMXGATE_VERSION='"$(VERSION)"' \
+		-MMD -MP -c $< -o $@
+
+-include $(wildcard $(O)/tests/obj/*.d)
 
 $(MXGATE_HOOKS): $(filter-out $(O)/relay/worker.o,$(RELAY_CORE_OBJS)) \
 		$(O)/tests/obj/worker-hooks.o $(O)/relay/mxgate.o
