@@ -828,10 +828,10 @@ config_new(void)
 	cf->connect_timeout = 10;
 	cf->workers = 2;
 	cf->tls_min_version = 0x0303;
-	cf->gate_ip_concurrency = 10;
-	cf->gate_net_concurrency = 50;
-	cf->gate_ip_rate = 30;
-	cf->gate_net_rate = 120;
+	cf->gate_ip_concurrency = 50;
+	cf->gate_net_concurrency = 200;
+	cf->gate_ip_rate = 300;
+	cf->gate_net_rate = 1200;
 	cf->gate_net4_prefix = 24;
 	cf->gate_net6_prefix = 64;
 	cf->pregreet_wait_ms = 2000;
