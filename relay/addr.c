@@ -146,7 +146,7 @@ addr_parse_path(const char *s, size_t len, int allow_null,
 	if (memchr(at + 1, '@', (size_t)(end - at - 1)) != NULL)
 		return ADDR_MULTI_AT;
 	llen = (size_t)(at - (s + 1));
-	if (llen > ADDR_LOCAL_MAX + 2)
+	if (llen > ADDR_LOCAL_MAX)	/* quotes included (RFC 5321 4.5.3.1.1) */
 		return ADDR_TOO_LONG;
 	dom = at + 1;
 	dlen = (size_t)(end - dom);

@@ -16,7 +16,7 @@
 #include "dnsbl.h"
 #include "util.h"
 
-#define MAX_WORDS	(2 + CONF_MAX_ROUTE_HOSTS + 2)
+#define MAX_WORDS	(2 + CONF_MAX_ROUTE_HOSTS + 3)
 #define CONF_FILE_MAX	(64u << 20)	/* config and mailbox files */
 
 struct ctx {
@@ -466,7 +466,7 @@ static const struct directive directives[] = {
 	{ "hostname",	1, 1, 0, do_hostname,	0, 0, 0 },
 	{ "listen",	1, 1, 1, do_listen,	0, 0, 0 },
 	{ "queue",	1, 1, 0, do_path,	OFF(queue_dir), 0, 0 },
-	{ "route",	2, 2 + CONF_MAX_ROUTE_HOSTS, 1, do_route, 0, 0, 0 },
+	{ "route",	2, 1 + CONF_MAX_ROUTE_HOSTS + 3, 1, do_route, 0, 0, 0 },
 	{ "mailboxes",	1, 1, 0, do_path,	OFF(mailboxes_file), 0, 0 },
 	{ "tls_cert",	1, 1, 0, do_path,	OFF(tls_cert), 0, 0 },
 	{ "tls_key",	1, 1, 0, do_path,	OFF(tls_key), 0, 0 },
@@ -498,7 +498,8 @@ static const struct directive directives[] = {
 	{ "allow",	1, 1, 1, do_cidr,	0, 0, 0 },
 	{ "block",	1, 1, 1, do_cidr,	0, 0, 0 },
 	{ "max_message_size", 1, 1, 0, do_size,	OFF(max_message_size),
-	    1024, 1ull << 30 },
+	    1024, 256ull << 20 },	/* = QUEUE_BODY_MAX: any message can
+					   be queued on an outage */
 	{ "memory_budget", 1, 1, 0, do_size,	OFF(memory_budget),
 	    1ull << 20, 16ull << 30 },
 	{ "queue_lifetime", 1, 1, 0, do_duration, OFF(queue_lifetime),
@@ -572,11 +573,16 @@ parse_line(struct config *cf, struct ctx *c, char *line)
 			    d->minargs, d->maxargs);
 		return;
 	}
-	if (c->seen[i]++ && !d->repeatable) {
+	if (c->seen[i] && !d->repeatable) {
 		err(c, "%s: given more than once", d->name);
 		return;
 	}
-	d->fn(cf, c, d, n - 1, words + 1);
+	{
+		int before = c->errors;
+		d->fn(cf, c, d, n - 1, words + 1);
+		if (c->errors == before)
+			c->seen[i]++;	/* only a value that took counts */
+	}
 }
 
 /* No tls_cert/tls_key: a self-signed pair is generated on first start

@@ -101,7 +101,7 @@ gate_conf_default(struct gate_conf *gc)
 	gc->net_rate = 120;
 	gc->net4_prefix = 24;
 	gc->net6_prefix = 64;
-	gc->max_sessions = 1000;
+	gc->max_sessions = 1000;	/* the config's defaults are in config.c */
 	gc->pass_ttl_ms = 3600 * 1000;
 	gc->pregreet_wait_ms = 2000;
 	gc->block_action = GATE_BLOCK_REPLY;
@@ -469,12 +469,32 @@ gate_load(struct gate *g, const struct config *cf, const struct gate_conf *gc)
 		cidrset_free(&a);
 		return -1;
 	}
+	/* private copies of the lists for the log text: the config they
+	 * came from may be freed long before this handle */
+	{
+		struct cidr *ac = NULL, *bc = NULL;
+		size_t na = cf ? (size_t)cf->nallow : 0;
+		size_t nb = cf ? (size_t)cf->nblock : 0;
+		if ((na && (ac = calloc(na, sizeof(*ac))) == NULL) ||
+		    (nb && (bc = calloc(nb, sizeof(*bc))) == NULL)) {
+			free(ac);
+			cidrset_free(&a);
+			cidrset_free(&b);
+			return -1;
+		}
+		if (na)
+			memcpy(ac, cf->allow, na * sizeof(*ac));
+		if (nb)
+			memcpy(bc, cf->block, nb * sizeof(*bc));
+		free((void *)g->allow_src);
+		free((void *)g->block_src);
+		g->allow_src = ac;
+		g->block_src = bc;
+	}
 	cidrset_free(&g->allow);
 	cidrset_free(&g->block);
 	g->allow = a;
 	g->block = b;
-	g->allow_src = cf ? cf->allow : NULL;
-	g->block_src = cf ? cf->block : NULL;
 	g->conf = *gc;
 	return 0;
 }
@@ -554,6 +574,8 @@ gate_free(struct gate *g)
 		return;
 	cidrset_free(&g->allow);
 	cidrset_free(&g->block);
+	free((void *)g->allow_src);
+	free((void *)g->block_src);
 	free(g);
 }
 

@@ -29,7 +29,7 @@ log_msg(const char *service, const char *fmt, ...)
 	int r;
 
 	gmtime_r(&now, &tm);
-	n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S+0000", &tm);
+	n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S+00:00", &tm);
 	r = snprintf(line + n, sizeof(line) - n, " %s mxgate/%s[%ld]: ",
 	    log_host, service, (long)getpid());
 	if (r < 0)

@@ -2,7 +2,10 @@
  * log.h — one line per event, in the Postfix style the customer's tools
  * (pflogsumm) already read (SPEC 3.7):
  *
- *   2026-11-27T21:31:36+0000 HOST mxgate/smtpd[PID]: QUEUEID: client=...
+ *   2026-11-27T21:31:36+00:00 HOST mxgate/smtpd[PID]: QUEUEID: client=...
+ *
+ * The time is RFC 3339 with "+00:00" (the SPEC's example writes "+0000",
+ * which pflogsumm 1.1.5 does not parse; readable by pflogsumm wins).
  *
  * Lines go to stderr with a single write(2) each, so concurrent
  * processes never interleave inside a line; s6-log stores them. Control

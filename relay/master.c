@@ -72,6 +72,8 @@ static struct {
 	int			 cur;		/* index of the current gen */
 	int			 next_id;
 	int			 stopping;
+	int64_t			 regen_at;	/* new generation due, 0: none */
+	int			 regen_count;
 	struct sandbox_ids	 ids_smtpd, ids_jail, ids_queue;
 	struct gate		*gate;		/* in a shared mapping */
 	pid_t			 gate_owner[GATE_MAX_WORKERS];	/* slot -> pid */
@@ -472,8 +474,10 @@ start_generation(struct config *cf)
 	return 0;
 }
 
+/* A generation stops: on reload its workers finish their sessions
+ * (SIGUSR1); on shutdown they get 421 when idle (SIGTERM). */
 static void
-retire(struct gen *g)
+retire_with(struct gen *g, int sig)
 {
 	int i;
 
@@ -484,7 +488,7 @@ retire(struct gen *g)
 	for (i = 0; i < g->nworkers; i++) {
 		g->restart_at[i] = 0;
 		if (g->worker[i] > 0)
-			kill(g->worker[i], SIGTERM);
+			kill(g->worker[i], sig);
 	}
 	if (g->jail_ctl >= 0) {
 		close(g->jail_ctl);	/* the jail ends with its workers */
@@ -494,6 +498,12 @@ retire(struct gen *g)
 		close(g->queue_ctl);	/* so does the queue owner */
 		g->queue_ctl = -1;
 	}
+}
+
+static void
+retire(struct gen *g)
+{
+	retire_with(g, SIGUSR1);
 }
 
 static void
@@ -541,12 +551,14 @@ reload(void)
 		log_msg("master", "listen addresses changed: they take effect "
 		    "at the next restart");
 	log_init(cf->hostname);
+	/* the new workers inherit the new limits and lists at fork */
+	gate_reload(M.gate, cf, NULL);
 	if (start_generation(cf) != 0) {
+		gate_reload(M.gate, old->cf, NULL);
 		config_free(cf);
 		return;
 	}
 	retire(old);
-	gate_reload(M.gate, cf, NULL);
 	log_msg("master", "reloaded %s: generation %d (%d routes); "
 	    "generation %d drains", M.path, M.gen[M.cur].id, cf->nroutes,
 	    old->id);
@@ -586,6 +598,8 @@ reap(void)
 					int64_t wait = 1000LL <<
 					    (g->runner_restarts < 5 ?
 					    g->runner_restarts : 5);
+					if (wait > RESTART_MAX_MS)
+						wait = RESTART_MAX_MS;
 					g->runner_restarts++;
 					g->runner_at = mono_ms() + wait;
 					log_msg("master", "queue runner %d %s; "
@@ -603,21 +617,19 @@ reap(void)
 				else
 					g->queue = 0;
 				if (!g->retired && !M.stopping) {
-					log_msg("master", "%s %d %s; starting "
-					    "a new generation", jail ? "jail" :
-					    "queue owner", (int)pid,
-					    describe(status, how, sizeof(how)));
-					/* the new generation gets a copy */
-					struct config *cf = config_load(M.path,
-					    stderr);
-					if (cf == NULL || start_generation(cf)
-					    != 0) {
-						config_free(cf);
-						log_msg("master", "fatal: cannot "
-						    "restart the roles");
-						stop_all();
-					}
-					retire(g);
+					/* replaced after a backoff, so a role
+					 * that cannot start is no busy loop */
+					int64_t wait = 1000LL << (M.regen_count
+					    < 5 ? M.regen_count : 5);
+					if (wait > RESTART_MAX_MS)
+						wait = RESTART_MAX_MS;
+					M.regen_count++;
+					M.regen_at = mono_ms() + wait;
+					log_msg("master", "%s %d %s; a new "
+					    "generation starts in %lld ms",
+					    jail ? "jail" : "queue owner",
+					    (int)pid, describe(status, how,
+					    sizeof(how)), (long long)wait);
 				}
 				maybe_free(g);
 				break;
@@ -676,8 +688,10 @@ stop_all(void)
 	M.stopping = 1;
 	log_msg("master", "terminating: stopping all workers");
 	for (i = 0; i < MAX_GENERATIONS; i++)
-		if (M.gen[i].used)
-			retire(&M.gen[i]);
+		if (M.gen[i].used) {
+			/* workers already retiring get SIGTERM too */
+			retire_with(&M.gen[i], SIGTERM);
+		}
 }
 
 int
@@ -736,6 +750,26 @@ relay_main(struct config *cf, const char *config_path)
 					kill(M.gen[i].runner, SIGKILL);
 			}
 			stop_deadline = now + 5000;
+		}
+		if (!M.stopping && M.regen_at != 0) {
+			if (M.regen_at <= now) {
+				struct gen *old = g;
+				struct config *ncf = config_load(M.path, stderr);
+				M.regen_at = 0;
+				if (ncf != NULL)
+					gate_reload(M.gate, ncf, NULL);
+				if (ncf == NULL || start_generation(ncf) != 0) {
+					if (ncf != NULL)
+						gate_reload(M.gate, old->cf, NULL);
+					config_free(ncf);
+					log_msg("master", "cannot restart the "
+					    "roles; retrying");
+					M.regen_at = now + RESTART_MAX_MS;
+				} else
+					retire(old);
+				continue;
+			} else if (next < 0 || M.regen_at < next)
+				next = M.regen_at;
 		}
 		if (!M.stopping && g->runner_at != 0) {
 			if (g->runner_at <= now)

@@ -20,8 +20,39 @@
 #include "config.h"
 #include "firewall.h"
 #include "relay.h"
+#include "tls.h"
 #include "util.h"
 #include "version.h"
+
+/* -n also loads what the parent will load at start: an admin's
+ * certificate and key, and the trust anchors for `tls verify` routes. */
+static int
+check_tls(struct config *cf, const char *path)
+{
+	struct tls_server *srv;
+	struct tls_client *cl;
+	char err[512];
+	int bad = 0;
+
+	if (!cf->tls_cert_default) {
+		if (tls_server_new(&srv, cf->tls_cert, cf->tls_key,
+		    cf->tls_min_version, err, sizeof(err)) != 0) {
+			fprintf(stderr, "%s:0: tls_cert/tls_key: %s\n", path, err);
+			bad = 1;
+		} else
+			tls_server_free(srv);
+	}
+	if (cf->tls_ca[0] != '\0') {
+		if (tls_client_new(&cl, cf->tls_ca, cf->tls_min_version, err,
+		    sizeof(err)) != 0) {
+			fprintf(stderr, "%s:0: tls_ca: %s\n", path, err);
+			bad = 1;
+		} else
+			tls_client_free(cl);
+	}
+	config_free(cf);
+	return bad ? -1 : 0;
+}
 
 static void __attribute__((noreturn))
 usage(void)
@@ -52,7 +83,7 @@ main(int argc, char **argv)
 		usage();
 	cf = config_load(path, stderr);
 	if (check)
-		return cf == NULL ? 1 : EXIT_OK;
+		return cf == NULL || check_tls(cf, path) != 0 ? 1 : EXIT_OK;
 	if (fw) {
 		if (cf == NULL)
 			return 1;

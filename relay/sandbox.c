@@ -47,7 +47,6 @@ struct sock_fprog_ {
 
 #define SECCOMP_MODE_FILTER_	2
 #define RET_KILL_PROCESS	0x80000000u
-#define RET_LOG			0x7ffc0000u
 #define RET_ALLOW		0x7fff0000u
 #define RET_ERRNO		0x00050000u	/* | errno */
 #define AUDIT_ARCH_X86_64_	0xc000003eu
@@ -126,8 +125,7 @@ install_filter(enum role r)
 {
 	struct prog p = { .n = 0 };
 	struct sock_fprog_ fp;
-	uint32_t deny = getenv("MXGATE_SECCOMP_LOG") ? RET_LOG :
-	    RET_KILL_PROCESS;
+	uint32_t deny = RET_KILL_PROCESS;
 
 	emit(&p, BPF_LD_W_ABS, 0, 0, OFF_ARCH);
 	emit(&p, BPF_JEQ_K, 1, 0, AUDIT_ARCH_X86_64_);
@@ -224,7 +222,11 @@ sandbox_lookup(enum role r, const char *empty_dir, struct sandbox_ids *ids)
 
 	memset(ids, 0, sizeof(*ids));
 	ids->user = users[r];
-	ids->empty_dir = empty_dir;
+	if (str_copy(ids->empty_dir, empty_dir, sizeof(ids->empty_dir)) >=
+	    sizeof(ids->empty_dir)) {
+		log_msg("master", "fatal: chroot path too long");
+		return -1;
+	}
 	ids->privileged = geteuid() == 0;
 	if (!ids->privileged) {
 		ids->uid = geteuid();

@@ -16,7 +16,8 @@ struct sandbox_ids {
 	uid_t	 uid;
 	gid_t	 gid;
 	const char *user;	/* for the log */
-	const char *empty_dir;	/* chroot target */
+	char	 empty_dir[1024];	/* chroot target (a copy: configs
+					   come and go, the ids stay) */
 };
 
 const char *role_name(enum role r);

@@ -36,6 +36,7 @@ static void session_life_timeout(struct timer *t);
 static void session_flush(struct session *s);
 static void tx_reset(struct session *s);
 static void gate_log(struct session *s);
+void session_close(struct session *s, const char *reason);
 static void send_banner(struct session *s);
 static void gate_start(struct session *s);
 static void arm_idle(struct session *s);
@@ -831,7 +832,31 @@ gate_log(struct session *s)
 {
 	char line[GATE_DETAIL_MAX + 96];
 
-	log_msg("gate", "%s", gate_log_line(&s->gt, line, sizeof(line)));
+	gate_log_line(&s->gt, line, sizeof(line));
+	if (s->dnsbl_text[0] != '\0' && s->gt.verdict == GATE_PASS)
+		log_msg("gate", "%s %s", line, s->dnsbl_text);
+	else
+		log_msg("gate", "%s", line);
+}
+
+/* The client spoke (or hung up) during the pregreet wait. */
+static void
+gate_pregreet(struct session *s)
+{
+	char c, why[64];
+	ssize_t n = recv(s->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+
+	if (n == 0) {
+		session_close(s, "lost connection during the pregreet wait");
+		return;
+	}
+	if (n < 0)
+		return;		/* nothing after all */
+	snprintf(why, sizeof(why), "after %lld ms",
+	    (long long)(mono_ms() - s->gt.admitted_ms));
+	gate_note(s->r->gate, &s->gt, GATE_PREGREET, why);
+	gate_log(s);
+	session_close(s, "pregreet");
 }
 
 /* Refuses the client with the gate's reply (or silently) and closes. */
@@ -861,11 +886,10 @@ gate_finish(struct session *s)
 
 	if (!s->gating || !s->wait_done || s->dnsbl_chk != NULL)
 		return;
-	if (recv(s->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 1) {
-		gate_note(r->gate, &s->gt, GATE_PREGREET, "talked first");
-		gate_log(s);
-		session_close(s, "pregreet");
-		return;
+	if (recv(s->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) >= 0) {
+		gate_pregreet(s);
+		if (s->dead)
+			return;
 	}
 	if (s->gt.verdict == GATE_DNSBL) {
 		gate_refuse(s, "dnsbl");
@@ -896,10 +920,13 @@ gate_dnsbl_done(void *arg, const struct dnsbl_result *res)
 	if (res->listed) {
 		dnsbl_result_format(s->r->dnsbl, res, why, sizeof(why));
 		gate_note(s->r->gate, &s->gt, GATE_DNSBL, why);
-	} else if (res->ntimeout > 0 || res->nerror > 0) {
-		dnsbl_result_format(s->r->dnsbl, res, why, sizeof(why));
-		log_msg("gate", "DNSBL incomplete for %s: %s (counted as not "
-		    "listed)", s->client, why);
+	} else if (res->score != 0 || res->ntimeout > 0 || res->nerror > 0) {
+		/* below the threshold: the rank goes on the PASS line */
+		dnsbl_result_format(s->r->dnsbl, res, s->dnsbl_text,
+		    sizeof(s->dnsbl_text));
+		if (res->ntimeout > 0 || res->nerror > 0)
+			log_msg("gate", "DNSBL incomplete for %s: %s (counted "
+			    "as not listed)", s->client, s->dnsbl_text);
 	}
 	gate_finish(s);
 }
@@ -1186,9 +1213,7 @@ session_read(struct session *s)
 		return;		/* bytes after STARTTLS wait to be dropped */
 	if (s->gating) {
 		/* it talked before our banner: postscreen's pregreet */
-		gate_note(s->r->gate, &s->gt, GATE_PREGREET, "talked first");
-		gate_log(s);
-		session_close(s, "pregreet");
+		gate_pregreet(s);
 		return;
 	}
 again:

@@ -120,6 +120,7 @@ struct session {
 	struct timer		 t_gate;
 	struct dnsbl_check	*dnsbl_chk;	/* pending check */
 	int			 dnsbl_score;
+	char			 dnsbl_text[GATE_DETAIL_MAX];	/* for logs */
 	struct gate_session	 gs;
 	struct tls_conn		*tls;		/* after STARTTLS */
 	int			 starttls;	/* 220 queued: switch when sent */
@@ -161,7 +162,8 @@ struct relay {
 	int			 nsessions;
 	struct session		*graveyard;	/* closed this loop turn */
 	uint64_t		 mem_used;	/* message bytes held */
-	int			 draining;
+	int			 draining;	/* SIGTERM: close sessions */
+	int			 retiring;	/* reload: let sessions end */
 	int64_t			 drain_deadline;
 	unsigned		 qid_seq;
 	struct host_down	 down[HOST_TABLE];

@@ -102,10 +102,14 @@ smtp_client_feed(struct smtp_client *c, struct buf *in, struct smtp_reply *r)
 		if (len < 5 || len > SMTP_CLIENT_LINE_MAX || nl[-1] != '\r' ||
 		    p[0] < '2' || p[0] > '5' || p[1] < '0' || p[1] > '9' ||
 		    p[2] < '0' || p[2] > '9' ||
-		    (p[3] != ' ' && p[3] != '-' && p[3] != '\r') ||
+		    (p[3] != ' ' && p[3] != '-' && (p[3] != '\r' || len != 5)) ||
 		    c->count == 0 || ++c->lines > SMTP_CLIENT_MAX_LINES)
 			return c->error = 1, -1;
 		code = (p[0] - '0') * 100 + (p[1] - '0') * 10 + (p[2] - '0');
+		if (c->lines == 1)
+			c->code = code;
+		else if (code != c->code)
+			return c->error = 1, -1;	/* "250-a" then "550 b" */
 		last = p[3] != '-';
 		tlen = len >= 6 ? len - 6 : 0;	/* "DDD " + text + CRLF */
 		if (c->fifo[c->head] == COP_EHLO && c->lines > 1 && tlen > 0)

@@ -5,7 +5,8 @@
  * as events tagged with the command they answer, in order.
  *
  * Replies are parsed strictly: "DDD-text" continuation lines and a final
- * "DDD text" line, CRLF only (a bare LF is a protocol error), at most
+ * "DDD text" line, all with the same code (RFC 5321 4.2.1), CRLF only (a
+ * bare LF is a protocol error), at most
  * SMTP_CLIENT_LINE_MAX octets per line and SMTP_CLIENT_MAX_LINES lines per
  * reply. EHLO replies fill in the server's capabilities.
  */
@@ -42,6 +43,7 @@ struct smtp_client {
 	int		 cap_pipelining, cap_8bitmime, cap_starttls, cap_size;
 	uint64_t	 max_size;
 	int		 lines;		/* of the reply being read */
+	int		 code;		/* its code, the same on every line */
 	int		 error;		/* protocol error seen: unusable */
 };
 

@@ -109,6 +109,24 @@ test_forbidden_socket(void)
 }
 #endif
 
+/* Reload (SIGUSR1 from the parent): a new generation takes the new
+ * connections; ours keep running to their natural end (SPEC 3.1: SIGHUP
+ * drops no session), bounded by session_timeout. */
+static void
+start_retire(void)
+{
+	int i;
+
+	if (R.retiring || R.draining)
+		return;
+	R.retiring = 1;
+	for (i = 0; i < R.nlisten; i++)
+		loop_del(R.loop, &R.lw[i]);
+	log_msg("smtpd", "worker %d replaced by a reload: %d session%s "
+	    "continue%s", R.slot, R.nsessions, R.nsessions == 1 ? "" : "s",
+	    R.nsessions == 1 ? "s" : "");
+}
+
 static void
 on_signal(struct watch *w, uint32_t events)
 {
@@ -116,6 +134,9 @@ on_signal(struct watch *w, uint32_t events)
 
 	while (read(w->fd, &si, sizeof(si)) == sizeof(si)) {
 		switch (si.ssi_signo) {
+		case SIGUSR1:
+			start_retire();
+			break;
 		case SIGTERM:
 		case SIGINT:
 			start_drain();
@@ -225,6 +246,7 @@ worker_main(const struct worker_env *env)
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGUSR2);
+	sigaddset(&mask, SIGUSR1);
 	sigprocmask(SIG_SETMASK, &mask, NULL);
 	R.sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (R.sigfd < 0 || loop_add(R.loop, &R.sigw, R.sigfd, EPOLLIN,
@@ -248,11 +270,14 @@ worker_main(const struct worker_env *env)
 	    ids->privileged ? ", chrooted" : "");
 
 	for (;;) {
-		if (loop_run_once(R.loop, R.draining ? 200 : -1) != 0)
+		if (loop_run_once(R.loop, R.draining || R.retiring ? 200 : -1)
+		    != 0)
 			fatal(EXIT_TEMP, "epoll_wait");
 		session_reap(&R);
 		if (R.draining && (R.nsessions == 0 ||
 		    mono_ms() >= R.drain_deadline))
+			break;
+		if (R.retiring && !R.draining && R.nsessions == 0)
 			break;
 	}
 	if (R.nsessions > 0)
