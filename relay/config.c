@@ -504,6 +504,8 @@ static const struct directive directives[] = {
 	    1ull << 20, 16ull << 30 },
 	{ "queue_lifetime", 1, 1, 0, do_duration, OFF(queue_lifetime),
 	    60, 366 * 86400 },
+	{ "queue_map_size", 1, 1, 0, do_size,	OFF(queue_map_size),
+	    1ull << 20, 1ull << 40 },
 	{ "postmaster",	1, 1, 0, do_postmaster,	0, 0, 0 },
 	{ "max_sessions", 1, 1, 0, do_uint,	OFF(max_sessions), 1, 100000 },
 	{ "max_recipients", 1, 1, 0, do_uint,	OFF(max_recipients), 1, 10000 },
@@ -825,6 +827,7 @@ config_new(void)
 	cf->max_message_size = 10u << 20;
 	cf->memory_budget = 256u << 20;
 	cf->queue_lifetime = 15 * 86400;
+	cf->queue_map_size = 2ull << 30;	/* address space, not disk */
 	cf->max_sessions = 1000;
 	cf->max_recipients = 100;
 	cf->max_errors = 10;

@@ -74,6 +74,7 @@ struct config {
 	uint64_t		max_message_size;	/* bytes */
 	uint64_t		memory_budget;		/* bytes, all sessions */
 	uint64_t		queue_lifetime;		/* seconds */
+	uint64_t		queue_map_size;		/* LMDB map, bytes */
 	char			postmaster[ADDR_PATH_MAX + 1];
 	int			max_sessions;
 	int			max_recipients;

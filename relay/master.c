@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -72,6 +73,7 @@ static struct {
 	int			 cur;		/* index of the current gen */
 	int			 next_id;
 	int			 stopping;
+	pid_t			 parent;	/* our pid, for the children */
 	int64_t			 regen_at;	/* new generation due, 0: none */
 	int			 regen_count;
 	struct sandbox_ids	 ids_smtpd, ids_jail, ids_queue;
@@ -162,6 +164,9 @@ close_except(const int *keep, int nkeep)
 	}
 }
 
+/* In a new child: default signals, and death with the parent — a role
+ * must never outlive it (a kill -9 of the parent would otherwise leave
+ * workers holding port 25 and a second queue runner). */
 static void
 child_signals(void)
 {
@@ -170,6 +175,8 @@ child_signals(void)
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != M.parent)
+		_exit(EXIT_TEMP);	/* the parent is already gone */
 }
 
 static int
@@ -219,7 +226,8 @@ spawn_queue(struct gen *g)
 		child_signals();
 		signal(SIGTERM, SIG_IGN);	/* ends with its workers */
 		signal(SIGHUP, SIG_IGN);
-		if (queue_open(&q, g->cf->queue_dir, NULL, 0, QUEUE_CREATE, err,
+		if (queue_open(&q, g->cf->queue_dir, NULL,
+		    g->cf->queue_map_size, QUEUE_CREATE, err,
 		    sizeof(err)) != QUEUE_OK) {
 			log_msg("qmgr", "fatal: queue %s: %s", g->cf->queue_dir,
 			    err);
@@ -260,12 +268,13 @@ spawn_runner(struct gen *g)
 	if (pid == 0) {
 		close_except(&jfd, 1);
 		child_signals();
-		if (queue_open(&q, g->cf->queue_dir, NULL, 0, 0, err,
-		    sizeof(err)) != QUEUE_OK) {
+		if (queue_open(&q, g->cf->queue_dir, NULL,
+		    g->cf->queue_map_size, 0, err, sizeof(err)) != QUEUE_OK) {
 			log_msg("qmgr", "fatal: queue %s: %s", g->cf->queue_dir,
 			    err);
 			_exit(EXIT_TEMP);
 		}
+		runner_set_tls(g->tls_cli);
 		_exit(runner_main(g->cf, q, jfd, &M.ids_queue));
 	}
 	close(jfd);
@@ -421,8 +430,8 @@ create_queue(const struct config *cf)
 	struct queue *q;
 	char err[256];
 
-	if (queue_open(&q, cf->queue_dir, NULL, 0, QUEUE_CREATE, err,
-	    sizeof(err)) != QUEUE_OK) {
+	if (queue_open(&q, cf->queue_dir, NULL, cf->queue_map_size,
+	    QUEUE_CREATE, err, sizeof(err)) != QUEUE_OK) {
 		log_msg("master", "fatal: queue %s: %s", cf->queue_dir, err);
 		return -1;
 	}
@@ -704,6 +713,7 @@ relay_main(struct config *cf, const char *config_path)
 	int i;
 
 	M.path = config_path;
+	M.parent = getpid();
 	log_init(cf->hostname);
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&mask);

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -26,6 +27,7 @@
 #include "net.h"
 #include "runner.h"
 #include "smtp_client.h"
+#include "tls.h"
 #include "util.h"
 
 #define SCAN_MAX	(RUNNER_BATCH + RUNNER_SKIP_MAX)
@@ -41,6 +43,7 @@ struct conn {
 	char			 ip[NET_ADDRSTRLEN];
 	struct smtp_client	 cli;
 	struct buf		 in, out;
+	struct tls_conn		*tls;		/* after STARTTLS */
 	int			 ntx;		/* transactions started */
 	int			 dirty;		/* RSET before the next MAIL */
 	char			 why[QUEUE_TEXT_MAX];	/* last failure */
@@ -235,6 +238,66 @@ deadline_in(uint64_t seconds)
 	return mono_ms() + (int64_t)seconds * 1000;
 }
 
+/* --- TLS toward the customer (route tls may/encrypt/verify) ------------ */
+
+static struct tls_client *runner_tls;	/* loaded by the parent */
+
+void
+runner_set_tls(struct tls_client *cl)
+{
+	runner_tls = cl;
+}
+
+/* The poll events the connection waits for after an EAGAIN. */
+static short
+conn_events(const struct conn *c, short plain)
+{
+	uint32_t w;
+	short ev = 0;
+
+	if (c->tls == NULL)
+		return plain;
+	w = tls_want(c->tls);
+	if (w & EPOLLIN)
+		ev |= POLLIN;
+	if (w & EPOLLOUT)
+		ev |= POLLOUT;
+	return ev ? ev : plain;
+}
+
+static ssize_t
+conn_write(struct conn *c, const void *p, size_t n)
+{
+	ssize_t w;
+
+	if (c->tls == NULL)
+		return write(c->fd, p, n);
+	w = tls_write(c->tls, c->fd, p, n);
+	if (w > 0 && tls_flush(c->tls, c->fd) != 0 && errno != EAGAIN)
+		return -1;
+	return w;
+}
+
+static ssize_t
+conn_read(struct conn *c, void *p, size_t n)
+{
+	return c->tls ? tls_read(c->tls, c->fd, p, n) : read(c->fd, p, n);
+}
+
+/* Pushes what the TLS engine still holds. 0, or -1. */
+static int
+conn_tls_drain(struct runner *r, struct conn *c)
+{
+	int64_t deadline = deadline_in(r->cf->relay_timeout);
+
+	while (c->tls != NULL && tls_flush(c->tls, c->fd) != 0) {
+		if (errno != EAGAIN ||
+		    wait_fd(c->fd, conn_events(c, POLLOUT), deadline) != 1)
+			return -1;
+	}
+	return 0;
+}
+
 /* --- one connection to a route server --------------------------------- */
 
 static void
@@ -258,8 +321,13 @@ conn_close(struct conn *c, int polite)
 		return;
 	if (polite && !c->cli.error) {
 		static const char quit[] = "QUIT\r\n";
-		ssize_t ignored = write(c->fd, quit, sizeof(quit) - 1);
+		ssize_t ignored = conn_write(c, quit, sizeof(quit) - 1);
 		(void)ignored;	/* best effort: we are leaving */
+	}
+	if (c->tls != NULL) {
+		tls_close(c->tls, c->fd);
+		tls_conn_free(c->tls);
+		c->tls = NULL;
 	}
 	close(c->fd);
 	c->fd = -1;
@@ -275,7 +343,7 @@ conn_flush(struct runner *r, struct conn *c)
 	int64_t deadline = deadline_in(r->cf->relay_timeout);
 
 	while (c->out.len > 0) {
-		ssize_t n = write(c->fd, buf_ptr(&c->out), c->out.len);
+		ssize_t n = conn_write(c, buf_ptr(&c->out), c->out.len);
 		if (n > 0) {
 			buf_consume(&c->out, (size_t)n);
 			deadline = deadline_in(r->cf->relay_timeout);
@@ -286,13 +354,18 @@ conn_flush(struct runner *r, struct conn *c)
 			    strerror(errno));
 			return -1;
 		}
-		if (wait_fd(c->fd, POLLOUT, deadline) != 1) {
+		if (wait_fd(c->fd, conn_events(c, POLLOUT), deadline) != 1) {
 			conn_fail(c, "conversation with %s timed out while "
 			    "sending", c->relay);
 			return -1;
 		}
 	}
 	buf_reset(&c->out);
+	if (conn_tls_drain(r, c) != 0) {
+		conn_fail(c, "conversation with %s: TLS write failed",
+		    c->relay);
+		return -1;
+	}
 	return 0;
 }
 
@@ -321,7 +394,7 @@ conn_reply(struct runner *r, struct conn *c, struct smtp_reply *rep)
 			conn_fail(c, "reply from %s too long", c->relay);
 			return -1;
 		}
-		n = read(c->fd, p, 4096);
+		n = conn_read(c, p, 4096);
 		if (n > 0) {
 			buf_commit(&c->in, (size_t)n);
 			continue;
@@ -335,7 +408,7 @@ conn_reply(struct runner *r, struct conn *c, struct smtp_reply *rep)
 			    strerror(errno));
 			return -1;
 		}
-		if (wait_fd(c->fd, POLLIN, deadline) != 1) {
+		if (wait_fd(c->fd, conn_events(c, POLLIN), deadline) != 1) {
 			conn_fail(c, "conversation with %s timed out while "
 			    "receiving the reply", c->relay);
 			return -1;
@@ -446,6 +519,75 @@ jail_connect(struct runner *r, struct conn *c, const struct route *rt,
 	return fd;
 }
 
+/* STARTTLS per the route's policy (the same rules as in session):
+ * may falls back to plaintext when it is not offered or refused;
+ * encrypt and verify fail; verify also needs a verified chain and
+ * name. Bytes the server sent after its 220 are dropped. */
+static int
+conn_starttls(struct runner *r, struct conn *c, const struct route *rt)
+{
+	struct smtp_reply rep;
+	char line[ADDR_DOMAIN_MAX + 8];
+	int64_t deadline;
+
+	if (runner_tls == NULL || !c->cli.cap_starttls) {
+		if (rt->tls == TLS_MAY)
+			return 0;
+		conn_fail(c, "host %s does not offer STARTTLS and route %s "
+		    "requires TLS (tls %s)", c->relay, rt->domain,
+		    tls_policy_name(rt->tls));
+		return -1;
+	}
+	if (conn_cmd(r, c, COP_STARTTLS, "STARTTLS", &rep) != 0)
+		return -1;
+	if (rep.code != 220) {
+		if (rt->tls == TLS_MAY)
+			return 0;
+		conn_fail(c, "host %s refused STARTTLS: %d %s", c->relay,
+		    rep.code, rep.text);
+		return -1;
+	}
+	if (c->in.len > 0) {
+		log_msg("smtp", "%s: %zu bytes after the 220 to STARTTLS "
+		    "discarded (injection attempt)", c->relay, c->in.len);
+		buf_reset(&c->in);
+	}
+	c->tls = tls_conn_client(runner_tls, rt->tls_name[0] ? rt->tls_name :
+	    NULL, rt->tls == TLS_VERIFY);
+	if (c->tls == NULL) {
+		conn_fail(c, "TLS setup toward %s: %s", c->relay,
+		    strerror(errno));
+		return -1;
+	}
+	deadline = deadline_in(r->cf->relay_timeout);
+	while (tls_handshake(c->tls, c->fd) != 1) {
+		if (errno != EAGAIN || wait_fd(c->fd, conn_events(c, POLLIN),
+		    deadline) != 1) {
+			conn_fail(c, "TLS handshake with %s failed: %s",
+			    c->relay, tls_error(c->tls));
+			return -1;
+		}
+	}
+	if (rt->tls == TLS_VERIFY && !tls_peer_verified(c->tls)) {
+		conn_fail(c, "%s: certificate not verified (tls verify %s)",
+		    c->relay, rt->tls_name);
+		return -1;
+	}
+	log_msg("smtp", "%s TLS connection established to %s: %s with "
+	    "cipher %s (%d/%d bits)", tls_peer_verified(c->tls) ? "Verified" :
+	    "Untrusted", c->relay, tls_version(c->tls), tls_cipher(c->tls),
+	    tls_cipher_bits(c->tls), tls_cipher_bits(c->tls));
+	snprintf(line, sizeof(line), "EHLO %s", r->cf->hostname);
+	if (conn_cmd(r, c, COP_EHLO, line, &rep) != 0)
+		return -1;
+	if (rep.code / 100 != 2) {
+		conn_fail(c, "host %s refused EHLO after STARTTLS: %d %s",
+		    c->relay, rep.code, rep.text);
+		return -1;
+	}
+	return 0;
+}
+
 /* Connects to server `host` of rt and says EHLO (HELO on 5xx). 0 ready,
  * -1 (c->why set, nothing open). */
 static int
@@ -491,6 +633,8 @@ conn_open(struct runner *r, struct conn *c, const struct route *rt, int host)
 		    rep.code, rep.text);
 		goto fail;
 	}
+	if (rt->tls != TLS_NONE && conn_starttls(r, c, rt) != 0)
+		goto fail;
 	return 0;
 fail:
 	conn_close(c, 0);
@@ -547,7 +691,7 @@ body_write(void *arg, const void *data, size_t len)
 	int64_t deadline = deadline_in(b->r->cf->relay_timeout);
 
 	while (len > 0) {
-		ssize_t n = write(c->fd, p, len);
+		ssize_t n = conn_write(c, p, len);
 		if (n > 0) {
 			if ((size_t)n >= 2) {
 				b->last[0] = (unsigned char)p[n - 2];
@@ -568,7 +712,7 @@ body_write(void *arg, const void *data, size_t len)
 			b->ioerr = 1;
 			return 1;
 		}
-		if (wait_fd(c->fd, POLLOUT, deadline) != 1) {
+		if (wait_fd(c->fd, conn_events(c, POLLOUT), deadline) != 1) {
 			conn_fail(c, "conversation with %s timed out while "
 			    "sending message body", c->relay);
 			b->ioerr = 1;
@@ -978,13 +1122,6 @@ deliver(struct runner *r, struct queue_msg *m, int64_t now)
 		snprintf(why, sizeof(why), "no route for %s in the "
 		    "configuration any more", m->route_domain);
 		defer_all(r, m, "", "4.3.5", why, now);
-		return;
-	}
-	if (rt->tls == TLS_ENCRYPT || rt->tls == TLS_VERIFY) {
-		snprintf(why, sizeof(why), "route %s requires TLS (%s); the "
-		    "queue runner cannot encrypt yet", rt->domain,
-		    tls_policy_name(rt->tls));
-		defer_all(r, m, "", "4.7.5", why, now);
 		return;
 	}
 	if ((down = down_why(r, rt)) != NULL) {

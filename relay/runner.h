@@ -45,6 +45,11 @@
 #define RUNNER_REUSE_MAX	1000	/* transactions per connection */
 #define RUNNER_IO_MAX		(64u * 1024)	/* SMTP reply/command buffer */
 
+struct tls_client;
+/* The outbound TLS policy objects, loaded by the parent before fork
+ * (NULL: no STARTTLS; routes with tls encrypt/verify then defer). */
+void runner_set_tls(struct tls_client *cl);
+
 int runner_main(const struct config *cf, struct queue *q, int jail_fd,
     const struct sandbox_ids *ids);
 

@@ -292,11 +292,14 @@ SKIP: {
 	like(status_of($mx, $id), qr/status=sent/, 'tls none: delivered');
 	is(scalar(() = $mx->log =~ /TLS connection established to/g), $tls_lines,
 	    'tls none: no TLS connection made');
+	# the queue runner may also be talking to Postfix (it retries the
+	# deferred verify cases with STARTTLS), so look for the plain session
+	# among all disconnect lines rather than at the last one
 	my ($disc) = MxSMTP::wait_until(5, sub {
 	    my @d = $pflog_text->() =~ /^.*postfix\/smtpd\[\d+\]: disconnect from localhost.*$/mg;
-	    @d >= 5 ? $d[-1] : undef });
-	unlike($disc // 'none', qr/starttls=|none$/,
-	    'tls none: Postfix saw no STARTTLS (its disconnect line)') or diag $disc;
+	    (grep { !/starttls=/ } @d)[0] });
+	ok(defined $disc, 'tls none: Postfix saw a session without STARTTLS '
+	    . '(its disconnect line)');
 }
 
 # tls encrypt toward a server without STARTTLS (smtp-sink)
