@@ -83,6 +83,30 @@ $sink->stop;
 	$a->stop; $b->stop; $sink2->stop;
 }
 
+# --- map full: 452 4.3.1, and the queue stays readable -------------------
+{
+	my $fq = "$dir/fullq";
+	my $f = start_mxgate(config => "route example.test 127.0.0.1:$sport\n" .
+	    "queue $fq\nqueue_map_size 1M\n");
+	my $big = ("x" x 998 . "\r\n") x 100;	# 100 KB
+	my ($ok, $full) = (0, '');
+	for my $i (1 .. 40) {
+		my $c = eval { MxSMTP::smtp_connect($f->port) } or last;
+		my $r = eval { $c->transaction(data => "Subject: big $i\r\n\r\n$big") } // '';
+		eval { $c->cmd('QUIT') };
+		if ($r =~ /^250 /) { $ok++; next }
+		$full = $r;
+		last;
+	}
+	ok($ok >= 1, "map full: $ok messages fit in a 1 MiB map first");
+	like($full, qr/^452 4\.3\.1 /, 'then the sender gets 452 4.3.1 (never 5xx)');
+	my ($lrc, $lout) = run($ctl, '-f', $f->conf, 'queue', 'list');
+	is($lrc, 0, 'the full queue is still readable');
+	is(scalar(() = $lout =~ /^[0-9A-F]{18} /mg), $ok,
+	    'and lists every message that got 250');
+	$f->stop;
+}
+
 # --- crash test: kill -9 the whole relay at random moments ----------------
 my $N = $ENV{MXGATE_CRASH_N} // 2000;
 my $LIMIT = $ENV{MXGATE_CRASH_SECS} // 120;	# sending phase, seconds
