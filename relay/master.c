@@ -1,11 +1,14 @@
 /*
  * master.c — the privileged parent (SPEC 3.8): reads the configuration,
- * binds the listeners, then starts the roles of one "generation" — the
- * jail and N SMTP workers, all sharing that configuration — and from then
- * on only supervises: restarts a crashed worker with backoff (its own
- * sessions are lost, the others' are not), replaces the whole generation
- * on SIGHUP (old workers drain, the new ones take new connections), and
- * on SIGTERM stops the workers, waits for them and exits 0.
+ * binds the listeners, loads the TLS keys, creates the queue and the
+ * shared gate region, then starts the roles of one "generation" — the
+ * jail, the queue owner, the queue runner and N SMTP workers, all sharing
+ * that configuration — and from then on only supervises: restarts a
+ * crashed worker or runner with backoff (its own sessions are lost, the
+ * others' are not), replaces the whole generation on SIGHUP (the old
+ * workers finish their sessions, the new ones take new connections) or
+ * when the jail or queue owner dies, and on SIGTERM stops every role,
+ * waits for them and exits 0.
  *
  * It never parses SMTP and never touches mail.
  */

@@ -1,6 +1,6 @@
 /*
  * mxgate.c — the daemon's entry point: flags, configuration, then the
- * relay's event loop (relay.c). See docs/mxgate.8.md.
+ * privileged parent (master.c), which starts the roles. See docs/mxgate.8.md.
  *
  *   mxgate -f FILE      run in the foreground, log to stderr
  *   mxgate -n -f FILE   check the configuration; exit 0 or print every

@@ -1,5 +1,5 @@
 /*
- * session.h — the relay's internal objects, shared by relay.c (listeners,
+ * session.h — the relay's internal objects, shared by worker.c (listeners,
  * signals, reload, drain), session.c (one inbound SMTP session and its
  * mail transaction) and upstream.c (the connection to the customer's
  * server that serves one session's transaction in-session).

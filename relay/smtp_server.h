@@ -4,7 +4,7 @@
  *
  * Pure: bytes in, replies and events out. It never touches a descriptor,
  * a clock or the configuration beyond the limits it is given. The caller
- * (relay.c) owns the input buffer and the reply buffer and calls
+ * (session.c) owns the input buffer and the reply buffer and calls
  * smtp_server_step() until it returns SMTP_EV_NONE. Some events need a
  * decision (MAIL, RCPT, DATA, EOM): the machine then stops consuming input
  * until the caller answers with smtp_server_reply(), which is how
