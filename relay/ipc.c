@@ -2,12 +2,14 @@
  * ipc.c — see ipc.h.
  */
 #include <errno.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include "ipc.h"
+#include "log.h"
 #include "util.h"
 
 struct ipc_wire {
@@ -111,4 +113,73 @@ ipc_recv(int sock, enum ipc_type *type, void *payload, int *fd)
 	memcpy(payload, w.payload, w.len);
 	*fd = got;
 	return 1;
+}
+
+/* Takes a new peer channel from the parent into a free slot. */
+static void
+add_peer(int ctl, const char *role, struct pollfd *pfd, int *peer, int *np)
+{
+	struct ipc_add_channel add;
+	enum ipc_type type;
+	int fd, k, r = ipc_recv(ctl, &type, &add, &fd);
+
+	if (r == 0) {
+		pfd[0].fd = -1;		/* the parent is done with us */
+		return;
+	}
+	if (r < 0)
+		return;
+	if (type != IPC_ADD_CHANNEL)
+		fatalx(EXIT_TEMP, "%s: bad control message %d", role, type);
+	for (k = 1; k < *np; k++)
+		if (pfd[k].fd < 0)
+			break;		/* reuse: restarts must not fill it */
+	if (k == *np && *np > IPC_MAX_PEERS) {
+		log_msg(role, "too many channels; peer %u refused",
+		    add.worker);
+		close(fd);
+		return;
+	}
+	if (k == *np)
+		(*np)++;
+	pfd[k].fd = fd;
+	pfd[k].events = POLLIN;
+	pfd[k].revents = 0;
+	peer[k] = (int)add.worker;
+}
+
+void
+ipc_serve_peers(int ctl, const char *role, ipc_serve_fn *serve, void *arg)
+{
+	struct pollfd pfd[IPC_MAX_PEERS + 1];
+	int peer[IPC_MAX_PEERS + 1];
+	int i, np = 1;
+
+	pfd[0].fd = ctl;
+	pfd[0].events = POLLIN;
+	for (;;) {
+		int live = 0;
+
+		if (poll(pfd, (nfds_t)np, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			fatal(EXIT_TEMP, "%s: poll", role);
+		}
+		if (pfd[0].fd >= 0 && pfd[0].revents)
+			add_peer(ctl, role, pfd, peer, &np);
+		for (i = 1; i < np; i++) {
+			if (pfd[i].fd < 0 || pfd[i].revents == 0)
+				continue;
+			if (serve(arg, pfd[i].fd, peer[i]) == 0 ||
+			    (pfd[i].revents & (POLLHUP | POLLERR))) {
+				close(pfd[i].fd);
+				pfd[i].fd = -1;
+			}
+		}
+		for (i = 1; i < np; i++)
+			if (pfd[i].fd >= 0)
+				live++;
+		if (live == 0 && pfd[0].fd < 0)
+			return;
+	}
 }

@@ -68,4 +68,17 @@ int ipc_send(int sock, enum ipc_type type, const void *payload,
  * (EAGAIN). Malformed messages end the process (fatalx). */
 int ipc_recv(int sock, enum ipc_type *type, void *payload, int *fd);
 
+/*
+ * The loop of a role that serves peers (the jail, the queue owner): the
+ * parent hands it one channel per peer over `ctl` (IPC_ADD_CHANNEL, at
+ * most IPC_MAX_PEERS open at once; closed slots are reused). serve(arg,
+ * fd, peer) answers what is queued on a peer's channel and returns 0 when
+ * the peer is gone. Returns when the parent closed ctl and no peer is
+ * left (the role ends with its generation). `role` names it in logs.
+ */
+#define IPC_MAX_PEERS	64
+typedef int ipc_serve_fn(void *arg, int fd, int peer);
+void ipc_serve_peers(int ctl, const char *role, ipc_serve_fn *serve,
+    void *arg);
+
 #endif

@@ -70,82 +70,21 @@ serve(const struct config *cf, int ch, int slot)
 	return r == 0 ? 0 : 1;
 }
 
+static int
+serve_peer(void *arg, int fd, int peer)
+{
+	return serve(arg, fd, peer);
+}
+
 int
 jail_main(const struct config *cf, int ctl, const int *chan, int n,
     const struct sandbox_ids *ids)
 {
-	struct pollfd pfd[JAIL_MAX_CHANNELS + 1];
-	int slots[JAIL_MAX_CHANNELS + 1];
-	int i, np = 0;
-
-	pfd[np].fd = ctl;
-	pfd[np].events = POLLIN;
-	slots[np++] = -1;
-	for (i = 0; i < n && np <= JAIL_MAX_CHANNELS; i++) {
-		pfd[np].fd = chan[i];
-		pfd[np].events = POLLIN;
-		slots[np++] = i;
-	}
 	sandbox_enter(ROLE_JAIL, ids);
-	log_msg("jail", "ready: %d route%s, %d worker channel%s",
-	    cf->nroutes, cf->nroutes == 1 ? "" : "s", n, n == 1 ? "" : "s");
-	for (;;) {
-		int live = 0;
-
-		if (poll(pfd, (nfds_t)np, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			fatal(EXIT_TEMP, "jail: poll");
-		}
-		for (i = 0; i < np; i++) {
-			if (pfd[i].fd < 0 || pfd[i].revents == 0)
-				continue;
-			if (slots[i] == -1) {
-				struct ipc_add_channel add;
-				enum ipc_type type;
-				int fd, r = ipc_recv(ctl, &type, &add, &fd);
-				if (r == 0) {
-					pfd[i].fd = -1;	/* parent gone */
-					continue;
-				}
-				if (r < 0)
-					continue;
-				if (type != IPC_ADD_CHANNEL)
-					fatalx(EXIT_TEMP, "jail: bad control "
-					    "message %d", type);
-				{
-					/* reuse a closed slot: restarts must
-					 * not exhaust the table */
-					int k;
-					for (k = 1; k < np; k++)
-						if (pfd[k].fd < 0)
-							break;
-					if (k == np && np > JAIL_MAX_CHANNELS) {
-						log_msg("jail", "too many channels");
-						close(fd);
-						continue;
-					}
-					if (k == np)
-						np++;
-					pfd[k].fd = fd;
-					pfd[k].events = POLLIN;
-					pfd[k].revents = 0;
-					slots[k] = (int)add.worker;
-				}
-				continue;
-			}
-			if (serve(cf, pfd[i].fd, slots[i]) == 0 ||
-			    (pfd[i].revents & (POLLHUP | POLLERR))) {
-				close(pfd[i].fd);
-				pfd[i].fd = -1;
-			}
-		}
-		for (i = 1; i < np; i++)
-			if (pfd[i].fd >= 0)
-				live++;
-		/* the parent closes our control channel when this
-		 * generation is replaced: we end with its last worker */
-		if (live == 0 && pfd[0].fd < 0)
-			return EXIT_OK;
-	}
+	log_msg("jail", "ready: %d route%s", cf->nroutes,
+	    cf->nroutes == 1 ? "" : "s");
+	/* the parent closes our control channel when this generation is
+	 * replaced: we end with its last worker */
+	ipc_serve_peers(ctl, "jail", serve_peer, (void *)cf);
+	return EXIT_OK;
 }

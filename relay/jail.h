@@ -11,10 +11,10 @@
 #include "config.h"
 #include "sandbox.h"
 
-#define JAIL_MAX_CHANNELS	64
 
-/* ctl: the parent's channel (IPC_ADD_CHANNEL); chan[n]: worker channels.
- * Returns when every channel is closed. */
+/* ctl: the parent's channel (IPC_ADD_CHANNEL for each worker or
+ * runner); chan/n are unused (kept 0). Returns when the parent and every
+ * peer are gone. */
 int jail_main(const struct config *cf, int ctl, const int *chan, int n,
     const struct sandbox_ids *ids);
 

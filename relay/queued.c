@@ -103,66 +103,19 @@ serve(struct queue *q, int ch)
 	return r == 0 ? 0 : 1;
 }
 
+static int
+serve_peer(void *arg, int fd, int peer)
+{
+	return serve(arg, fd);
+}
+
 int
 queued_main(const struct config *cf, struct queue *q, int ctl,
     const struct sandbox_ids *ids)
 {
-	struct pollfd pfd[QUEUED_MAX_CHANNELS + 1];
-	int i, np = 1;
-
-	pfd[0].fd = ctl;
-	pfd[0].events = POLLIN;
 	sandbox_enter(ROLE_QUEUE, ids);
 	log_msg("qmgr", "queue owner ready: %s", cf->queue_dir);
-	for (;;) {
-		int live = 0;
-
-		if (poll(pfd, (nfds_t)np, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			fatal(EXIT_TEMP, "queue: poll");
-		}
-		if (pfd[0].fd >= 0 && pfd[0].revents) {
-			struct ipc_add_channel add;
-			enum ipc_type type;
-			int fd, r = ipc_recv(ctl, &type, &add, &fd);
-			if (r == 0)
-				pfd[0].fd = -1;
-			else if (r == 1) {
-				if (type != IPC_ADD_CHANNEL)
-					fatalx(EXIT_TEMP, "queue: bad control "
-					    "message %d", type);
-				int k;
-				for (k = 1; k < np; k++)
-					if (pfd[k].fd < 0)
-						break;
-				if (k == np && np > QUEUED_MAX_CHANNELS) {
-					log_msg("qmgr", "too many channels");
-					close(fd);
-				} else {
-					if (k == np)
-						np++;
-					pfd[k].fd = fd;
-					pfd[k].events = POLLIN;
-					pfd[k].revents = 0;
-				}
-			}
-		}
-		for (i = 1; i < np; i++) {
-			if (pfd[i].fd < 0 || pfd[i].revents == 0)
-				continue;
-			if (serve(q, pfd[i].fd) == 0 ||
-			    (pfd[i].revents & (POLLHUP | POLLERR))) {
-				close(pfd[i].fd);
-				pfd[i].fd = -1;
-			}
-		}
-		for (i = 1; i < np; i++)
-			if (pfd[i].fd >= 0)
-				live++;
-		if (live == 0 && pfd[0].fd < 0) {
-			queue_close(q);
-			return EXIT_OK;
-		}
-	}
+	ipc_serve_peers(ctl, "qmgr", serve_peer, q);
+	queue_close(q);
+	return EXIT_OK;
 }

@@ -13,7 +13,6 @@
 #include "queue.h"
 #include "sandbox.h"
 
-#define QUEUED_MAX_CHANNELS	64
 
 /* ctl: the parent's channel (IPC_ADD_CHANNEL for each worker). q was
  * opened by this process before it is sandboxed. Returns when the parent

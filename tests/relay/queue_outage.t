@@ -141,7 +141,7 @@ for my $k (0 .. $P - 1) {
 my ($kills, $t0) = (0, time);
 while (grep { waitpid($_, POSIX::WNOHANG()) == 0 } @kids) {
 	last if time - $t0 > $LIMIT + 30;
-	sleep 1 + rand 2;
+	sleep 0.5 + rand 1.5;
 	next unless grep { kill 0, $_ } @kids;
 	# every process of this instance: parent, jail, queue, runner, workers
 	system('pkill', '-9', '-f', 'mxgate -f ' . $relay->conf);
