@@ -967,6 +967,22 @@ queue_put(struct queue *q, struct queue_msg *m, const struct iovec *iov,
 	return txn_commit(txn, put_txn(q, txn, m, iov, iovcnt));
 }
 
+int
+queue_put_many(struct queue *q, struct queue_msg **m, const struct iovec *iov,
+    int n)
+{
+	MDB_txn *txn;
+	int rc, i, st = QUEUE_OK;
+
+	if (n <= 0)
+		return QUEUE_EINVAL;
+	if ((rc = txn_begin(q, 0, &txn)) != 0)
+		return status_of(rc);
+	for (i = 0; i < n && st == QUEUE_OK; i++)
+		st = put_txn(q, txn, m[i], &iov[i], 1);
+	return txn_commit(txn, st);
+}
+
 /* Removes meta and body records of id inside txn. */
 static int
 delete_txn(struct queue *q, MDB_txn *txn, const char *id)

@@ -184,6 +184,13 @@ int queue_default_keyfile(const char *dir, char *out, size_t size);
 int queue_put(struct queue *q, struct queue_msg *m, const struct iovec *iov,
     int iovcnt);
 
+/* Group commit: stores n messages (one iovec each) in ONE fsync'd
+ * transaction — all or none. QUEUE_OK: every m[i]->id is set and every
+ * message is durable. Any other status: none was stored (the caller may
+ * retry them one by one with queue_put() to learn which one failed). */
+int queue_put_many(struct queue *q, struct queue_msg **m,
+    const struct iovec *iov, int n);
+
 /* Reads and unseals the envelope of id into m (initialised or freed
  * before). QUEUE_EAUTH if it does not authenticate. */
 int queue_get(struct queue *q, const char *id, struct queue_msg *m);

@@ -26,80 +26,133 @@ env_string(const char **p, const char *end, size_t max)
 	return s;
 }
 
-static int
-store(struct queue *q, const struct ipc_queue_put *put, int fd, char *qid)
+#define QUEUED_BATCH	32	/* puts committed together (group commit) */
+
+/* One put being prepared: its envelope, its mapped bytes. */
+struct put {
+	struct ipc_queue_put	 req;
+	struct queue_msg	 m;
+	struct iovec		 iov;
+	void			*map;
+	size_t			 maplen;
+	int			 status;	/* QUEUE_OK while good */
+};
+
+/* Maps the memfd and parses the envelope into p->m. */
+static void
+prepare(struct put *p, int fd)
 {
-	struct queue_msg m;
+	const struct ipc_queue_put *put = &p->req;
 	struct stat st;
-	struct iovec iov;
-	const char *env, *p, *end, *s;
-	char line[1024];
+	const char *env, *s, *end;
 	size_t total;
 	uint32_t i;
-	void *map;
-	int status = QUEUE_EINVAL;
 
+	queue_msg_init(&p->m);
+	p->map = NULL;
+	p->status = QUEUE_EINVAL;
 	total = (size_t)put->env_len + (size_t)put->msg_len;
 	if (put->msg_len > QUEUE_BODY_MAX || put->nrcpt == 0 ||
 	    put->nrcpt > QUEUE_RCPT_MAX || fstat(fd, &st) != 0 ||
 	    (uint64_t)st.st_size < total || total == 0)
-		return QUEUE_EINVAL;
-	map = mmap(NULL, total, PROT_READ, MAP_PRIVATE, fd, 0);
-	if (map == MAP_FAILED)
-		return QUEUE_ERR;
-	env = map;
-	p = env;
-	end = env + put->env_len;
-	queue_msg_init(&m);
-	if ((s = env_string(&p, end, ADDR_PATH_MAX)) == NULL)
-		goto out;
-	str_copy(m.from, s, sizeof(m.from));
-	if ((s = env_string(&p, end, ADDR_DOMAIN_MAX)) == NULL || *s == '\0')
-		goto out;
-	str_copy(m.route_domain, s, sizeof(m.route_domain));
-	for (i = 0; i < put->nrcpt; i++)
-		if ((s = env_string(&p, end, ADDR_PATH_MAX)) == NULL ||
-		    strchr(s, '@') == NULL || queue_msg_add_rcpt(&m, s) != 0)
-			goto out;
-	if (p != end)
-		goto out;
-	iov.iov_base = (char *)map + put->env_len;
-	iov.iov_len = (size_t)put->msg_len;
-	status = queue_put(q, &m, &iov, 1);
-	if (status == QUEUE_OK) {
-		str_copy(qid, m.id, 24);
-		if (queue_log_line(line, sizeof(line), &m, QEV_QUEUED, 0, NULL,
-		    wall_us()) > 0)
-			log_msg("qmgr", "%s", line);
+		return;
+	p->map = mmap(NULL, total, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (p->map == MAP_FAILED) {
+		p->map = NULL;
+		p->status = QUEUE_ERR;
+		return;
 	}
-out:
-	queue_msg_free(&m);
-	munmap(map, total);
-	return status;
+	p->maplen = total;
+	env = p->map;
+	end = env + put->env_len;
+	if ((s = env_string(&env, end, ADDR_PATH_MAX)) == NULL)
+		return;
+	str_copy(p->m.from, s, sizeof(p->m.from));
+	if ((s = env_string(&env, end, ADDR_DOMAIN_MAX)) == NULL || *s == '\0')
+		return;
+	str_copy(p->m.route_domain, s, sizeof(p->m.route_domain));
+	for (i = 0; i < put->nrcpt; i++)
+		if ((s = env_string(&env, end, ADDR_PATH_MAX)) == NULL ||
+		    strchr(s, '@') == NULL || queue_msg_add_rcpt(&p->m, s) != 0)
+			return;
+	if (env != end)
+		return;
+	p->iov.iov_base = (char *)p->map + put->env_len;
+	p->iov.iov_len = (size_t)put->msg_len;
+	p->status = QUEUE_OK;
 }
 
-/* Serves every pending request on ch; 0 at EOF. */
+/* Stores the good puts of the batch: one fsync'd transaction for all;
+ * if that fails, one by one, so each sender learns its own status. */
+static void
+store_batch(struct queue *q, struct put *b, int n)
+{
+	struct queue_msg *m[QUEUED_BATCH];
+	struct iovec iov[QUEUED_BATCH];
+	int idx[QUEUED_BATCH], k = 0, i, st;
+
+	for (i = 0; i < n; i++)
+		if (b[i].status == QUEUE_OK) {
+			m[k] = &b[i].m;
+			iov[k] = b[i].iov;
+			idx[k++] = i;
+		}
+	if (k == 0)
+		return;
+	st = k == 1 ? queue_put(q, m[0], &iov[0], 1) :
+	    queue_put_many(q, m, iov, k);
+	if (st == QUEUE_OK || k == 1) {
+		for (i = 0; i < k; i++)
+			b[idx[i]].status = st;
+		return;
+	}
+	for (i = 0; i < k; i++)
+		b[idx[i]].status = queue_put(q, m[i], &iov[i], 1);
+}
+
+/* Serves every pending request on ch in batches; 0 at EOF. */
 static int
 serve(struct queue *q, int ch)
 {
-	struct ipc_queue_put put;
+	struct put b[QUEUED_BATCH];
 	struct ipc_queue_rep rep;
 	enum ipc_type type;
-	int fd, r;
+	char line[1024];
+	int fd, r = 1, n, i;
 
-	while ((r = ipc_recv(ch, &type, &put, &fd)) == 1) {
-		if (type != IPC_QUEUE_PUT)
-			fatalx(EXIT_TEMP, "queue: unexpected message %d", type);
-		memset(&rep, 0, sizeof(rep));
-		rep.id = put.id;
-		rep.status = store(q, &put, fd, rep.qid);
-		close(fd);
-		if (rep.status != QUEUE_OK)
-			log_msg("qmgr", "NOQUEUE: store refused: %s",
-			    queue_strerror(rep.status));
-		if (ipc_send(ch, IPC_QUEUE_REP, &rep, sizeof(rep), -1) != 0)
-			log_msg("qmgr", "reply to worker: %s", strerror(errno));
-	}
+	do {
+		for (n = 0; n < QUEUED_BATCH; n++) {
+			r = ipc_recv(ch, &type, &b[n].req, &fd);
+			if (r != 1)
+				break;
+			if (type != IPC_QUEUE_PUT)
+				fatalx(EXIT_TEMP, "queue: unexpected message %d",
+				    type);
+			prepare(&b[n], fd);
+			close(fd);
+		}
+		store_batch(q, b, n);
+		for (i = 0; i < n; i++) {
+			memset(&rep, 0, sizeof(rep));
+			rep.id = b[i].req.id;
+			rep.status = b[i].status;
+			if (b[i].status == QUEUE_OK) {
+				str_copy(rep.qid, b[i].m.id, sizeof(rep.qid));
+				if (queue_log_line(line, sizeof(line), &b[i].m,
+				    QEV_QUEUED, 0, NULL, wall_us()) > 0)
+					log_msg("qmgr", "%s", line);
+			} else
+				log_msg("qmgr", "NOQUEUE: store refused: %s",
+				    queue_strerror(b[i].status));
+			if (ipc_send(ch, IPC_QUEUE_REP, &rep, sizeof(rep), -1)
+			    != 0)
+				log_msg("qmgr", "reply to worker: %s",
+				    strerror(errno));
+			queue_msg_free(&b[i].m);
+			if (b[i].map != NULL)
+				munmap(b[i].map, b[i].maplen);
+		}
+	} while (r == 1);
 	return r == 0 ? 0 : 1;
 }
 
