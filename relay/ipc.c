@@ -27,6 +27,7 @@ static const struct {
 	[IPC_ADD_CHANNEL] = { sizeof(struct ipc_add_channel), 1 },
 	[IPC_QUEUE_PUT]   = { sizeof(struct ipc_queue_put), 1 },
 	[IPC_QUEUE_REP]   = { sizeof(struct ipc_queue_rep), 0 },
+	[IPC_ROUTE_UP]    = { sizeof(struct ipc_route_up), 0 },
 };
 
 int

@@ -19,6 +19,7 @@ enum ipc_type {
 	IPC_ADD_CHANNEL,	/* parent -> jail/queue: serve this peer (+ fd) */
 	IPC_QUEUE_PUT,		/* worker -> queue: store this (+ memfd) */
 	IPC_QUEUE_REP,		/* queue -> worker: stored, or why not */
+	IPC_ROUTE_UP,		/* worker -> queue: a customer took mail */
 	IPC_TYPE_MAX
 };
 
@@ -55,6 +56,13 @@ struct ipc_queue_rep {
 	uint32_t	id;
 	int32_t		status;		/* enum queue_status */
 	char		qid[24];	/* NUL-terminated on QUEUE_OK */
+};
+
+/* IPC_ROUTE_UP: in-session delivery to a route worked again; the queue
+ * owner makes the queued mail due now (the backlog drains at once
+ * instead of waiting out its backoff). */
+struct ipc_route_up {
+	uint32_t	worker;
 };
 
 #define IPC_PAYLOAD_MAX	64

@@ -110,6 +110,24 @@ store_batch(struct queue *q, struct put *b, int n)
 		b[idx[i]].status = queue_put(q, m[i], &iov[i], 1);
 }
 
+#define FLUSH_EVERY_US	(10 * 1000000LL)	/* at most one flush per 10 s */
+
+/* A worker delivered in session: make the queued mail due now. */
+static void
+route_up(struct queue *q)
+{
+	static int64_t last;
+	int64_t now = wall_us();
+	int n = 0;
+
+	if (now - last < FLUSH_EVERY_US)
+		return;
+	last = now;
+	if (queue_flush(q, NULL, now, &n) == QUEUE_OK && n > 0)
+		log_msg("qmgr", "a customer server answers again: %d queued "
+		    "message%s made due now", n, n == 1 ? "" : "s");
+}
+
 /* Serves every pending request on ch in batches; 0 at EOF. */
 static int
 serve(struct queue *q, int ch)
@@ -125,6 +143,11 @@ serve(struct queue *q, int ch)
 			r = ipc_recv(ch, &type, &b[n].req, &fd);
 			if (r != 1)
 				break;
+			if (type == IPC_ROUTE_UP) {
+				route_up(q);
+				n--;
+				continue;
+			}
 			if (type != IPC_QUEUE_PUT)
 				fatalx(EXIT_TEMP, "queue: unexpected message %d",
 				    type);

@@ -35,6 +35,7 @@ static void session_idle_timeout(struct timer *t);
 static void session_life_timeout(struct timer *t);
 static void session_flush(struct session *s);
 static void tx_reset(struct session *s);
+static void tell_queue_route_up(struct relay *r);
 static void gate_log(struct session *s);
 void session_close(struct session *s, const char *reason);
 static void send_banner(struct session *s);
@@ -265,6 +266,22 @@ tx_outage_pending(struct session *s)
 	}
 	if (t->pend == PEND_EOM)
 		tx_queue_submit(s);
+}
+
+/* The customer took a message in session: if mail is waiting in the
+ * queue it can go now. At most every 10 s per worker. */
+static void
+tell_queue_route_up(struct relay *r)
+{
+	static int64_t last;
+	struct ipc_route_up up = { .worker = (uint32_t)r->slot };
+	int64_t now = mono_ms();
+
+	if (r->queue_fd < 0 || (last != 0 && now - last < 10000))
+		return;
+	last = now;
+	if (ipc_send(r->queue_fd, IPC_ROUTE_UP, &up, sizeof(up), -1) != 0)
+		log_msg("smtpd", "queue channel: %s", strerror(errno));
 }
 
 void
@@ -707,6 +724,7 @@ session_upstream_reply(struct session *s, const struct smtp_reply *r)
 		if (r->code / 100 == 2) {
 			log_sent(s, r, "sent");
 			log_msg("qmgr", "%s: removed", t->qid);
+			tell_queue_route_up(s->r);
 			snprintf(line, sizeof(line), "250 2.0.0 Ok: queued as %s",
 			    t->qid);
 			t->pend = PEND_NONE;

@@ -66,6 +66,23 @@ like($mx->log, qr/: removed$/m, 'and removed');
 $mx->stop;
 $sink->stop;
 
+# --- the customer is back: one in-session delivery drains the backlog ----
+{
+	my $p2 = MxSMTP::free_port();
+	my $m2 = start_mxgate(config => "route example.test 127.0.0.1:$p2\n");
+	for my $i (1 .. 3) {
+		like(send_one($m2->port, "back$i", $marker), qr/^250 2\.0\.0 Ok: queued as /,
+		    "customer down: back$i queued");
+	}
+	my $s2 = start_sink(port => $p2);
+	like(send_one($m2->port, 'live', $marker), qr/^250 2\.0\.0 Ok: queued as /,
+	    'customer up: a new message goes through in session');
+	is($s2->wait_count(4, 20), 4, 'and the three queued ones follow without a flush');
+	like($m2->log, qr/a customer server answers again: 3 queued messages made due now/,
+	    'the queue owner was told the route is back');
+	$m2->stop; $s2->stop;
+}
+
 # --- tls encrypt: the runner starts TLS toward the customer ---------------
 {
 	my $bport = MxSMTP::free_port();
