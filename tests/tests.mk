@@ -17,9 +17,13 @@ $(O)/tests/unit/%.t: $(TOP)/tests/unit/%.c $(TOP)/tests/unit/tap.h $(RELAY_CORE_
 
 unit: $(UNIT_TESTS) $(MXGATE_HOOKS)
 
+# The image tests (tests/image, boot under QEMU) run through check-image
+# (image/image.mk), which skips them when their inputs have not changed
+# since they last passed; CHECK_IMAGE is empty without image.mk.
 check: deps
 	$(Q)$(MAKE) --no-print-directory relay unit
 	$(Q)cd $(TOP) && MXGATE_OUT=$(O) MXGATE_TOP=$(TOP) \
 		$(PROVE) -I tests/lib $(PROVE_FLAGS) $(PROVE_DIRS)
+	$(Q)$(MAKE) --no-print-directory $(CHECK_IMAGE)
 
 .PHONY: unit

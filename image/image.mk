@@ -1,0 +1,140 @@
+# image/image.mk — the appliance image: kernel, busybox, root filesystem,
+# raw GPT disk (BIOS + UEFI), qcow2, OVA, VHD, SHA256SUMS; `make verify`
+# (reproducibility), `make run` (boot it in QEMU), `make check-image`.
+#
+# Outputs: $(IMG)/ the artifacts; $(IMG_WORK)/ everything in between.
+# The kernel is cached outside the tree by its inputs (image/kernel.sh).
+# Owns: $(IMG), $(IMG_WORK). Never writes into the source tree.
+
+IMAGE_MK   := 1
+IMG        := $(O)/image
+IMG_WORK   := $(O)/image-work
+DISK_SIZE  ?= 1G
+MXGATE_CACHE ?= $(HOME)/.cache/mxgate
+export MXGATE_CACHE
+
+KERNEL_DEB   := $(DL_DIR)/linux-source-6.1_6.1.192-2_all.deb
+KERNEL_FRAGS := $(TOP)/board/x86_64-pc/kernel.config $(TOP)/hardening/kernel-hardening.config
+KERNEL       := $(IMG_WORK)/kernel/bzImage
+
+BUSYBOX_DSC  := $(DL_DIR)/busybox_1.35.0-4+deb12u1.dsc
+BUSYBOX      := $(IMG_WORK)/busybox/busybox
+BB_KINC      := $(IMG_WORK)/busybox/kinc
+
+SYSLINUX_DIR := $(IMG_WORK)/syslinux
+ROOTFS       := $(IMG_WORK)/rootfs
+RAW          := $(IMG)/mxgate.img
+
+MXGATE_BINS  := $(MXGATE) $(wildcard $(O)/bin/mxgatectl)
+ROOTFS_INPUTS := $(shell find $(TOP)/init $(TOP)/rootfs -type f 2>/dev/null) \
+	$(TOP)/hardening/sysctl.conf $(TOP)/image/rootfs.sh $(TOP)/deps/pins
+
+IMAGE_ENV = SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) VERSION=$(VERSION) \
+	DL_DIR=$(DL_DIR) DISK_SIZE=$(DISK_SIZE)
+
+# --- kernel (image/kernel.sh decides whether the cache has it) ----------------
+$(KERNEL): $(KERNEL_DEB) $(KERNEL_FRAGS) $(TOP)/image/kernel.sh $(DEPS_STAMP)
+	$(call msg,KERNEL,linux 6.1)
+	$(Q)V=$(V) $(TOP)/image/kernel.sh $(KERNEL_DEB) $(dir $@) $(KERNEL_FRAGS)
+	$(Q)touch $@
+
+# --- busybox: static-pie musl, our own minimal config ---------------------------
+# Its make runs without our MAKEFLAGS: a VERSION=... given to our make would
+# otherwise override busybox's own VERSION. The banner date is
+# SOURCE_DATE_EPOCH, printed in UTC.
+$(BB_KINC):
+	$(Q)mkdir -p $@ && for d in linux asm-generic mtd; do \
+		ln -sfn /usr/include/$$d $@/$$d; done && \
+		ln -sfn /usr/include/x86_64-linux-gnu/asm $@/asm
+
+$(BUSYBOX): export TZ := UTC
+$(BUSYBOX): $(O)/src/busybox.unpacked $(TOP)/image/busybox.config \
+		$(TOP)/image/kconfig-merge.sh | $(BB_KINC)
+	$(call msg,BUSYBOX,$(notdir $(BUSYBOX_DSC)))
+	$(Q)rm -rf $(IMG_WORK)/busybox/build && mkdir -p $(IMG_WORK)/busybox/build
+	$(Q){ cat $(TOP)/image/busybox.config; \
+	  echo 'CONFIG_EXTRA_CFLAGS="-isystem $(BB_KINC) -fPIE $(filter-out -fPIE,$(HARDEN_CFLAGS)) -ffile-prefix-map=$(O)/src/busybox=busybox"'; \
+	  echo 'CONFIG_EXTRA_LDFLAGS="$(filter -Wl%,$(LDFLAGS_PIE))"'; \
+	} >$(IMG_WORK)/busybox/fragment
+	$(Q)$(MAKE) -s -C $(O)/src/busybox O=$(IMG_WORK)/busybox/build allnoconfig >/dev/null 2>&1
+	$(Q)$(TOP)/image/kconfig-merge.sh $(IMG_WORK)/busybox/build/.config $(IMG_WORK)/busybox/fragment
+	$(Q)yes '' | $(MAKE) -s -C $(O)/src/busybox O=$(IMG_WORK)/busybox/build oldconfig >/dev/null 2>&1
+	$(Q)env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+	  make -C $(O)/src/busybox O=$(IMG_WORK)/busybox/build -j2 \
+	  CC="$(MUSL_CC)" LD=ld SKIP_STRIP=n busybox \
+	  >$(IMG_WORK)/busybox/build.log 2>&1 || \
+	  { tail -30 $(IMG_WORK)/busybox/build.log; exit 1; }
+	$(Q)$(MAKE) -s -C $(O)/src/busybox O=$(IMG_WORK)/busybox/build busybox.links \
+	  >/dev/null 2>&1
+	$(Q)cp $(IMG_WORK)/busybox/build/busybox.links $@.links
+	$(Q)cp $(IMG_WORK)/busybox/build/busybox $@
+
+# --- syslinux from the pinned .debs ----------------------------------------------
+$(SYSLINUX_DIR)/.ok: $(DEPS_STAMP) $(TOP)/deps/pins
+	$(Q)rm -rf $(SYSLINUX_DIR) && mkdir -p $(SYSLINUX_DIR)
+	$(Q)for d in $(DL_DIR)/syslinux_*.deb $(DL_DIR)/syslinux-common_*.deb; do \
+		dpkg-deb -x $$d $(SYSLINUX_DIR) || exit 1; done
+	$(Q)touch $@
+
+# --- root filesystem tree, checked against rootfs/manifest -----------------------
+$(IMG_WORK)/rootfs.ok: $(BUSYBOX) $(MXGATE_BINS) $(ROOTFS_INPUTS)
+	$(call msg,ROOTFS,$(ROOTFS))
+	$(Q)$(IMAGE_ENV) $(TOP)/image/rootfs.sh $(TOP) $(ROOTFS) $(BUSYBOX) \
+		$(IMG_WORK)/debs $(MXGATE_BINS)
+	$(Q)touch $@
+
+rootfs-manifest: $(BUSYBOX) $(MXGATE_BINS)
+	$(Q)-$(IMAGE_ENV) MANIFEST_OUT=$(IMG_WORK)/manifest.generated \
+		$(TOP)/image/rootfs.sh $(TOP) $(ROOTFS) $(BUSYBOX) $(IMG_WORK)/debs \
+		$(MXGATE_BINS) >/dev/null 2>&1
+	@echo "generated manifest: $(IMG_WORK)/manifest.generated"
+	@echo "review it and copy it over rootfs/manifest (keep the header comment)"
+
+# --- disk and VM artifacts ---------------------------------------------------------
+$(RAW): $(KERNEL) $(IMG_WORK)/rootfs.ok $(SYSLINUX_DIR)/.ok $(TOP)/image/disk.sh
+	$(call msg,DISK,$@)
+	$(Q)mkdir -p $(IMG)
+	$(Q)$(IMAGE_ENV) $(TOP)/image/disk.sh $(KERNEL) $(ROOTFS) $(SYSLINUX_DIR) \
+		$(IMG_WORK)/disk $@
+
+$(IMG)/SHA256SUMS: $(RAW) $(TOP)/image/vmformats.sh $(TOP)/image/vhd-footer.pl \
+		$(TOP)/image/mxgate.ovf.in
+	$(call msg,VM,qcow2+ova+vhd)
+	$(Q)$(IMAGE_ENV) $(TOP)/image/vmformats.sh $(RAW) $(IMG_WORK)/vm $(IMG)
+	$(call msg,SUMS,$@)
+
+image: $(DEPS_STAMP)
+	$(Q)$(MAKE) --no-print-directory relay
+	$(Q)$(MAKE) --no-print-directory $(IMG)/SHA256SUMS
+	$(Q)cd $(IMG) && ls -l mxgate.* SHA256SUMS | awk '{printf "  %-7s %s %s\n", "IMAGE", $$5, $$9}'
+
+# --- reproducibility ------------------------------------------------------------------
+verify: $(DEPS_STAMP)
+	$(Q)$(IMAGE_ENV) $(TOP)/image/verify.sh $(TOP) $(O)/verify
+
+# --- run the appliance in QEMU --------------------------------------------------------
+RUN_PORT ?= 2525
+SINK_PORT ?= 2526
+run: image
+	$(Q)$(IMAGE_ENV) $(TOP)/board/qemu-x86_64/run.sh $(TOP) $(IMG) $(IMG_WORK)/run \
+		$(RUN_PORT) $(SINK_PORT)
+
+# --- image tests, only when their inputs changed ----------------------------------------
+# tests/tests.mk hooks them into `make check` through $(CHECK_IMAGE), which
+# is empty when this fragment is absent.
+CHECK_IMAGE := check-image
+# The stamp lives outside the tree, keyed by the artifacts' checksums (which
+# are reproducible, so they stand for every input) and the tests themselves.
+check-image: image
+	$(Q)key=$$(cat $(IMG)/SHA256SUMS $(TOP)/tests/image/*.t $(TOP)/tests/image/*.pm \
+		$(TOP)/tests/lib/*.pm $(TOP)/board/qemu-x86_64/* 2>/dev/null | sha256sum | cut -c1-32); \
+	stamp=$(MXGATE_CACHE)/image-tests/$$key; \
+	if [ -f $$stamp ]; then \
+		echo "  CHECK   image tests passed before for these inputs ($$stamp)"; \
+	else \
+		cd $(TOP) && MXGATE_OUT=$(O) MXGATE_TOP=$(TOP) \
+		  $(PROVE) -I tests/lib -I tests/image $(PROVE_FLAGS) tests/image && \
+		mkdir -p $(dir $(MXGATE_CACHE)/image-tests/x) && touch $$stamp; \
+	fi
+
+.PHONY: image verify run check-image rootfs-manifest

@@ -1,0 +1,46 @@
+#!/bin/bash
+# image/vmformats.sh — the VM artifacts made from the raw disk, each
+# bit-reproducible, and SHA256SUMS over everything in OUTDIR:
+#   mxgate.qcow2  KVM/Proxmox (qemu-img, sequential, compressed)
+#   mxgate.ova    VMware/VirtualBox: OVF 1.0 + manifest + stream-optimised
+#                 VMDK (qemu-img; its random CID is replaced by a fixed one
+#                 and the extent name is always the same)
+#   mxgate.vhd    fixed VHD (raw + footer by image/vhd-footer.pl)
+# VHDX is not produced: qemu-img's vhdx carries random GUIDs under CRC-32C
+# checksums (see docs/IMAGE.md).
+# Usage: image/vmformats.sh RAW WORKDIR OUTDIR
+# Env:   SOURCE_DATE_EPOCH, VERSION
+set -eu
+raw=$1 work=$2 out=$3
+here=$(cd "$(dirname "$0")" && pwd)
+: "${SOURCE_DATE_EPOCH:?}"
+export LC_ALL=C TZ=UTC
+rm -rf "$work" && mkdir -p "$work/ova"
+cap=$(stat -c %s "$raw")
+
+# qcow2
+qemu-img convert -f raw -O qcow2 -c -m 1 "$raw" "$work/mxgate.qcow2"
+
+# stream-optimised VMDK with a fixed CID, in an OVA
+vmdk=$work/ova/mxgate-disk1.vmdk
+qemu-img convert -f raw -O vmdk -o subformat=streamOptimized,adapter_type=ide \
+	-m 1 "$raw" "$vmdk"
+perl -0777 -pi -e 's/\nCID=[0-9a-f]{8}\n/\nCID=6d786761\n/ or die "no CID\n"' "$vmdk"
+vsize=$(stat -c %s "$vmdk")
+sed -e "s/@VMDK_SIZE@/$vsize/" -e "s/@CAPACITY@/$cap/" \
+	-e "s/@VERSION@/${VERSION:-unknown}/" "$here/mxgate.ovf.in" >"$work/ova/mxgate.ovf"
+(cd "$work/ova" && for f in mxgate.ovf mxgate-disk1.vmdk; do
+	echo "SHA256($f)= $(sha256sum "$f" | cut -d' ' -f1)"
+done) >"$work/ova/mxgate.mf"
+touch -d "@$SOURCE_DATE_EPOCH" "$work/ova"/*
+tar --format=ustar --owner=0 --group=0 --numeric-owner --mode=0644 \
+	--mtime="@$SOURCE_DATE_EPOCH" -C "$work/ova" \
+	-cf "$work/mxgate.ova" mxgate.ovf mxgate.mf mxgate-disk1.vmdk
+
+# fixed VHD
+cp --sparse=always "$raw" "$work/mxgate.vhd"
+"$here/vhd-footer.pl" "$work/mxgate.vhd"
+
+for f in mxgate.qcow2 mxgate.ova mxgate.vhd; do mv "$work/$f" "$out/$f"; done
+(cd "$out" && sha256sum mxgate.img mxgate.qcow2 mxgate.ova mxgate.vhd) >"$out/SHA256SUMS.tmp"
+mv "$out/SHA256SUMS.tmp" "$out/SHA256SUMS"

@@ -1,0 +1,230 @@
+# MxQemu.pm — helpers for the image tests: copy the built disk image and
+# inject a seed config into its ESP (mtools), start the appliance under
+# QEMU via board/qemu-x86_64/qemu.sh with the serial console on a pipe,
+# wait for console lines with deadlines, type at the console, start a
+# local smtp-sink as the customer server, and check whether out/bin/mxgate
+# is a working relay yet. Every wait is bounded; QEMU is killed on exit.
+package MxQemu;
+use strict;
+use warnings;
+use Exporter 'import';
+use IO::Select;
+use IO::Socket::INET;
+use IPC::Open3;
+use POSIX qw(:sys_wait_h);
+use Time::HiRes qw(time sleep);
+use File::Temp ();
+use MxTest;
+
+our @EXPORT = qw(image_dir image_copy free_port sink_dir start_sink stop_sink
+	relay_works ovmf_present);
+
+sub top { $ENV{MXGATE_TOP} // '.' }
+sub image_dir { out_dir() . '/image' }
+sub ovmf_present { -f '/usr/share/OVMF/OVMF_CODE_4M.fd' }
+
+# image_copy(DIR, {NAME => TEXT, ...}) -> path of a sparse copy of the raw
+# image with the given files put into ESP:/mxgate/
+sub image_copy {
+	my ($dir, $seed) = @_;
+	my $disk = "$dir/disk.img";
+	system('cp', '--sparse=always', image_dir() . '/mxgate.img', $disk) == 0
+	    or die "copy image: $?";
+	local $ENV{MTOOLS_SKIP_CHECK} = 1;
+	for my $name (sort keys %{$seed // {}}) {
+		my $f = write_file("$dir/$name", $seed->{$name});
+		system('mcopy', '-o', '-i', "$disk\@\@1M", $f, "::/mxgate/$name") == 0
+		    or die "mcopy $name: $?";
+	}
+	return $disk;
+}
+
+sub free_port {
+	my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+	    Listen => 1, ReuseAddr => 1) or die "free port: $!";
+	my $p = $s->sockport;
+	close $s;
+	return $p;
+}
+
+# sink_dir() -> a fresh directory smtp-sink can write into after dropping
+# to nobody (under /tmp: the output tree may not be traversable by nobody)
+sub sink_dir {
+	my $d = File::Temp::tempdir('mxgate-sink-XXXXXX', TMPDIR => 1,
+	    CLEANUP => !$ENV{KEEP_TMP});
+	chmod 01777, $d;
+	return $d;
+}
+
+# start_sink(DIR, PORT) -> pid of Postfix's smtp-sink writing each mail
+# into DIR/ (from sink_dir())
+sub start_sink {
+	my ($dir, $port) = @_;
+	my @u = $< == 0 ? ('-u', 'nobody') : ();
+	my $pid = fork // die "fork: $!";
+	if (!$pid) {
+		open STDIN, '<', '/dev/null';
+		open STDOUT, '>', '/dev/null';
+		exec 'smtp-sink', @u, '-d', "$dir/%H%M%S.", "127.0.0.1:$port", '16';
+		exit 127;
+	}
+	for (1 .. 50) {
+		my $c = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port");
+		if ($c) { close $c; last }
+		sleep 0.1;
+	}
+	return $pid;
+}
+
+sub stop_sink { my $pid = shift; kill 'TERM', $pid; waitpid($pid, 0) }
+
+# relay_works() -> '' when out/bin/mxgate -f serves SMTP on loopback, else
+# the reason it does not (the relay core may not be built yet)
+sub relay_works {
+	my $tmp = tmpdir();
+	my $port = free_port();
+	mkdir "$tmp/queue";
+	my $conf = write_file("$tmp/mxgate.conf", "hostname probe.test\n" .
+	    "listen 127.0.0.1:$port\nroute example.test 127.0.0.1:9\n" .
+	    "queue $tmp/queue\n");
+	my $pid = fork // die;
+	if (!$pid) {
+		open STDIN, '<', '/dev/null';
+		open STDOUT, '>', "$tmp/out";
+		open STDERR, '>&', \*STDOUT;
+		exec bin('mxgate'), '-f', $conf;
+		exit 127;
+	}
+	my $why = "out/bin/mxgate -f did not accept an SMTP connection within 5 s";
+	for (1 .. 50) {
+		if (waitpid($pid, WNOHANG) == $pid) {
+			my $o = read_file("$tmp/out") // '';
+			$o =~ s/\s+$//;
+			return "out/bin/mxgate -f exited " . ($? >> 8) . ": $o";
+		}
+		my $c = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Timeout => 2);
+		if ($c) {
+			my $banner = '';
+			my $sel = IO::Select->new($c);
+			sysread($c, $banner, 512) if $sel->can_read(5);
+			close $c;
+			$why = $banner =~ /^220/ ? '' : "no 220 banner from mxgate -f";
+			last;
+		}
+		sleep 0.1;
+	}
+	kill 'TERM', $pid;
+	sleep 0.2;
+	kill 'KILL', $pid;
+	waitpid($pid, 0);
+	return $why;
+}
+
+# --- a running appliance ----------------------------------------------------
+# MxQemu->boot(disk => F, firmware => bios|uefi, port => P, sink => S,
+#              log => FILE)
+sub boot {
+	my ($class, %o) = @_;
+	my @cmd = (top() . '/board/qemu-x86_64/qemu.sh', '-a', $ENV{ACCEL} // 'tcg',
+	    '-f', $o{firmware} // 'bios', '-p', $o{port} // free_port(),
+	    '-s', $o{sink} // free_port(), $o{disk});
+	my $pid = open3(my $in, my $out, undef, @cmd);
+	open my $log, '>', $o{log} // '/dev/null' or die "$o{log}: $!";
+	$log->autoflush(1);
+	my $self = bless { pid => $pid, in => $in, out => $out, buf => '',
+	    pos => 0, log => $log, t0 => time, eof => 0 }, $class;
+	return $self;
+}
+
+sub elapsed { time - $_[0]{t0} }
+
+sub _read {
+	my ($self, $timeout) = @_;
+	return 0 if $self->{eof};
+	my $sel = IO::Select->new($self->{out});
+	return 1 unless $sel->can_read($timeout);
+	my $n = sysread($self->{out}, my $chunk, 65536);
+	if (!$n) { $self->{eof} = 1; return 0 }
+	$self->{buf} .= $chunk;
+	print { $self->{log} } $chunk;
+	return 1;
+}
+
+# expect(QR, SECONDS) -> the match (with captures in @{^CAPTURE}-style
+# list context) or undef after the deadline or when QEMU ended
+sub expect {
+	my ($self, $re, $secs) = @_;
+	my $deadline = time + $secs;
+	while (1) {
+		pos($self->{buf}) = $self->{pos};
+		if ($self->{buf} =~ /$re/g) {
+			$self->{pos} = pos($self->{buf});
+			return wantarray ? ($&, $1, $2) : $&;
+		}
+		my $left = $deadline - time;
+		return undef if $left <= 0;
+		$self->_read($left > 1 ? 1 : $left) or return undef;
+	}
+}
+
+sub type {
+	my ($self, $text) = @_;
+	for my $ch (split //, $text) {
+		syswrite($self->{in}, $ch);
+		sleep 0.01;
+	}
+}
+
+# login(SECONDS): get a login prompt (pressing Enter until getty answers),
+# log in as admin (no password on a first boot), wait for the shell prompt
+sub login {
+	my ($self, $secs) = @_;
+	my $deadline = time + $secs;
+	my $prompt;
+	while (!$prompt && time < $deadline) {
+		$self->type("\r");
+		$prompt = $self->expect(qr/login: /, 10);
+	}
+	return 0 unless $prompt;
+	$self->type("admin\r");
+	return defined $self->expect(qr/mxgate:\S*# /, 60);
+}
+
+# run_cmd(CMD, SECONDS) -> the output between two markers
+sub run_cmd {
+	my ($self, $cmd, $secs) = @_;
+	my $tag = sprintf 'MX%06d', int(rand 1e6);
+	$self->type("echo ${tag}B; $cmd; echo ${tag}E\r");
+	$self->expect(qr/^${tag}B\r?\n/m, $secs) // return undef;
+	my $m = $self->expect(qr/^(.*?)${tag}E/ms, $secs) // return undef;
+	$m =~ s/${tag}E$//;
+	$m =~ s/\r//g;
+	return $m;
+}
+
+# wait_exit(SECONDS) -> QEMU's exit status, or undef (then it is killed)
+sub wait_exit {
+	my ($self, $secs) = @_;
+	my $deadline = time + $secs;
+	while (time < $deadline) {
+		$self->_read(0.5);
+		my $r = waitpid($self->{pid}, WNOHANG);
+		if ($r == $self->{pid}) { $self->{done} = 1; return $? >> 8 }
+	}
+	$self->kill;
+	return undef;
+}
+
+sub kill {
+	my $self = shift;
+	return if $self->{done};
+	kill 'TERM', $self->{pid};
+	waitpid($self->{pid}, 0);
+	$self->{done} = 1;
+}
+
+sub output { $_[0]{buf} }
+
+sub DESTROY { $_[0]->kill }
+
+1;

@@ -1,0 +1,83 @@
+#!/usr/bin/perl
+# boot.t — boot the real raw image under QEMU (TCG) via SeaBIOS and via
+# OVMF, each from a fresh copy with a seed config injected into its ESP:
+# first boot makes the data partition and copies the seed; the relay
+# becomes ready; a message sent with swaks through the hostfwd arrives at
+# the local smtp-sink through the guestfwd; admin logs in on the serial
+# console and powers off cleanly. The SMTP part is skipped (with the
+# reason) while out/bin/mxgate -f is not yet a working relay.
+use strict;
+use warnings;
+use Test::More;
+use Time::HiRes qw(time);
+use MxTest;
+use MxQemu;
+
+-f image_dir() . '/mxgate.img' or plan skip_all => 'no image: run make image';
+my $relay_why = relay_works();
+diag("relay: " . ($relay_why || 'out/bin/mxgate -f serves SMTP'));
+
+my $seed = <<'CONF';
+hostname mx.demo.test
+listen 0.0.0.0:25
+route demo.test 10.0.2.100:25
+queue /data/queue
+CONF
+
+for my $fw (qw(bios uefi)) {
+	SKIP: {
+	skip "$fw: no OVMF firmware installed", 12 if $fw eq 'uefi' && !ovmf_present();
+	my $tmp = tmpdir();
+	my $sinkdir = sink_dir();
+	my $disk = image_copy($tmp, { 'mxgate.conf' => $seed,
+	    'ntp.conf' => "server none\n" });
+	my ($port, $sinkport) = (free_port(), free_port());
+	my $sink = start_sink($sinkdir, $sinkport);
+	my $vm = MxQemu->boot(disk => $disk, firmware => $fw, port => $port,
+	    sink => $sinkport, log => "$tmp/console-$fw.log");
+
+	ok($vm->expect(qr/mxgate-init: mxgate \S+ booting/, 180),
+	    "$fw: kernel booted and ran init") or diag("console: $tmp/console-$fw.log");
+	my $t_init = $vm->elapsed;
+	ok($vm->expect(qr/first boot: making an ext4 \(journaling\) filesystem on \/dev\/vda3/, 60),
+	    "$fw: first boot creates the data partition and its filesystem");
+	ok($vm->expect(qr/seed: copied ESP:\/mxgate\/mxgate\.conf/, 120),
+	    "$fw: seed config copied from the ESP");
+	ok($vm->expect(qr/mxgate-init: starting services/, 60),
+	    "$fw: init execs s6-svscan");
+
+	SKIP: {
+		skip "relay not working yet: $relay_why", 3 if $relay_why;
+		ok($vm->expect(qr/mxgate: ready: SMTP listening on port 25/, 180),
+		    "$fw: relay ready");
+		my $t_ready = $vm->elapsed;
+		diag(sprintf "%s: init after %.1f s, SMTP ready after %.1f s (TCG)",
+		    $fw, $t_init, $t_ready);
+		my $subject = "mxgate image test $fw " . int(rand 1e9);
+		my ($rc, $out, $err) = run('swaks', '--server', "127.0.0.1:$port",
+		    '--from', 'sender@example.org', '--to', 'user@demo.test',
+		    '--header', "Subject: $subject", '--timeout', '120');
+		is($rc, 0, "$fw: swaks got 250 through the hostfwd") or diag($out . $err);
+		my $got = 0;
+		for (1 .. 60) {
+			for my $f (glob "$sinkdir/*") {
+				$got = 1 if (read_file($f) // '') =~ /\Q$subject\E/;
+			}
+			last if $got;
+			sleep 1;
+		}
+		ok($got, "$fw: the message reached the smtp-sink via the guestfwd");
+	}
+
+	ok($vm->login(90), "$fw: admin logs in on the serial console");
+	my $mounts = $vm->run_cmd('cat /proc/mounts', 30) // '';
+	like($mounts, qr{^/dev/root / squashfs ro}m, "$fw: root is read-only squashfs");
+	like($mounts, qr{ /data ext4 rw}m, "$fw: data partition mounted (ext4)");
+	$vm->type("poweroff\r");
+	ok($vm->expect(qr/mxgate: poweroff now/, 120), "$fw: clean shutdown through s6");
+	is($vm->wait_exit(60), 0, "$fw: QEMU exited after poweroff");
+	stop_sink($sink);
+	}
+}
+
+done_testing();
