@@ -518,6 +518,7 @@ static const struct directive directives[] = {
 	{ "connect_timeout", 1, 1, 0, do_duration, OFF(connect_timeout),
 	    1, 600 },
 	{ "workers",	1, 1, 0, do_uint,	OFF(workers), 1, CONF_MAX_WORKERS },
+	{ "gate_file",	1, 1, 0, do_path,	OFF(gate_file), 0, 0 },
 	{ "chroot",	1, 1, 0, do_path,	OFF(chroot_dir), 0, 0 },
 };
 
@@ -617,6 +618,24 @@ derive_tls_paths(struct config *cf)
 	return 0;
 }
 
+/* No gate_file: "gate.table" beside the queue directory. */
+static int
+derive_gate_file(struct config *cf)
+{
+	char parent[CONF_PATH_MAX], *slash;
+	int n;
+
+	str_copy(parent, cf->queue_dir, sizeof(parent));
+	while ((slash = strrchr(parent, '/')) != NULL && slash[1] == '\0')
+		*slash = '\0';
+	if ((slash = strrchr(parent, '/')) == NULL)
+		return -1;
+	*slash = '\0';
+	n = snprintf(cf->gate_file, sizeof(cf->gate_file), "%s/gate.table",
+	    parent);
+	return n < 0 || (size_t)n >= sizeof(cf->gate_file) ? -1 : 0;
+}
+
 int
 config_parse(struct config *cf, const char *name, const char *text,
     size_t len, FILE *errs)
@@ -659,6 +678,8 @@ config_parse(struct config *cf, const char *name, const char *text,
 	if (cf->tls_cert[0] == '\0' && derive_tls_paths(cf) != 0)
 		err(&c, "queue path too long to derive the default "
 		    "certificate paths");
+	if (cf->gate_file[0] == '\0' && derive_gate_file(cf) != 0)
+		err(&c, "queue path too long to derive the gate_file path");
 	if (cf->ndnsbl > 0 && cf->nresolvers == 0)
 		err(&c, "dnsbl needs at least one 'resolver' "
 		    "(no public resolver is ever used)");

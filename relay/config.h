@@ -60,6 +60,7 @@ struct config {
 	char			tls_ca[CONF_PATH_MAX];
 	int			tls_min_version;	/* 0x0301..0x0303 */
 	int			tls_cert_default;	/* paths were derived */
+	char			gate_file[CONF_PATH_MAX];	/* shared gate table */
 	struct dnsbl		dnsbl[CONF_MAX_DNSBL];
 	int			ndnsbl;
 	int			dnsbl_threshold;

@@ -41,5 +41,6 @@ void ctl_audit(struct ctl *c, const char *op, const char *arg,
 
 /* Subcommands. */
 int ctl_queue(struct ctl *c, int argc, char **argv);
+int ctl_gate(struct ctl *c, int argc, char **argv);
 
 #endif

@@ -49,7 +49,7 @@ time_format(int64_t us, char *buf, size_t size)
 	if (us == 0 || gmtime_r(&t, &tm) == NULL)
 		snprintf(buf, size, "-");
 	else
-		strftime(buf, size, "%Y-%m-%dT%H:%M:%S+0000", &tm);
+		strftime(buf, size, "%Y-%m-%dT%H:%M:%S+00:00", &tm);
 }
 
 /* Terminal-safe text: control and 8-bit bytes as '?'. */

@@ -91,9 +91,23 @@ static int
 gate_setup(const struct config *cf)
 {
 	size_t size = gate_region_size(GATE_DEFAULT_SLOTS);
-	void *mem = mmap(NULL, size, PROT_READ | PROT_WRITE,
-	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	void *mem;
+	int fd;
 
+	/* a file (0600, root) so that mxgatectl gate can attach to it;
+	 * rebuilt from zero at every start */
+	fd = open(cf->gate_file, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC |
+	    O_NOFOLLOW, 0600);
+	if (fd < 0 || fchmod(fd, 0600) != 0 ||
+	    ftruncate(fd, (off_t)size) != 0) {
+		log_msg("master", "fatal: gate table %s: %s", cf->gate_file,
+		    strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
 	if (mem == MAP_FAILED) {
 		log_msg("master", "fatal: gate region: %s", strerror(errno));
 		return -1;

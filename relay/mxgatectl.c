@@ -34,6 +34,8 @@ static const struct ctl_cmd cmds[] = {
 	{ "queue", ctl_queue,
 	    "queue list [--json] | show ID [--body] | flush [ID] |\n"
 	    "                   delete ID | hold ID | release ID" },
+	{ "gate", ctl_gate,
+	    "gate [status] | allow|block|unallow|unblock CIDR | release IP" },
 };
 
 static void __attribute__((noreturn))
@@ -116,7 +118,7 @@ ctl_audit(struct ctl *c, const char *op, const char *arg, const char *result)
 	int n;
 
 	gmtime_r(&now, &tm);
-	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S+0000", &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S+00:00", &tm);
 	pw = getpwuid(getuid());
 	str_copy(user, pw != NULL ? pw->pw_name : "?", sizeof(user));
 	n = snprintf(line, sizeof(line), "%s %s mxgatectl[%ld]: audit: "
