@@ -47,9 +47,14 @@ err(struct ctx *c, const char *fmt, ...)
 
 /* --- value parsers ------------------------------------------------- */
 
-/* BYTES with an optional K, M or G suffix (powers of 1024). */
+struct unit {
+	char		suffix;
+	uint64_t	mult;
+};
+
+/* N with an optional one-letter suffix from units (plain N: mult 1). */
 static int
-parse_size(const char *s, uint64_t *out)
+parse_scaled(const char *s, const struct unit *units, uint64_t *out)
 {
 	char num[32];
 	size_t n = strlen(s);
@@ -58,15 +63,29 @@ parse_size(const char *s, uint64_t *out)
 	if (n == 0 || n >= sizeof(num))
 		return -1;
 	memcpy(num, s, n + 1);
-	switch (num[n - 1]) {
-	case 'k': case 'K': mult = 1ull << 10; num[--n] = '\0'; break;
-	case 'm': case 'M': mult = 1ull << 20; num[--n] = '\0'; break;
-	case 'g': case 'G': mult = 1ull << 30; num[--n] = '\0'; break;
-	}
+	for (; units->suffix; units++)
+		if (num[n - 1] == units->suffix) {
+			mult = units->mult;
+			num[--n] = '\0';
+			break;
+		}
 	if (parse_uint(num, 0, UINT64_MAX / mult, &v) != 0)
 		return -1;
 	*out = v * mult;
 	return 0;
+}
+
+/* BYTES with an optional K, M or G suffix (powers of 1024). */
+static int
+parse_size(const char *s, uint64_t *out)
+{
+	static const struct unit units[] = {
+		{ 'k', 1ull << 10 }, { 'K', 1ull << 10 },
+		{ 'm', 1ull << 20 }, { 'M', 1ull << 20 },
+		{ 'g', 1ull << 30 }, { 'G', 1ull << 30 }, { 0, 0 }
+	};
+
+	return parse_scaled(s, units, out);
 }
 
 /* DURATION: N with an optional s, m, h, d or w suffix; plain N is
@@ -74,24 +93,12 @@ parse_size(const char *s, uint64_t *out)
 static int
 parse_duration(const char *s, uint64_t *out)
 {
-	char num[32];
-	size_t n = strlen(s);
-	uint64_t mult = 1, v;
+	static const struct unit units[] = {
+		{ 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 },
+		{ 'w', 7 * 86400 }, { 0, 0 }
+	};
 
-	if (n == 0 || n >= sizeof(num))
-		return -1;
-	memcpy(num, s, n + 1);
-	switch (num[n - 1]) {
-	case 's': mult = 1; num[--n] = '\0'; break;
-	case 'm': mult = 60; num[--n] = '\0'; break;
-	case 'h': mult = 3600; num[--n] = '\0'; break;
-	case 'd': mult = 86400; num[--n] = '\0'; break;
-	case 'w': mult = 7 * 86400; num[--n] = '\0'; break;
-	}
-	if (parse_uint(num, 0, UINT64_MAX / mult, &v) != 0)
-		return -1;
-	*out = v * mult;
-	return 0;
+	return parse_scaled(s, units, out);
 }
 
 /* --- directive handlers ------------------------------------------- */
@@ -593,47 +600,12 @@ parse_line(struct config *cf, struct ctx *c, char *line)
 static int
 derive_tls_paths(struct config *cf)
 {
-	char parent[CONF_PATH_MAX];
-	char *slash;
-	int n;
-
-	str_copy(parent, cf->queue_dir, sizeof(parent));
-	while ((slash = strrchr(parent, '/')) != NULL && slash[1] == '\0')
-		*slash = '\0';
-	if ((slash = strrchr(parent, '/')) == NULL)
-		return -1;
-	if (slash == parent)
-		slash[1] = '\0';
-	else
-		*slash = '\0';
-	n = snprintf(cf->tls_cert, sizeof(cf->tls_cert), "%s/tls/cert.pem",
-	    strcmp(parent, "/") == 0 ? "" : parent);
-	if (n < 0 || (size_t)n >= sizeof(cf->tls_cert))
-		return -1;
-	n = snprintf(cf->tls_key, sizeof(cf->tls_key), "%s/tls/key.pem",
-	    strcmp(parent, "/") == 0 ? "" : parent);
-	if (n < 0 || (size_t)n >= sizeof(cf->tls_key))
+	if (path_beside(cf->queue_dir, "tls/cert.pem", cf->tls_cert,
+	    sizeof(cf->tls_cert)) != 0 || path_beside(cf->queue_dir,
+	    "tls/key.pem", cf->tls_key, sizeof(cf->tls_key)) != 0)
 		return -1;
 	cf->tls_cert_default = 1;
 	return 0;
-}
-
-/* No gate_file: "gate.table" beside the queue directory. */
-static int
-derive_gate_file(struct config *cf)
-{
-	char parent[CONF_PATH_MAX], *slash;
-	int n;
-
-	str_copy(parent, cf->queue_dir, sizeof(parent));
-	while ((slash = strrchr(parent, '/')) != NULL && slash[1] == '\0')
-		*slash = '\0';
-	if ((slash = strrchr(parent, '/')) == NULL)
-		return -1;
-	*slash = '\0';
-	n = snprintf(cf->gate_file, sizeof(cf->gate_file), "%s/gate.table",
-	    parent);
-	return n < 0 || (size_t)n >= sizeof(cf->gate_file) ? -1 : 0;
 }
 
 int
@@ -678,7 +650,8 @@ config_parse(struct config *cf, const char *name, const char *text,
 	if (cf->tls_cert[0] == '\0' && derive_tls_paths(cf) != 0)
 		err(&c, "queue path too long to derive the default "
 		    "certificate paths");
-	if (cf->gate_file[0] == '\0' && derive_gate_file(cf) != 0)
+	if (cf->gate_file[0] == '\0' && path_beside(cf->queue_dir,
+	    "gate.table", cf->gate_file, sizeof(cf->gate_file)) != 0)
 		err(&c, "queue path too long to derive the gate_file path");
 	if (cf->ndnsbl > 0 && cf->nresolvers == 0)
 		err(&c, "dnsbl needs at least one 'resolver' "

@@ -376,24 +376,6 @@ spawn_worker(struct gen *g, int slot)
 	M.gate_owner[gslot] = pid;
 }
 
-/* mkdir -p DIR with mode 0700 (the key directory). */
-static int
-mkdir_private(const char *path)
-{
-	char tmp[CONF_PATH_MAX];
-	size_t i, n = str_copy(tmp, path, sizeof(tmp));
-
-	for (i = 1; i <= n && n < sizeof(tmp); i++) {
-		if (tmp[i] != '/' && tmp[i] != '\0')
-			continue;
-		tmp[i] = '\0';
-		if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
-			return -1;
-		tmp[i] = i < n ? '/' : '\0';
-	}
-	return 0;
-}
-
 /* The parent loads the keys (SPEC 3.8): the certificate (generated,
  * self-signed, on first start when none is configured) and the trust
  * anchors for `tls verify` routes. Workers inherit both and never read
@@ -409,7 +391,7 @@ load_tls(struct gen *g)
 		str_copy(dir, cf->tls_key, sizeof(dir));
 		if ((slash = strrchr(dir, '/')) != NULL)
 			*slash = '\0';
-		if (mkdir_private(dir) != 0) {
+		if (mkdir_p(dir, 0700) != 0) {	/* the key directory */
 			log_msg("master", "fatal: mkdir %s: %s", dir,
 			    strerror(errno));
 			return -1;

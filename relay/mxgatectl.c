@@ -64,25 +64,6 @@ ctl_config(struct ctl *c)
 	return c->cf;
 }
 
-/* "audit.log" beside the queue directory, like the queue key. */
-static int
-default_audit(const char *qdir, char *out, size_t size)
-{
-	char tmp[CONF_PATH_MAX];
-	size_t n = str_copy(tmp, qdir, sizeof(tmp));
-	char *slash;
-
-	if (n == 0 || n >= sizeof(tmp))
-		return -1;
-	while (n > 1 && tmp[n - 1] == '/')
-		tmp[--n] = '\0';
-	if ((slash = strrchr(tmp, '/')) == NULL)
-		return snprintf(out, size, "audit.log") >= (int)size ? -1 : 0;
-	slash[slash == tmp ? 1 : 0] = '\0';
-	return (size_t)snprintf(out, size, "%s%saudit.log", tmp,
-	    strcmp(tmp, "/") == 0 ? "" : "/") >= size ? -1 : 0;
-}
-
 void
 ctl_audit_open(struct ctl *c)
 {
@@ -92,8 +73,8 @@ ctl_audit_open(struct ctl *c)
 		if (str_copy(c->audit_file, c->audit_path,
 		    sizeof(c->audit_file)) >= sizeof(c->audit_file))
 			fatalx(EXIT_PERM, "audit log path too long");
-	} else if (default_audit(ctl_config(c)->queue_dir, c->audit_file,
-	    sizeof(c->audit_file)) != 0)
+	} else if (path_beside(ctl_config(c)->queue_dir, "audit.log",
+	    c->audit_file, sizeof(c->audit_file)) != 0)
 		fatalx(EXIT_PERM, "audit log path too long");
 	c->audit_fd = open(c->audit_file, O_WRONLY | O_APPEND | O_CREAT |
 	    O_CLOEXEC | O_NOFOLLOW, 0600);

@@ -193,6 +193,20 @@ netaddr_from_sockaddr(const struct sockaddr *sa, struct netaddr *out)
 }
 
 int
+sockaddr_equal(const struct sockaddr_storage *a,
+    const struct sockaddr_storage *b)
+{
+	struct netaddr x, y;
+
+	if (a->ss_family != b->ss_family ||
+	    sockaddr_port(a) != sockaddr_port(b))
+		return 0;
+	netaddr_from_sockaddr((const struct sockaddr *)a, &x);
+	netaddr_from_sockaddr((const struct sockaddr *)b, &y);
+	return x.family == y.family && memcmp(x.a, y.a, sizeof(x.a)) == 0;
+}
+
+int
 sockaddr_port(const struct sockaddr_storage *ss)
 {
 	if (ss->ss_family == AF_INET)

@@ -38,6 +38,9 @@ int net_parse_endpoint(const char *s, int default_port,
 int net_parse_cidr(const char *s, struct cidr *out, char *err, size_t errlen);
 
 int  cidr_match(const struct cidr *c, const struct netaddr *a);
+/* 1 when a and b are the same family, address and port. */
+int  sockaddr_equal(const struct sockaddr_storage *a,
+    const struct sockaddr_storage *b);
 void netaddr_from_sockaddr(const struct sockaddr *sa, struct netaddr *out);
 int  sockaddr_port(const struct sockaddr_storage *ss);
 

@@ -11,19 +11,6 @@
 
 #include "outbound.h"
 
-static int
-same(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
-{
-	struct netaddr x, y;
-
-	if (a->ss_family != b->ss_family ||
-	    sockaddr_port(a) != sockaddr_port(b))
-		return 0;
-	netaddr_from_sockaddr((const struct sockaddr *)a, &x);
-	netaddr_from_sockaddr((const struct sockaddr *)b, &y);
-	return x.family == y.family && memcmp(x.a, y.a, sizeof(x.a)) == 0;
-}
-
 int
 outbound_allowed(const struct config *cf, const struct sockaddr_storage *ss)
 {
@@ -31,7 +18,7 @@ outbound_allowed(const struct config *cf, const struct sockaddr_storage *ss)
 
 	for (i = 0; i < cf->nroutes; i++)
 		for (j = 0; j < cf->routes[i].nhosts; j++)
-			if (same(&cf->routes[i].host[j], ss))
+			if (sockaddr_equal(&cf->routes[i].host[j], ss))
 				return 1;
 	return 0;
 }

@@ -503,26 +503,7 @@ txn_commit(MDB_txn *txn, int st)
 int
 queue_default_keyfile(const char *dir, char *out, size_t size)
 {
-	char tmp[PATH_MAX];
-	size_t n = strlen(dir);
-	char *slash;
-
-	if (n == 0 || n >= sizeof(tmp))
-		return -1;
-	memcpy(tmp, dir, n + 1);
-	while (n > 1 && tmp[n - 1] == '/')
-		tmp[--n] = '\0';
-	slash = strrchr(tmp, '/');
-	if (slash == NULL)
-		return snprintf(out, size, "queue.key") >= (int)size ? -1 : 0;
-	if (slash == tmp)
-		slash[1] = '\0';
-	else
-		slash[0] = '\0';
-	if ((size_t)snprintf(out, size, "%s%squeue.key", tmp,
-	    strcmp(tmp, "/") == 0 ? "" : "/") >= size)
-		return -1;
-	return 0;
+	return path_beside(dir, "queue.key", out, size);
 }
 
 static int

@@ -187,28 +187,6 @@ role_name(enum role r)
 	return "?";
 }
 
-/* mkdir -p, mode 0755, for the chroot directory and its parents. */
-static int
-mkdir_parents(const char *path)
-{
-	char tmp[1024];
-	size_t i, n = str_copy(tmp, path, sizeof(tmp));
-
-	if (n >= sizeof(tmp)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	for (i = 1; i <= n; i++) {
-		if (tmp[i] != '/' && tmp[i] != '\0')
-			continue;
-		tmp[i] = '\0';
-		if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-			return -1;
-		tmp[i] = i < n ? '/' : '\0';
-	}
-	return 0;
-}
-
 int
 sandbox_lookup(enum role r, const char *empty_dir, struct sandbox_ids *ids)
 {
@@ -241,7 +219,7 @@ sandbox_lookup(enum role r, const char *empty_dir, struct sandbox_ids *ids)
 	}
 	ids->uid = pw->pw_uid;
 	ids->gid = pw->pw_gid;
-	if (mkdir_parents(empty_dir) != 0) {
+	if (mkdir_p(empty_dir, 0755) != 0) {
 		log_msg("master", "fatal: mkdir %s: %s", empty_dir,
 		    strerror(errno));
 		return -1;

@@ -33,24 +33,13 @@ static void up_fail(struct upstream *u, const char *fmt, ...)
 
 /* --- dead-server memory: skip a server that just failed ------------ */
 
-static int
-same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
-{
-	struct netaddr x, y;
-
-	netaddr_from_sockaddr((const struct sockaddr *)a, &x);
-	netaddr_from_sockaddr((const struct sockaddr *)b, &y);
-	return x.family == y.family && memcmp(x.a, y.a, 16) == 0 &&
-	    sockaddr_port(a) == sockaddr_port(b);
-}
-
 void
 relay_host_down(struct relay *r, const struct sockaddr_storage *ss)
 {
 	int i, slot = 0;
 
 	for (i = 0; i < HOST_TABLE; i++) {
-		if (same_addr(&r->down[i].addr, ss)) {
+		if (sockaddr_equal(&r->down[i].addr, ss)) {
 			slot = i;
 			break;
 		}
@@ -68,7 +57,7 @@ relay_host_is_down(struct relay *r, const struct sockaddr_storage *ss)
 	int i;
 
 	for (i = 0; i < HOST_TABLE; i++)
-		if (r->down[i].until > now && same_addr(&r->down[i].addr, ss))
+		if (r->down[i].until > now && sockaddr_equal(&r->down[i].addr, ss))
 			return 1;
 	return 0;
 }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "util.h"
@@ -69,6 +70,47 @@ xstrdup(const char *s)
 	if (p == NULL)
 		fatal(EXIT_TEMP, "strdup");
 	return p;
+}
+
+int
+path_beside(const char *dir, const char *name, char *out, size_t size)
+{
+	char tmp[1024], *slash;
+	size_t n = str_copy(tmp, dir, sizeof(tmp));
+	int r;
+
+	if (n == 0 || n >= sizeof(tmp))
+		return -1;
+	while (n > 1 && tmp[n - 1] == '/')
+		tmp[--n] = '\0';
+	if ((slash = strrchr(tmp, '/')) == NULL)
+		r = snprintf(out, size, "%s", name);
+	else {
+		*slash = '\0';		/* "/queue" leaves "", the root */
+		r = snprintf(out, size, "%s/%s", tmp, name);
+	}
+	return r < 0 || (size_t)r >= size ? -1 : 0;
+}
+
+int
+mkdir_p(const char *path, unsigned mode)
+{
+	char tmp[1024];
+	size_t i, n = str_copy(tmp, path, sizeof(tmp));
+
+	if (n >= sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	for (i = 1; i <= n; i++) {
+		if (tmp[i] != '/' && tmp[i] != '\0')
+			continue;
+		tmp[i] = '\0';
+		if (mkdir(tmp, (mode_t)mode) != 0 && errno != EEXIST)
+			return -1;
+		tmp[i] = i < n ? '/' : '\0';
+	}
+	return 0;
 }
 
 int64_t

@@ -32,6 +32,17 @@ int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 void *xcalloc(size_t n, size_t size);
 char *xstrdup(const char *s);
 
+/* "NAME beside DIR": the directory containing dir, then name, e.g.
+ * ("/data/queue/", "queue.key") -> "/data/queue.key", ("/queue",
+ * "gate.table") -> "/gate.table", ("queue", "x") -> "x". The queue's key,
+ * the audit log, the default certificate and the gate table all live
+ * beside the queue. 0, or -1 when out is too small or dir is empty. */
+int path_beside(const char *dir, const char *name, char *out, size_t size);
+
+/* mkdir -p path, each created directory with mode; 0, or -1 with errno
+ * (ENAMETOOLONG for a path of 1024 bytes or more). */
+int mkdir_p(const char *path, unsigned mode);
+
 int64_t mono_ms(void);		/* monotonic clock, milliseconds */
 int64_t wall_us(void);		/* wall clock, microseconds since the epoch */
 
