@@ -3,7 +3,6 @@
  */
 #include <errno.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -77,8 +76,7 @@ serve_peer(void *arg, int fd, int peer)
 }
 
 int
-jail_main(const struct config *cf, int ctl, const int *chan, int n,
-    const struct sandbox_ids *ids)
+jail_main(const struct config *cf, int ctl, const struct sandbox_ids *ids)
 {
 	sandbox_enter(ROLE_JAIL, ids);
 	log_msg("jail", "ready: %d route%s", cf->nroutes,

@@ -13,9 +13,7 @@
 
 
 /* ctl: the parent's channel (IPC_ADD_CHANNEL for each worker or
- * runner); chan/n are unused (kept 0). Returns when the parent and every
- * peer are gone. */
-int jail_main(const struct config *cf, int ctl, const int *chan, int n,
-    const struct sandbox_ids *ids);
+ * runner). Returns when the parent and every peer are gone. */
+int jail_main(const struct config *cf, int ctl, const struct sandbox_ids *ids);
 
 #endif

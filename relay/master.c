@@ -214,7 +214,7 @@ spawn_jail(struct gen *g)
 		child_signals();
 		signal(SIGTERM, SIG_IGN);	/* ends with its workers */
 		signal(SIGHUP, SIG_IGN);
-		_exit(jail_main(g->cf, sp[1], NULL, 0, &M.ids_jail));
+		_exit(jail_main(g->cf, sp[1], &M.ids_jail));
 	}
 	close(sp[1]);
 	g->jail = pid;

@@ -2,7 +2,6 @@
  * queued.c — see queued.h.
  */
 #include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>

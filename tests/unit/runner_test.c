@@ -518,7 +518,7 @@ main(void)
 		close(ch[0]);
 		close(ch[1]);
 		dup2(lfd, 2);
-		_exit(jail_main(cf, ctl[1], NULL, 0, &ids));
+		_exit(jail_main(cf, ctl[1], &ids));
 	}
 	close(ctl[1]);
 	ok(ipc_send(ctl[0], IPC_ADD_CHANNEL, &add, sizeof(add), ch[1]) == 0,
