@@ -87,7 +87,7 @@ int tls_random(void *buf, size_t len);
 void tls_strerror(int err, char *buf, size_t len);
 
 /*
- * The certificate engine for `may` and `encrypt` (issue 6, 4): a
+ * The certificate engine for `may` and `encrypt`: a
  * br_x509_class that forwards everything to a br_x509_minimal (so the
  * verdict against tls_ca is still known: tls_peer_verified()) and also
  * decodes the end-entity certificate on its own, so the server's public

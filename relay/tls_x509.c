@@ -1,6 +1,6 @@
 /*
  * tls_x509.c — the "any certificate" X.509 engine for outbound `may` and
- * `encrypt` (issue 6, 4). It implements br_x509_class by wrapping
+ * `encrypt`. It implements br_x509_class by wrapping
  * br_x509_minimal (whose verdict is kept, so the log can say whether the
  * peer would have verified) and decodes the end-entity certificate with
  * br_x509_decoder so the public key is there even when the minimal engine
@@ -8,8 +8,8 @@
  * state of a customer's internal mail server.
  *
  * Owns: nothing but the context it is given. Must never: be used for
- * `verify` (tls.c installs br_x509_minimal itself there), or report
- * success without a decoded public key.
+ * `verify` (tls.c installs br_x509_minimal itself there), report success
+ * without a decoded public key, or push into the decoder after it failed.
  */
 #include <stddef.h>
 #include <string.h>
@@ -40,12 +40,21 @@ any_start_cert(const br_x509_class **ctx, uint32_t length)
 	MIN_VT(x)->start_cert(&MIN_VT(x), length);
 }
 
+/*
+ * The decoder must never be pushed again once it has failed: BearSSL 0.6's
+ * decoder records the error and yields, and a further push resumes its
+ * program after the failure (a copy past pkey_data with the peer's length,
+ * a NULL instruction pointer, reads past its data block). Its own engines
+ * guard with `err`; br_x509_decoder_last_error() cannot be the test, it says
+ * "truncated" until the certificate is complete. The first error is sticky
+ * and becomes the handshake's error in any_end_chain().
+ */
 static void
 any_append(const br_x509_class **ctx, const unsigned char *buf, size_t len)
 {
 	struct tls_x509_any *x = ANY(ctx);
 
-	if (x->depth == 0)
+	if (x->depth == 0 && x->ee.err == 0)
 		br_x509_decoder_push(&x->ee, buf, len);
 	MIN_VT(x)->append(&MIN_VT(x), buf, len);
 }
