@@ -40,6 +40,8 @@ ln -s poweroff sbin/reboot
 ln -s poweroff sbin/halt
 cp "$top/init/nologin" sbin/nologin
 cp "$top/init/logger" usr/libexec/mxgate/logger
+cp "$top/init/fw-allow" usr/libexec/mxgate/fw-allow
+cp "$top/init/ntp-event" usr/libexec/mxgate/ntp-event
 cp "$top/init/mxgate-console" usr/sbin/mxgate-console
 cp "$top/init/udhcpc.script" usr/share/udhcpc/default.script
 cp -R "$top/init/service" etc/service

@@ -34,6 +34,13 @@ firewall_write(const struct config *cf, FILE *out)
 	    "servers out.\n"
 	    "flush ruleset\n\n"
 	    "table inet mxgate {\n"
+	    "\t# resolvers and NTP servers the appliance learns at run time\n"
+	    "\t# (DHCP, network.conf, ntp.conf names): filled by the network\n"
+	    "\t# and ntpd services with `nft add element`\n"
+	    "\tset dns4 { type ipv4_addr; }\n"
+	    "\tset dns6 { type ipv6_addr; }\n"
+	    "\tset ntp4 { type ipv4_addr; }\n"
+	    "\tset ntp6 { type ipv6_addr; }\n\n"
 	    "\tchain input {\n"
 	    "\t\ttype filter hook input priority 0; policy drop;\n"
 	    "\t\tiif \"lo\" accept\n"
@@ -86,6 +93,13 @@ firewall_write(const struct config *cf, FILE *out)
 		fprintf(out, "\t\t# NTP servers (ntp)\n");
 	for (i = 0; i < cf->nntp; i++)
 		match(out, "daddr", &cf->ntp[i], "udp");
+	fprintf(out, "\t\t# resolvers and NTP servers learnt at run time\n"
+	    "\t\tip daddr @dns4 udp dport 53 accept\n"
+	    "\t\tip daddr @dns4 tcp dport 53 accept\n"
+	    "\t\tip6 daddr @dns6 udp dport 53 accept\n"
+	    "\t\tip6 daddr @dns6 tcp dport 53 accept\n"
+	    "\t\tip daddr @ntp4 udp dport 123 accept\n"
+	    "\t\tip6 daddr @ntp6 udp dport 123 accept\n");
 	fprintf(out, "\t\tlog prefix \"mxgate-fw-out-drop: \" limit rate "
 	    "5/minute drop\n\t}\n}\n");
 	return ferror(out) ? -1 : 0;

@@ -7,60 +7,121 @@
 #
 # Usage: qemu.sh [-f bios|uefi] [-p HOSTPORT] [-s SINKPORT] [-a tcg|kvm|auto]
 #                [-w WORKDIR] DISK
+#        qemu.sh -P [-a tcg|kvm]    probe only: does ACCEL (default kvm)
+#                                   run this machine? exit 0 yes, 1 no
 #   DISK is used in place (give it a copy). Serial console: stdin/stdout.
+#   -a auto (the default, or $ACCEL): KVM where a probe of this very
+#   machine runs under it, TCG otherwise; one line on stderr says which.
 # Exit: QEMU's exit status (0 after the guest powers off).
 set -eu
-fw=bios port=2525 sink=2526 accel=${ACCEL:-auto} work=""
-while getopts f:p:s:a:w: o; do
+fw=bios port=2525 sink=2526 accel=${ACCEL:-auto} work="" probe_only=0
+while getopts f:p:s:a:w:P o; do
 	case $o in
 	f) fw=$OPTARG ;; p) port=$OPTARG ;; s) sink=$OPTARG ;;
-	a) accel=$OPTARG ;; w) work=$OPTARG ;;
+	a) accel=$OPTARG ;; w) work=$OPTARG ;; P) probe_only=1 ;;
 	*) exit 100 ;;
 	esac
 done
 shift $((OPTIND - 1))
-disk=${1:?usage: qemu.sh [options] DISK}
-[ -n "$work" ] || work=$(dirname "$disk")
+[ "$probe_only" = 1 ] || {
+	disk=${1:?usage: qemu.sh [options] DISK}
+	[ -n "$work" ] || work=$(dirname "$disk")
+}
 
-# KVM only where it really works: /dev/kvm can exist and still hang under
-# nested virtualisation, so probe once (a few seconds) and remember.
+# The machine every run uses; the KVM probe below boots exactly this (same
+# machine type, CPU model, memory, vCPUs and devices), so a host whose KVM
+# cannot run it (nested KVM refusing `-cpu host` MSRs, say) is found out.
+machine() {
+	local cpu=max
+	[ "$1" = kvm ] && cpu=host
+	mach=(-accel "$1" -M q35 -cpu "$cpu" -smp 2 -m 512
+		-nodefaults -no-user-config -display none)
+	devs=(-device virtio-net-pci,netdev=n0 -device virtio-rng-pci)
+}
+
+# probe ACCEL: 0 if QEMU runs guest code under ACCEL with this machine: a
+# boot sector (on the same virtio disk as the appliance's) that writes 1 to
+# the isa-debug-exit port, so QEMU exits with status 3 at once.
+probe() {
+	local img rc=0
+	img=$(mktemp)
+	printf '\260\001\346\364\353\376' >"$img"
+	truncate -s 510 "$img" && printf '\125\252' >>"$img"
+	truncate -s 1M "$img"
+	machine "$1"
+	timeout 20 qemu-system-x86_64 "${mach[@]}" \
+		-device isa-debug-exit,iobase=0xf4,iosize=4 \
+		-drive file="$img",format=raw,if=virtio \
+		-netdev user,id=n0,restrict=on "${devs[@]}" \
+		</dev/null >/dev/null 2>&1 || rc=$?
+	rm -f "$img"
+	[ $rc = 3 ]
+}
+
+if [ "$probe_only" = 1 ]; then
+	[ "$accel" = auto ] && accel=kvm
+	if probe "$accel"; then echo "qemu: $accel runs this machine"; exit 0; fi
+	echo "qemu: $accel cannot run this machine"; exit 1
+fi
+
+# auto: KVM only where it really runs this guest. The verdict is cached by
+# everything it depends on: the host kernel, the QEMU version, the CPU's
+# flags and this script (the machine definition).
 if [ "$accel" = auto ]; then
-	accel=tcg
-	cache=${MXGATE_CACHE:-$HOME/.cache/mxgate}/kvm-probe-$(uname -r)
+	accel=tcg why="no usable /dev/kvm"
 	if [ -w /dev/kvm ]; then
+		key=$( {
+			uname -r
+			qemu-system-x86_64 --version | head -1
+			grep -m1 '^flags' /proc/cpuinfo
+			cat "$0"
+		} | sha256sum | cut -c1-32)
+		cache=${MXGATE_CACHE:-$HOME/.cache/mxgate}/kvm-probe/$key
 		if [ ! -f "$cache" ]; then
-			# a boot sector that writes 1 to the isa-debug-exit port:
-			# QEMU exits with status 3 at once if KVM runs guest code
 			mkdir -p "$(dirname "$cache")"
-			probe=$(mktemp)
-			printf '\260\001\346\364\353\376' >"$probe"
-			truncate -s 510 "$probe" && printf '\125\252' >>"$probe"
-			truncate -s 1M "$probe"
-			rc=0
-			timeout 15 qemu-system-x86_64 -accel kvm -M pc -m 32 -nodefaults \
-				-display none -device isa-debug-exit,iobase=0xf4,iosize=4 \
-				-drive file="$probe",format=raw,if=ide >/dev/null 2>&1 || rc=$?
-			rm -f "$probe"
-			if [ $rc = 3 ]; then echo kvm; else echo tcg; fi >"$cache"
+			if probe kvm; then echo kvm; else echo tcg; fi >"$cache"
 		fi
 		accel=$(cat "$cache")
+		why="/dev/kvm does not run this machine (probe cached in $cache)"
+	fi
+	if [ "$accel" = tcg ]; then
+		echo "qemu: using TCG, software emulation (slower): $why" >&2
+	else
+		echo "qemu: using KVM" >&2
 	fi
 fi
 
-fwargs=()
-if [ "$fw" = uefi ]; then
-	vars=$work/OVMF_VARS.fd
-	cp /usr/share/OVMF/OVMF_VARS_4M.fd "$vars"
-	fwargs=(-drive if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd
-		-drive if=pflash,format=raw,unit=1,file="$vars")
-fi
-cpu=max
-[ "$accel" = kvm ] && cpu=host
+uefi_vars() {
+	fwargs=()
+	if [ "$fw" = uefi ]; then
+		vars=$work/OVMF_VARS.fd
+		cp /usr/share/OVMF/OVMF_VARS_4M.fd "$vars"
+		fwargs=(-drive if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd
+			-drive if=pflash,format=raw,unit=1,file="$vars")
+	fi
+}
 
-exec qemu-system-x86_64 -accel "$accel" -M q35 -cpu "$cpu" -smp 2 -m 512 \
-	-nodefaults -no-user-config -display none -serial mon:stdio \
-	"${fwargs[@]}" \
-	-drive file="$disk",format=raw,if=virtio \
-	-netdev "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:$port-:25,guestfwd=tcp:10.0.2.100:25-cmd:nc 127.0.0.1 $sink" \
-	-device virtio-net-pci,netdev=n0 \
-	-device virtio-rng-pci
+run() {
+	machine "$1"
+	uefi_vars
+	qemu-system-x86_64 "${mach[@]}" -serial mon:stdio \
+		"${fwargs[@]}" \
+		-drive file="$disk",format=raw,if=virtio \
+		-netdev "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:$port-:25,guestfwd=tcp:10.0.2.100:25-cmd:nc 127.0.0.1 $sink" \
+		"${devs[@]}"
+}
+
+# Under KVM, a QEMU that dies within seconds (a host the probe could not
+# foresee) is started again under TCG, with one line saying so.
+if [ "$accel" = kvm ]; then
+	t0=$(date +%s) rc=0
+	run kvm || rc=$?
+	if [ $rc != 0 ] && [ $(($(date +%s) - t0)) -lt 10 ]; then
+		echo "qemu: QEMU stopped under KVM (status $rc) at start; using TCG, software emulation (slower)" >&2
+		[ -n "${cache:-}" ] && echo tcg >"$cache"
+		rc=0
+		run tcg || rc=$?
+	fi
+	exit $rc
+fi
+run "$accel"

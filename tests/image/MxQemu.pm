@@ -17,7 +17,7 @@ use File::Temp ();
 use MxTest;
 
 our @EXPORT = qw(image_dir image_copy free_port sink_dir start_sink stop_sink
-	relay_works ovmf_present);
+	ovmf_present);
 
 sub top { $ENV{MXGATE_TOP} // '.' }
 sub image_dir { out_dir() . '/image' }
@@ -78,54 +78,16 @@ sub start_sink {
 
 sub stop_sink { my $pid = shift; kill 'TERM', $pid; waitpid($pid, 0) }
 
-# relay_works() -> '' when out/bin/mxgate -f serves SMTP on loopback, else
-# the reason it does not (the relay core may not be built yet)
-sub relay_works {
-	my $tmp = tmpdir();
-	my $port = free_port();
-	mkdir "$tmp/queue";
-	my $conf = write_file("$tmp/mxgate.conf", "hostname probe.test\n" .
-	    "listen 127.0.0.1:$port\nroute example.test 127.0.0.1:9\n" .
-	    "queue $tmp/queue\n");
-	my $pid = fork // die;
-	if (!$pid) {
-		open STDIN, '<', '/dev/null';
-		open STDOUT, '>', "$tmp/out";
-		open STDERR, '>&', \*STDOUT;
-		exec bin('mxgate'), '-f', $conf;
-		exit 127;
-	}
-	my $why = "out/bin/mxgate -f did not accept an SMTP connection within 5 s";
-	for (1 .. 50) {
-		if (waitpid($pid, WNOHANG) == $pid) {
-			my $o = read_file("$tmp/out") // '';
-			$o =~ s/\s+$//;
-			return "out/bin/mxgate -f exited " . ($? >> 8) . ": $o";
-		}
-		my $c = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Timeout => 2);
-		if ($c) {
-			my $banner = '';
-			my $sel = IO::Select->new($c);
-			sysread($c, $banner, 512) if $sel->can_read(5);
-			close $c;
-			$why = $banner =~ /^220/ ? '' : "no 220 banner from mxgate -f";
-			last;
-		}
-		sleep 0.1;
-	}
-	kill 'TERM', $pid;
-	sleep 0.2;
-	kill 'KILL', $pid;
-	waitpid($pid, 0);
-	return $why;
-}
-
 # --- a running appliance ----------------------------------------------------
 # MxQemu->boot(disk => F, firmware => bios|uefi, port => P, sink => S,
-#              log => FILE)
+#              log => FILE, accel => tcg|kvm|auto)
+# accel defaults to $ACCEL, else tcg; `auto` is what `make run` does (the
+# qemu.sh probe), and its one line saying which accelerator it chose is
+# part of the console output.
 sub boot {
 	my ($class, %o) = @_;
-	my @cmd = (top() . '/board/qemu-x86_64/qemu.sh', '-a', $ENV{ACCEL} // 'tcg',
+	my @cmd = (top() . '/board/qemu-x86_64/qemu.sh',
+	    '-a', $o{accel} // $ENV{ACCEL} // 'tcg',
 	    '-f', $o{firmware} // 'bios', '-p', $o{port} // free_port(),
 	    '-s', $o{sink} // free_port(), $o{disk});
 	my $pid = open3(my $in, my $out, undef, @cmd);

@@ -15,8 +15,8 @@ use MxQemu;
 
 my $top = $ENV{MXGATE_TOP} // '.';
 my $work = out_dir() . '/image-work';
--f "$work/kernel/config" && -d "$work/rootfs"
-    or plan skip_all => 'no image: run make image';
+-f "$work/kernel/config" && -d "$work/rootfs" && -f image_dir() . '/mxgate.img'
+    or BAIL_OUT('no image: run make image');
 
 sub table {
 	my $f = shift;
@@ -91,8 +91,7 @@ for my $lib (sort keys %present_lib) {
 }
 
 # --- 3. boot unconfigured, read the sysctls back --------------------------------------
-SKIP: {
-	skip 'no image: run make image', 8 unless -f image_dir() . '/mxgate.img';
+{
 	my $tmp = tmpdir();
 	my $disk = image_copy($tmp, { 'ntp.conf' => "server none\n" });
 	my $vm = MxQemu->boot(disk => $disk, firmware => 'bios',

@@ -41,7 +41,16 @@ like($out, qr/ip daddr 127\.0\.0\.53 tcp dport 53 accept/, 'DNS to the resolver 
 like($out, qr/ip daddr 192\.0\.2\.123 udp dport 123 accept/, 'NTP to the NTP server');
 my @outc = $out =~ /chain output \{(.*?)\n\t\}/s;
 my @accepts = grep { /daddr/ } split /\n/, $outc[0];
-is(scalar @accepts, 7, 'nothing else may leave (4 route servers, 2 DNS, 1 NTP)');
+is(scalar @accepts, 13, 'nothing else may leave (4 route servers, 2 DNS, 1 NTP, 6 run-time set rules)');
+for my $set (qw(dns4 dns6 ntp4 ntp6)) {
+	like($out, qr/^\tset $set \{ type ipv[46]_addr; \}$/m, "run-time set $set declared, empty");
+}
+is(scalar(grep { /daddr @/ } @accepts), 6, 'six rules use the run-time sets');
+like($outc[0], qr/ip daddr \@dns4 udp dport 53 accept/, 'DNS to learnt resolvers (v4 udp)');
+like($outc[0], qr/ip daddr \@dns4 tcp dport 53 accept/, 'DNS to learnt resolvers (v4 tcp)');
+like($outc[0], qr/ip6 daddr \@dns6 udp dport 53 accept/, 'DNS to learnt resolvers (v6)');
+like($outc[0], qr/ip daddr \@ntp4 udp dport 123 accept/, 'NTP to learnt servers (v4)');
+like($outc[0], qr/ip6 daddr \@ntp6 udp dport 123 accept/, 'NTP to learnt servers (v6)');
 
 # a bad config is refused, nothing printed
 my $bad = write_file("$dir/bad.conf", "listen 0.0.0.0:25\nroute x.test mail.x.test:25\n");
@@ -49,12 +58,25 @@ my $bad = write_file("$dir/bad.conf", "listen 0.0.0.0:25\nroute x.test mail.x.te
 is($rc, 1, 'bad config: exit 1');
 is($out, '', 'bad config: no ruleset printed');
 
-SKIP: {
-	my $nft = -x '/usr/sbin/nft' ? '/usr/sbin/nft' : undef;
-	skip 'nft not installed', 1 unless $nft;
-	skip 'nft -c needs root', 1 if $> != 0;
-	my $f = write_file("$dir/rules.nft", (run($mx, '-F', '-f', $conf))[1]);
-	my ($nrc, $nout, $nerr) = run($nft, '-c', '-f', $f);
-	is($nrc, 0, 'nft -c accepts the ruleset') or diag $nerr;
+# the ruleset loads into a kernel, and the run-time sets take the elements
+# the appliance's services add (init/fw-allow does the same): in a network
+# namespace of this test's own, never the host's firewall
+my $ns = "mxfw$$";
+my $nft = '/usr/sbin/nft';
+ok(-x $nft, 'nft is installed (deps/packages)');
+is(system('ip', 'netns', 'add', $ns), 0, "network namespace $ns created");
+END { system('ip', 'netns', 'del', $ns) if $ns }
+my $f = write_file("$dir/rules.nft", (run($mx, '-F', '-f', $conf))[1]);
+my ($nrc, $nout, $nerr) = run($nft, '-c', '-f', $f);
+is($nrc, 0, 'nft -c accepts the ruleset') or diag $nerr;
+($nrc, $nout, $nerr) = run('ip', 'netns', 'exec', $ns, $nft, '-f', $f);
+is($nrc, 0, 'the ruleset loads into the kernel (own namespace)') or diag $nerr;
+for my $e (['dns4', '192.0.2.53'], ['dns6', '2001:db8::53'], ['ntp4', '192.0.2.124'],
+    ['ntp6', '2001:db8::123']) {
+	($nrc, $nout, $nerr) = run('ip', 'netns', 'exec', $ns, $nft, 'add', 'element',
+	    'inet', 'mxgate', $e->[0], "{ $e->[1] }");
+	is($nrc, 0, "set $e->[0] takes $e->[1]") or diag $nerr;
 }
+($nrc, $nout, $nerr) = run('ip', 'netns', 'exec', $ns, $nft, 'list', 'set', 'inet', 'mxgate', 'ntp4');
+like($nout, qr/elements = \{ 192\.0\.2\.124 \}/, 'the element is there');
 done_testing();
