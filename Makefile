@@ -19,7 +19,7 @@ Q :=
 msg :=
 else
 Q := @
-msg = @printf '  %-7s %s\n' $(1) $(2);
+msg = @printf '  %-7s %s\n' '$(1)' '$(2)';
 endif
 
 .DEFAULT_GOAL := help

@@ -100,6 +100,19 @@ sub boot {
 
 sub elapsed { time - $_[0]{t0} }
 
+# The hypervisor's "Shut down": QEMU's system_powerdown (an ACPI power
+# button press), through the monitor multiplexed on the serial line
+# (Ctrl-A c switches between console and monitor).
+sub acpi_powerdown {
+	my ($self) = @_;
+	$self->type("\x01c");
+	$self->expect(qr/\(qemu\) /, 10) or return 0;
+	$self->type("system_powerdown\r");
+	$self->expect(qr/system_powerdown\r?\n/, 10);
+	$self->type("\x01c");
+	return 1;
+}
+
 sub _read {
 	my ($self, $timeout) = @_;
 	return 0 if $self->{eof};

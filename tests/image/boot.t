@@ -4,7 +4,7 @@
 # first boot makes the data partition and copies the seed; the relay
 # becomes ready; a message sent with swaks through the hostfwd arrives at
 # the local smtp-sink through the guestfwd; admin logs in on the serial
-# console and powers off cleanly. The BIOS boot goes through the same
+# console; the hypervisor's ACPI "Shut down" powers it off cleanly. The BIOS boot goes through the same
 # accelerator choice as `make run` (qemu.sh -a auto: KVM only where a probe
 # of this very machine runs under it), and the probe's guest itself must
 # run under TCG (a probe that cannot run anything would hide KVM). The
@@ -87,8 +87,14 @@ for my $fw (qw(bios uefi)) {
 	my $mounts = $vm->run_cmd('cat /proc/mounts', 30) // '';
 	like($mounts, qr{^/dev/root / squashfs ro}m, "$fw: root is read-only squashfs");
 	like($mounts, qr{ /data ext4 rw}m, "$fw: data partition mounted (ext4)");
-	$vm->type("poweroff\r");
-	ok($vm->expect(qr/mxgate: poweroff now/, 120), "$fw: clean shutdown through s6");
+	# the hypervisor's "Shut down" (ACPI power button), as vSphere,
+	# Proxmox, Hyper-V and libvirt send it
+	ok($vm->acpi_powerdown, "$fw: QEMU monitor: system_powerdown sent");
+	ok($vm->expect(qr/mxgate: poweroff requested, stopping services/, 30),
+	    "$fw: ACPI power button: acpid starts a clean poweroff");
+	ok($vm->expect(qr/mxgate: data partition unmounted cleanly/, 120),
+	    "$fw: the data partition is unmounted");
+	ok($vm->expect(qr/mxgate: poweroff now/, 30), "$fw: clean shutdown through s6");
 	is($vm->wait_exit(60), 0, "$fw: QEMU exited after poweroff");
 	stop_sink($sink);
 }
