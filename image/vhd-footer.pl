@@ -4,6 +4,12 @@
 # a fixed VHD, deterministically: the time stamp is SOURCE_DATE_EPOCH and the
 # unique id is derived from the image contents' size and the epoch, so two
 # builds of the same sources give the same bytes (qemu-img vpc does not).
+# The creator application is "win " (Hyper-V's): readers take the disk size
+# from the footer's current-size field for it, whereas for an unknown
+# creator QEMU before 10.0 and `qemu-img convert` compute the size from the
+# CHS geometry, which cannot express most sizes (1 GiB comes out 256 KiB
+# short, the backup GPT is cut off and the boot waits for root forever).
+# Hyper-V and Azure read current-size whatever the creator says.
 # Usage: image/vhd-footer.pl FILE        (FILE grows by 512 bytes)
 use strict;
 use warnings;
@@ -41,7 +47,7 @@ my $uuid = substr(sha256("mxgate-vhd:$epoch:$size"), 0, 16);
 my $footer = pack('a8 N N Q> N a4 N a4 Q> Q> n C C N N a16 C',
 	'conectix', 2, 0x00010000, ~0,    # data offset: none (fixed disk)
 	$epoch - 946684800,            # seconds since 2000-01-01 UTC
-	'mxgt', 0x00010000, 'Wi2k',
+	'win ', 0x000a0000, 'Wi2k',
 	$size, $size, $cyl, $heads, $spt,
 	2,                             # fixed disk
 	0,                             # checksum, filled in below

@@ -6,7 +6,7 @@
 # QEMU arguments, used by `make run` and tests/image.
 #
 # Usage: qemu.sh [-f bios|uefi] [-p HOSTPORT] [-s SINKPORT] [-a tcg|kvm|auto]
-#                [-w WORKDIR] DISK
+#                [-w WORKDIR] [-F raw|vpc|qcow2] DISK
 #        qemu.sh -P [-a tcg|kvm]    probe only: does ACCEL (default kvm)
 #                                   run this machine? exit 0 yes, 1 no
 #   DISK is used in place (give it a copy). Serial console: stdin/stdout.
@@ -14,11 +14,12 @@
 #   machine runs under it, TCG otherwise; one line on stderr says which.
 # Exit: QEMU's exit status (0 after the guest powers off).
 set -eu
-fw=bios port=2525 sink=2526 accel=${ACCEL:-auto} work="" probe_only=0
-while getopts f:p:s:a:w:P o; do
+fw=bios port=2525 sink=2526 accel=${ACCEL:-auto} work="" probe_only=0 fmt=raw
+while getopts f:p:s:a:w:F:P o; do
 	case $o in
 	f) fw=$OPTARG ;; p) port=$OPTARG ;; s) sink=$OPTARG ;;
-	a) accel=$OPTARG ;; w) work=$OPTARG ;; P) probe_only=1 ;;
+	a) accel=$OPTARG ;; w) work=$OPTARG ;; F) fmt=$OPTARG ;;
+	P) probe_only=1 ;;
 	*) exit 100 ;;
 	esac
 done
@@ -106,7 +107,7 @@ run() {
 	uefi_vars
 	qemu-system-x86_64 "${mach[@]}" -serial mon:stdio \
 		"${fwargs[@]}" \
-		-drive file="$disk",format=raw,if=virtio \
+		-drive file="$disk",format="$fmt",if=virtio \
 		-netdev "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:$port-:25,guestfwd=tcp:10.0.2.100:25-cmd:nc 127.0.0.1 $sink" \
 		"${devs[@]}"
 }

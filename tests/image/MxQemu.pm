@@ -23,12 +23,14 @@ sub top { $ENV{MXGATE_TOP} // '.' }
 sub image_dir { out_dir() . '/image' }
 sub ovmf_present { -f '/usr/share/OVMF/OVMF_CODE_4M.fd' }
 
-# image_copy(DIR, {NAME => TEXT, ...}) -> path of a sparse copy of the raw
-# image with the given files put into ESP:/mxgate/
+# image_copy(DIR, {NAME => TEXT, ...}[, ARTIFACT]) -> path of a sparse
+# copy of the raw image (or of ARTIFACT, e.g. mxgate.vhd: a fixed VHD is
+# the raw disk plus a footer) with the given files put into ESP:/mxgate/
 sub image_copy {
-	my ($dir, $seed) = @_;
-	my $disk = "$dir/disk.img";
-	system('cp', '--sparse=always', image_dir() . '/mxgate.img', $disk) == 0
+	my ($dir, $seed, $artifact) = @_;
+	$artifact //= 'mxgate.img';
+	my $disk = "$dir/disk-$artifact";
+	system('cp', '--sparse=always', image_dir() . "/$artifact", $disk) == 0
 	    or die "copy image: $?";
 	local $ENV{MTOOLS_SKIP_CHECK} = 1;
 	for my $name (sort keys %{$seed // {}}) {
@@ -80,14 +82,14 @@ sub stop_sink { my $pid = shift; kill 'TERM', $pid; waitpid($pid, 0) }
 
 # --- a running appliance ----------------------------------------------------
 # MxQemu->boot(disk => F, firmware => bios|uefi, port => P, sink => S,
-#              log => FILE, accel => tcg|kvm|auto)
+#              log => FILE, accel => tcg|kvm|auto, format => raw|vpc|qcow2)
 # accel defaults to $ACCEL, else tcg; `auto` is what `make run` does (the
 # qemu.sh probe), and its one line saying which accelerator it chose is
 # part of the console output.
 sub boot {
 	my ($class, %o) = @_;
 	my @cmd = (top() . '/board/qemu-x86_64/qemu.sh',
-	    '-a', $o{accel} // $ENV{ACCEL} // 'tcg',
+	    '-a', $o{accel} // $ENV{ACCEL} // 'tcg', '-F', $o{format} // 'raw',
 	    '-f', $o{firmware} // 'bios', '-p', $o{port} // free_port(),
 	    '-s', $o{sink} // free_port(), $o{disk});
 	my $pid = open3(my $in, my $out, undef, @cmd);
@@ -108,7 +110,7 @@ sub acpi_powerdown {
 	$self->type("\x01c");
 	$self->expect(qr/\(qemu\) /, 10) or return 0;
 	$self->type("system_powerdown\r");
-	$self->expect(qr/system_powerdown\r?\n/, 10);
+	$self->expect(qr/\(qemu\) /, 10);	# the prompt again: done
 	$self->type("\x01c");
 	return 1;
 }
@@ -144,6 +146,7 @@ sub expect {
 
 sub type {
 	my ($self, $text) = @_;
+	local $SIG{PIPE} = 'IGNORE';	# QEMU may have exited (poweroff)
 	for my $ch (split //, $text) {
 		syswrite($self->{in}, $ch);
 		sleep 0.01;
