@@ -1,5 +1,5 @@
 # bench/bench.mk — `make bench`: mxgate against Postfix and OpenSMTPD,
-# side by side on loopback, as ratios (issue 9; docs/BENCHMARKS.md).
+# side by side on loopback, as ratios (docs/BENCHMARKS.md).
 #
 # Builds the relay (a failed build is reported, not fatal: mxgate's cells
 # then read n/a), the load tool mxload (host cc + OpenSSL; never shipped),

@@ -1117,7 +1117,7 @@ $txt .= "\nnotes:\n$notes" if $notes;
 $txt .= "\ndurability before the 250:\n";
 $txt .= sprintf("  %-9s %s\n", $_, $SYS{$_}{durability}) for @SYSTEMS;
 
-# targets from issue 9: reported, never asserted
+# the targets: reported, never asserted
 my @tg;
 my $chk = sub {
 	my ($label, $v, $op, $want) = @_;
@@ -1131,7 +1131,7 @@ $chk->('a20 msg/s mxgate/postfix >= 3', $r_->('a20/msgs_e2e', 'postfix'), '>=', 
 $chk->('a20 msg/s mxgate/direct >= 0.5', $r_->('a20/msgs_e2e', 'direct'), '>=', 0.5);
 $chk->('idle session RSS <= 64 KB', $MED{'idle/idle_rss_kb'}{mxgate}, '<=', 64);
 $chk->('a20 peak RSS mxgate/postfix <= 0.25', $r_->('a20/peak_rss_mb', 'postfix'), '<=', 0.25);
-$txt .= "\ntargets (issue 9, reported only):\n" . join("\n", @tg) . "\n";
+$txt .= "\ntargets (reported only):\n" . join("\n", @tg) . "\n";
 
 print "\n$txt";
 write_file("$C{out}/table.txt", $txt);

@@ -1,4 +1,4 @@
-# relay/gate.mk — the gating modules (issue 7): admission table, DNS
+# relay/gate.mk — the gating modules: admission table, DNS
 # messages, the async DNSBL client; and the helper programs their tests
 # drive (tests/gate/, not tests/unit/: every file there is a test).
 #

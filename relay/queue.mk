@@ -1,4 +1,4 @@
-# relay/queue.mk — the outage queue (issue 5): the store, its sealing, the
+# relay/queue.mk — the outage queue: the store, its sealing, the
 # DSN builder (linked into mxgate and every unit test through RELAY_CORE),
 # and the admin tool mxgatectl.
 #

@@ -1,7 +1,7 @@
 /*
  * tls.h — TLS for mxgate on BearSSL: inbound STARTTLS (server side),
  * outbound TLS toward the customer's servers (client side), and the
- * self-signed certificate made on first start (SPEC 3.6, issue 6).
+ * self-signed certificate made on first start (SPEC 3.6).
  *
  * Shape. A `tls_server` or `tls_client` is the per-process policy: keys,
  * certificate chain, trust anchors, versions, suites, session cache. It
@@ -116,7 +116,7 @@ size_t tls_client_anchors(const struct tls_client *cl);
  * tests only; min and max in TLS_V10..TLS_V12, min <= max). 0 or -1. */
 int tls_client_set_versions(struct tls_client *cl, int min, int max);
 
-/* First-start certificate (issue 6, 2): when NEITHER cert_path nor
+/* First-start certificate: when NEITHER cert_path nor
  * key_path exists, generates an EC P-256 key and a self-signed X.509 v3
  * certificate for hostname (CN and subjectAltName dNSName, serverAuth,
  * valid from one day ago for 3650 days, ECDSA-SHA256), writes both as

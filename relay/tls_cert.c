@@ -1,5 +1,5 @@
 /*
- * tls_cert.c — the first-start certificate (issue 6, 2): an EC P-256 key
+ * tls_cert.c — the first-start certificate: an EC P-256 key
  * (br_ec_keygen) and a self-signed X.509 v3 certificate for the relay's
  * hostname, written by a small DER writer of our own and signed with
  * br_ecdsa_i31_sign_asn1 over SHA-256.

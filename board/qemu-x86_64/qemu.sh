@@ -6,20 +6,23 @@
 # QEMU arguments, used by `make run` and tests/image.
 #
 # Usage: qemu.sh [-f bios|uefi] [-p HOSTPORT] [-s SINKPORT] [-a tcg|kvm|auto]
-#                [-w WORKDIR] [-F raw|vpc|qcow2] DISK
+#                [-w WORKDIR] [-F raw|vpc|qcow2] [-2] DISK
 #        qemu.sh -P [-a tcg|kvm]    probe only: does ACCEL (default kvm)
 #                                   run this machine? exit 0 yes, 1 no
 #   DISK is used in place (give it a copy). Serial console: stdin/stdout.
+#   -2: a spare NIC in front of the real one (it becomes eth0; QEMU netdev
+#   "spare", isolated; `set_link spare off` in the monitor unplugs it).
 #   -a auto (the default, or $ACCEL): KVM where a probe of this very
 #   machine runs under it, TCG otherwise; one line on stderr says which.
 # Exit: QEMU's exit status (0 after the guest powers off).
 set -eu
 fw=bios port=2525 sink=2526 accel=${ACCEL:-auto} work="" probe_only=0 fmt=raw
-while getopts f:p:s:a:w:F:P o; do
+spare=0
+while getopts f:p:s:a:w:F:P2 o; do
 	case $o in
 	f) fw=$OPTARG ;; p) port=$OPTARG ;; s) sink=$OPTARG ;;
 	a) accel=$OPTARG ;; w) work=$OPTARG ;; F) fmt=$OPTARG ;;
-	P) probe_only=1 ;;
+	P) probe_only=1 ;; 2) spare=1 ;;
 	*) exit 100 ;;
 	esac
 done
@@ -105,8 +108,11 @@ uefi_vars() {
 run() {
 	machine "$1"
 	uefi_vars
+	nics=()
+	[ "$spare" = 1 ] && nics=(-netdev user,id=spare,restrict=on
+		-device virtio-net-pci,netdev=spare)
 	qemu-system-x86_64 "${mach[@]}" -serial mon:stdio \
-		"${fwargs[@]}" \
+		"${fwargs[@]}" "${nics[@]}" \
 		-drive file="$disk",format="$fmt",if=virtio \
 		-netdev "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:$port-:25,guestfwd=tcp:10.0.2.100:25-cmd:nc 127.0.0.1 $sink" \
 		"${devs[@]}"

@@ -82,7 +82,8 @@ sub stop_sink { my $pid = shift; kill 'TERM', $pid; waitpid($pid, 0) }
 
 # --- a running appliance ----------------------------------------------------
 # MxQemu->boot(disk => F, firmware => bios|uefi, port => P, sink => S,
-#              log => FILE, accel => tcg|kvm|auto, format => raw|vpc|qcow2)
+#              log => FILE, accel => tcg|kvm|auto, format => raw|vpc|qcow2,
+#              spare_nic => 1 (a NIC before the real one: eth0; see monitor))
 # accel defaults to $ACCEL, else tcg; `auto` is what `make run` does (the
 # qemu.sh probe), and its one line saying which accelerator it chose is
 # part of the console output.
@@ -90,6 +91,7 @@ sub boot {
 	my ($class, %o) = @_;
 	my @cmd = (top() . '/board/qemu-x86_64/qemu.sh',
 	    '-a', $o{accel} // $ENV{ACCEL} // 'tcg', '-F', $o{format} // 'raw',
+	    ($o{spare_nic} ? ('-2') : ()),
 	    '-f', $o{firmware} // 'bios', '-p', $o{port} // free_port(),
 	    '-s', $o{sink} // free_port(), $o{disk});
 	my $pid = open3(my $in, my $out, undef, @cmd);
@@ -102,18 +104,22 @@ sub boot {
 
 sub elapsed { time - $_[0]{t0} }
 
-# The hypervisor's "Shut down": QEMU's system_powerdown (an ACPI power
-# button press), through the monitor multiplexed on the serial line
-# (Ctrl-A c switches between console and monitor).
-sub acpi_powerdown {
-	my ($self) = @_;
+# monitor(COMMAND): one command to the QEMU monitor multiplexed on the
+# serial line (Ctrl-A c switches between console and monitor), then back
+# to the console. 1 when the monitor answered with its prompt.
+sub monitor {
+	my ($self, $cmd) = @_;
 	$self->type("\x01c");
 	$self->expect(qr/\(qemu\) /, 10) or return 0;
-	$self->type("system_powerdown\r");
-	$self->expect(qr/\(qemu\) /, 10);	# the prompt again: done
+	$self->type("$cmd\r");
+	my $ok = $self->expect(qr/\(qemu\) /, 10);	# the prompt again: done
 	$self->type("\x01c");
-	return 1;
+	return $ok ? 1 : 0;
 }
+
+# The hypervisor's "Shut down": QEMU's system_powerdown, an ACPI power
+# button press.
+sub acpi_powerdown { $_[0]->monitor('system_powerdown') }
 
 sub _read {
 	my ($self, $timeout) = @_;

@@ -1,5 +1,5 @@
 #!/usr/bin/perl
-# gate_daemon.t — the gate (SPEC 3.4, docs/GATING.md, issue 7) through the
+# gate_daemon.t — the gate (SPEC 3.4, docs/GATING.md) through the
 # real daemon, out/bin/mxgate with `workers 2` and its jail, smtp-sink as
 # the customer's server and dnsmasq (+ tests/gate/slowdns.pl behind it)
 # as the DNSBL on loopback:

@@ -1,5 +1,5 @@
 #!/usr/bin/perl
-# queue_outage.t — store & forward (SPEC 3.2 items 4-5, issue 5) through
+# queue_outage.t — store & forward (SPEC 3.2 items 4-5) through
 # the real daemon: while the customer is down, mail is committed to the
 # LMDB queue before the 250; the queue cannot be read without the
 # appliance key (a marker from the body is not in data.mdb); when the

@@ -1,6 +1,6 @@
 #!/usr/bin/perl
-# starttls.t — inbound STARTTLS on the running daemon (SPEC 3.3, 3.6;
-# issue 6, phase 2), with real peers on 127.0.0.1 only:
+# starttls.t — inbound STARTTLS on the running daemon (SPEC 3.3, 3.6),
+# with real peers on 127.0.0.1 only:
 #  - swaks --tls delivers through mxgate to smtp-sink; our Received: says
 #    "with ESMTPS" and names protocol and cipher; plaintext still works;
 #  - openssl s_client -starttls smtp: TLSv1.2 with an ECDHE AEAD suite;

@@ -1,6 +1,6 @@
 #!/usr/bin/perl
-# starttls_outbound.t — outbound TLS per route (SPEC 3.3, 3.6; issue 6,
-# phase 2) against real peers on 127.0.0.1:
+# starttls_outbound.t — outbound TLS per route (SPEC 3.3, 3.6) against
+# real peers on 127.0.0.1:
 #  - the customer is a real Postfix (a private instance: own main.cf and
 #    master.cf, queue and log in a temp dir, smtpd with a certificate for
 #    mx.customer.test from a test CA made here, relaying to smtp-sink);
