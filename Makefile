@@ -61,11 +61,13 @@ help:
 	@echo "  make check    build and run the TAP test suite (prove)"
 	@echo "  make run      start the appliance (or, before the image, the relay) for a demo"
 	@echo "  make image    build the disk and VM images under $(O)/image"
-	@echo "  make verify   build everything twice and compare (reproducibility)"
+	@echo "  make verify   build everything twice and compare (reproducibility);"
+	@echo "                REFERENCE=DIR also against a published SHA256SUMS + BUILDINFO"
 	@echo "  make bench    mxgate vs Postfix vs OpenSMTPD, side by side"
 	@echo "  make clean    remove $(O)"
 	@echo
-	@echo "  O=DIR output directory, DL_DIR=DIR download cache, V=1 verbose"
+	@echo "  O=DIR output directory, DL_DIR=DIR download cache, V=1 verbose,"
+	@echo "  RELEASE=1 VERSION is the tag on HEAD (default 0.<commits>-g<12 hex>)"
 
 # deps: always re-verified (fast and offline when everything is present);
 # the stamp only orders the builds after it.
