@@ -20,7 +20,11 @@ unexport LANGUAGE
 # configuration nor the environment changes them; only the command line
 # (VERSION=... SOURCE_DATE_EPOCH=..., needed for a tree without git).
 ifneq ($(origin VERSION)$(origin SOURCE_DATE_EPOCH),command linecommand line)
-GIT_VERSION := $(shell $(TOP)/image/version.sh $(TOP))
+GIT_VERSION := $(shell $(TOP)/image/version.sh $(TOP) 2>&1)
+ifeq ($(firstword $(GIT_VERSION)),version:)
+VERSION_ERROR := $(GIT_VERSION)
+GIT_VERSION :=
+endif
 ifneq ($(origin VERSION),command line)
 VERSION := $(word 1,$(GIT_VERSION))
 endif
@@ -31,7 +35,7 @@ endif
 export SOURCE_DATE_EPOCH
 ifeq ($(VERSION),)
 ifneq ($(filter-out help clean deps,$(or $(MAKECMDGOALS),help)),)
-$(error no VERSION (see the message above))
+$(error $(VERSION_ERROR))
 endif
 endif
 

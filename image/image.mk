@@ -129,8 +129,11 @@ image: $(DEPS_STAMP)
 	$(Q)cd $(IMG) && ls -l mxgate.* SHA256SUMS BUILDINFO | awk '{printf "  %-7s %s %s\n", "IMAGE", $$5, $$9}'
 
 # --- reproducibility ------------------------------------------------------------------
+# Two builds from clean clones; each computes its own VERSION and epoch.
+# REFERENCE=DIR, VERIFY_KERNEL=1, VERIFY_WORKTREE=1, RELEASE=1 reach the
+# script through the environment (see image/verify.sh).
 verify: $(DEPS_STAMP)
-	$(Q)$(IMAGE_ENV) $(TOP)/image/verify.sh $(TOP) $(O)/verify
+	$(Q)$(TOP)/image/verify.sh $(TOP) $(O)/verify
 
 # --- run the appliance in QEMU --------------------------------------------------------
 RUN_PORT ?= 2525
@@ -140,13 +143,13 @@ run: image
 		$(RUN_PORT) $(SINK_PORT)
 
 # --- image tests, only when their inputs changed ----------------------------------------
-# tests/tests.mk hooks them into `make check` through $(CHECK_IMAGE), which
-# is empty when this fragment is absent.
+# tests/tests.mk hooks them into `make check` through $(CHECK_IMAGE).
 CHECK_IMAGE := check-image
 # The stamp lives outside the tree, keyed by the artifacts' checksums (which
-# are reproducible, so they stand for every input) and the tests themselves.
+# are reproducible, so they stand for every input), the build record and
+# the tests themselves.
 check-image: image
-	$(Q)key=$$(cat $(IMG)/SHA256SUMS $(TOP)/tests/image/*.t $(TOP)/tests/image/*.pm \
+	$(Q)key=$$(cat $(IMG)/SHA256SUMS $(IMG)/BUILDINFO $(TOP)/tests/image/*.t $(TOP)/tests/image/*.pm \
 		$(TOP)/tests/lib/*.pm $(TOP)/board/qemu-x86_64/* 2>/dev/null | sha256sum | cut -c1-32); \
 	stamp=$(MXGATE_CACHE)/image-tests/$$key; \
 	if [ -f $$stamp ]; then \
