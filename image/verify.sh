@@ -209,10 +209,11 @@ if [ -n "$ref" ]; then
 	else
 		fail=1
 		say "SHA256SUMS DIFFERENT from the reference's:"
-		diff "$ref/SHA256SUMS" "$A/SHA256SUMS" | sed -n 's/^[<>]/   &/p'
+		{ diff "$ref/SHA256SUMS" "$A/SHA256SUMS" || true; } |
+			sed -n 's/^</    reference/p; s/^>/    rebuilt  /p'
 		sed -n '/^Components-Sha256:/,/^[^ ]/s/^ //p' "$ref/BUILDINFO" | sort >"$work/comp.ref"
 		sed -n '/^Components-Sha256:/,/^[^ ]/s/^ //p' "$A/BUILDINFO" | sort >"$work/comp.a"
-		comm -13 "$work/comp.ref" "$work/comp.a" | awk '{print "    component differs: " $2}'
+		comm -13 "$work/comp.ref" "$work/comp.a" | awk '{print "    component differs: " $2}' || true
 		if [ -s "$tooldiff" ]; then
 			say "likely cause, the tools that differ from the reference's:"
 			cat "$tooldiff"
