@@ -9,10 +9,35 @@ override O := $(abspath $(O))
 DL_DIR ?= $(HOME)/.cache/mxgate/dl
 export DL_DIR
 
-# SOURCE_DATE_EPOCH: the last commit's time, for reproducible artifacts.
-SOURCE_DATE_EPOCH ?= $(shell git -C $(TOP) log -1 --format=%ct 2>/dev/null || echo 0)
+# Every recipe runs in the C locale: text matching ([A-Za-z], sort order,
+# case mapping) must not depend on the builder's LANG (tr_TR: I is not i).
+export LC_ALL := C
+unexport LANGUAGE
+
+# VERSION and SOURCE_DATE_EPOCH come from git plumbing (image/version.sh):
+# 0.<commit count>-g<12 hex of HEAD>[-dirty], or with RELEASE=1 the tag on
+# HEAD; the epoch is HEAD's committer time. Neither the builder's git
+# configuration nor the environment changes them; only the command line
+# (VERSION=... SOURCE_DATE_EPOCH=..., needed for a tree without git).
+ifneq ($(origin VERSION)$(origin SOURCE_DATE_EPOCH),command linecommand line)
+GIT_VERSION := $(shell $(TOP)/image/version.sh $(TOP) 2>&1)
+ifeq ($(firstword $(GIT_VERSION)),version:)
+VERSION_ERROR := $(GIT_VERSION)
+GIT_VERSION :=
+endif
+ifneq ($(origin VERSION),command line)
+VERSION := $(word 1,$(GIT_VERSION))
+endif
+ifneq ($(origin SOURCE_DATE_EPOCH),command line)
+SOURCE_DATE_EPOCH := $(word 2,$(GIT_VERSION))
+endif
+endif
 export SOURCE_DATE_EPOCH
-VERSION ?= $(shell git -C $(TOP) describe --tags --always --dirty 2>/dev/null || echo 0.1)
+ifeq ($(VERSION),)
+ifneq ($(filter-out help clean deps,$(or $(MAKECMDGOALS),help)),)
+$(error $(VERSION_ERROR))
+endif
+endif
 
 ifeq ($(V),1)
 Q :=
@@ -29,8 +54,8 @@ include hardening/flags.mk
 include deps/libs.mk
 include relay/build.mk
 include tests/tests.mk
--include image/image.mk
--include bench/bench.mk
+include image/image.mk
+include bench/bench.mk
 
 help:
 	@echo "mxgate — hardened pass-through mail gateway"
@@ -40,11 +65,13 @@ help:
 	@echo "  make check    build and run the TAP test suite (prove)"
 	@echo "  make run      start the appliance (or, before the image, the relay) for a demo"
 	@echo "  make image    build the disk and VM images under $(O)/image"
-	@echo "  make verify   build everything twice and compare (reproducibility)"
+	@echo "  make verify   build everything twice and compare (reproducibility);"
+	@echo "                REFERENCE=DIR also against a published SHA256SUMS + BUILDINFO"
 	@echo "  make bench    mxgate vs Postfix vs OpenSMTPD, side by side"
 	@echo "  make clean    remove $(O)"
 	@echo
-	@echo "  O=DIR output directory, DL_DIR=DIR download cache, V=1 verbose"
+	@echo "  O=DIR output directory, DL_DIR=DIR download cache, V=1 verbose,"
+	@echo "  RELEASE=1 VERSION is the tag on HEAD (default 0.<commits>-g<12 hex>)"
 
 # deps: always re-verified (fast and offline when everything is present);
 # the stamp only orders the builds after it.
@@ -59,19 +86,5 @@ $(DEPS_STAMP):
 clean:
 	$(call msg,CLEAN,$(O))
 	$(Q)rm -rf $(O)
-
-ifndef IMAGE_MK
-image verify:
-	@echo "make $@: the appliance image is not built yet (issue 4)" >&2; exit 1
-endif
-
-ifndef IMAGE_MK
-run: run-local
-endif
-
-ifndef BENCH_MK
-bench:
-	@echo "make bench: the benchmark harness is not written yet (issue 9)" >&2; exit 1
-endif
 
 .PHONY: help deps clean image verify bench run check relay

@@ -8,6 +8,7 @@
 # Owns: the deb-src entry it adds, the download cache. Never writes into the
 # source tree. A second run with everything present is offline and fast.
 set -eu
+export LC_ALL=C
 here=$(cd "$(dirname "$0")" && pwd)
 dl=${1:-${DL_DIR:-$HOME/.cache/mxgate/dl}}
 pins=$here/pins
@@ -60,7 +61,20 @@ if [ -n "$missing" ]; then
 		die "apt-get install failed:$missing"
 fi
 
-# 3. pinned inputs
+# 3. the Turkish locale: `make verify` builds under it (in tr_TR, [a-z]
+#    and case mapping differ for i/I; the build must not care)
+if ! locale -a 2>/dev/null | grep -qx 'tr_TR.utf8'; then
+	say "generating the tr_TR.UTF-8 locale"
+	if grep -qE '^# *tr_TR.UTF-8 UTF-8' /etc/locale.gen 2>/dev/null; then
+		asroot sed -i 's/^# *\(tr_TR.UTF-8 UTF-8\)/\1/' /etc/locale.gen
+	elif ! grep -qx 'tr_TR.UTF-8 UTF-8' /etc/locale.gen 2>/dev/null; then
+		echo 'tr_TR.UTF-8 UTF-8' | asroot tee -a /etc/locale.gen >/dev/null
+	fi
+	asroot locale-gen >/dev/null || die "locale-gen failed"
+	locale -a 2>/dev/null | grep -qx 'tr_TR.utf8' || die "tr_TR.UTF-8 is still missing"
+fi
+
+# 4. pinned inputs
 mkdir -p "$dl"
 fetched=""
 while read -r name kind spec file sum; do
@@ -91,9 +105,10 @@ while read -r name kind spec file sum; do
   refusing to use it; delete the file to fetch it again"
 	fi
 done < "$pins"
-# 4. the relay's role users (mxgate drops to them when started as root;
-#    the tests start it as root)
-for u in mxgate-smtpd mxgate-jail mxgate-queue; do
+# 5. the relay's role users (mxgate drops to them when started as root;
+#    the tests start it as root), and the unprivileged user `make verify`
+#    runs one of its two builds as
+for u in mxgate-smtpd mxgate-jail mxgate-queue mxgate-build; do
 	if ! getent passwd "$u" >/dev/null; then
 		say "creating system user $u"
 		asroot useradd --system --no-create-home --home-dir /nonexistent \

@@ -13,6 +13,7 @@
 # Env:   DISK_SIZE (default 1G), SOURCE_DATE_EPOCH (required), SEED_DIR
 #        (optional directory copied to ESP:/mxgate/, e.g. for tests)
 set -eu
+export LC_ALL=C
 kernel=$1 rootdir=$2 sysl=$3 work=$4 out=$5
 : "${SOURCE_DATE_EPOCH:?}"
 size=${DISK_SIZE:-1G}
@@ -25,7 +26,7 @@ TYPE_ESP=C12A7328-F81F-11D2-BA4B-00A0C93EC93B
 TYPE_ROOT=4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709  # Linux root (x86-64)
 
 rm -rf "$work" && mkdir -p "$work"
-export MTOOLS_SKIP_CHECK=1 TZ=UTC LC_ALL=C
+export MTOOLS_SKIP_CHECK=1 TZ=UTC
 
 # --- root: squashfs ---------------------------------------------------------
 env -u SOURCE_DATE_EPOCH mksquashfs "$rootdir" "$work/root.squashfs" -noappend -quiet -no-progress \

@@ -1,12 +1,12 @@
 # image/image.mk — the appliance image: kernel, busybox, root filesystem,
-# raw GPT disk (BIOS + UEFI), qcow2, OVA, VHD, SHA256SUMS; `make verify`
-# (reproducibility), `make run` (boot it in QEMU), `make check-image`.
+# raw GPT disk (BIOS + UEFI), qcow2, OVA, VHD, SHA256SUMS and the build
+# record BUILDINFO; `make verify` (reproducibility), `make run` (boot it in
+# QEMU), `make check-image`.
 #
 # Outputs: $(IMG)/ the artifacts; $(IMG_WORK)/ everything in between.
 # The kernel is cached outside the tree by its inputs (image/kernel.sh).
 # Owns: $(IMG), $(IMG_WORK). Never writes into the source tree.
 
-IMAGE_MK   := 1
 IMG        := $(O)/image
 IMG_WORK   := $(O)/image-work
 DISK_SIZE  ?= 1G
@@ -28,6 +28,18 @@ RAW          := $(IMG)/mxgate.img
 MXGATE_BINS  := $(MXGATE) $(wildcard $(O)/bin/mxgatectl)
 ROOTFS_INPUTS := $(shell find $(TOP)/init $(TOP)/rootfs -type f 2>/dev/null) \
 	$(TOP)/hardening/sysctl.conf $(TOP)/image/rootfs.sh $(TOP)/deps/pins
+
+# VERSION and SOURCE_DATE_EPOCH are bytes of the binaries, the root
+# filesystem and the OVF: whatever carries them depends on this stamp, which
+# is rewritten only when one of them changed.
+VERSION_STAMP := $(O)/.version
+VERSIONED_OBJS := $(patsubst $(TOP)/relay/%.c,$(O)/relay/%.o,\
+	$(shell grep -l MXGATE_VERSION $(TOP)/relay/*.c))
+$(VERSION_STAMP): FORCE
+	$(Q)mkdir -p $(@D) && echo '$(VERSION) $(SOURCE_DATE_EPOCH)' | cmp -s - $@ || \
+		echo '$(VERSION) $(SOURCE_DATE_EPOCH)' >$@
+$(VERSIONED_OBJS) $(BUSYBOX) $(IMG_WORK)/rootfs.ok: $(VERSION_STAMP)
+FORCE:
 
 IMAGE_ENV = SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) VERSION=$(VERSION) \
 	DL_DIR=$(DL_DIR) DISK_SIZE=$(DISK_SIZE)
@@ -59,6 +71,7 @@ $(BUSYBOX): $(O)/src/busybox.unpacked $(TOP)/image/busybox.config \
 	$(Q)$(MAKE) -s -C $(O)/src/busybox O=$(IMG_WORK)/busybox/build allnoconfig >/dev/null 2>&1
 	$(Q)$(TOP)/image/kconfig-merge.sh $(IMG_WORK)/busybox/build/.config $(IMG_WORK)/busybox/fragment
 	$(Q)yes '' | $(MAKE) -s -C $(O)/src/busybox O=$(IMG_WORK)/busybox/build oldconfig >/dev/null 2>&1
+	$(Q)$(TOP)/image/kconfig-merge.sh --check $(IMG_WORK)/busybox/build/.config $(IMG_WORK)/busybox/fragment
 	$(Q)env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
 	  make -C $(O)/src/busybox O=$(IMG_WORK)/busybox/build -j2 \
 	  CC="$(MUSL_CC)" LD=ld SKIP_STRIP=n busybox \
@@ -103,14 +116,24 @@ $(IMG)/SHA256SUMS: $(RAW) $(TOP)/image/vmformats.sh $(TOP)/image/vhd-footer.pl \
 	$(Q)$(IMAGE_ENV) $(TOP)/image/vmformats.sh $(RAW) $(IMG_WORK)/vm $(IMG)
 	$(call msg,SUMS,$@)
 
+# the build record (image/buildinfo.sh): not listed in SHA256SUMS, which
+# names only what must be bit-identical for every rebuilder
+COMPONENTS := $(KERNEL) $(BUSYBOX) $(MXGATE_BINS) $(IMG_WORK)/disk/root.squashfs
+$(IMG)/BUILDINFO: $(IMG)/SHA256SUMS $(TOP)/image/buildinfo.sh $(TOP)/deps/pins
+	$(call msg,INFO,$@)
+	$(Q)$(IMAGE_ENV) $(TOP)/image/buildinfo.sh $(TOP) $(IMG) $(COMPONENTS)
+
 image: $(DEPS_STAMP)
 	$(Q)$(MAKE) --no-print-directory relay
-	$(Q)$(MAKE) --no-print-directory $(IMG)/SHA256SUMS
-	$(Q)cd $(IMG) && ls -l mxgate.* SHA256SUMS | awk '{printf "  %-7s %s %s\n", "IMAGE", $$5, $$9}'
+	$(Q)$(MAKE) --no-print-directory $(IMG)/BUILDINFO
+	$(Q)cd $(IMG) && ls -l mxgate.* SHA256SUMS BUILDINFO | awk '{printf "  %-7s %s %s\n", "IMAGE", $$5, $$9}'
 
 # --- reproducibility ------------------------------------------------------------------
+# Two builds from clean clones; each computes its own VERSION and epoch.
+# REFERENCE=DIR, VERIFY_KERNEL=1, VERIFY_WORKTREE=1, RELEASE=1 reach the
+# script through the environment (see image/verify.sh).
 verify: $(DEPS_STAMP)
-	$(Q)$(IMAGE_ENV) $(TOP)/image/verify.sh $(TOP) $(O)/verify
+	$(Q)$(TOP)/image/verify.sh $(TOP) $(O)/verify
 
 # --- run the appliance in QEMU --------------------------------------------------------
 RUN_PORT ?= 2525
@@ -120,13 +143,13 @@ run: image
 		$(RUN_PORT) $(SINK_PORT)
 
 # --- image tests, only when their inputs changed ----------------------------------------
-# tests/tests.mk hooks them into `make check` through $(CHECK_IMAGE), which
-# is empty when this fragment is absent.
+# tests/tests.mk hooks them into `make check` through $(CHECK_IMAGE).
 CHECK_IMAGE := check-image
 # The stamp lives outside the tree, keyed by the artifacts' checksums (which
-# are reproducible, so they stand for every input) and the tests themselves.
+# are reproducible, so they stand for every input), the build record and
+# the tests themselves.
 check-image: image
-	$(Q)key=$$(cat $(IMG)/SHA256SUMS $(TOP)/tests/image/*.t $(TOP)/tests/image/*.pm \
+	$(Q)key=$$(cat $(IMG)/SHA256SUMS $(IMG)/BUILDINFO $(TOP)/tests/image/*.t $(TOP)/tests/image/*.pm \
 		$(TOP)/tests/lib/*.pm $(TOP)/board/qemu-x86_64/* 2>/dev/null | sha256sum | cut -c1-32); \
 	stamp=$(MXGATE_CACHE)/image-tests/$$key; \
 	if [ -f $$stamp ]; then \

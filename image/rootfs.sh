@@ -12,6 +12,7 @@
 #   manifest there, for `make rootfs-manifest`).
 # Owns: OUTDIR and DEBDIR. Never writes into the source tree.
 set -eu
+export LC_ALL=C
 top=$1 root=$2 busybox=$3 debdir=$4; shift 4
 dl=${DL_DIR:?}
 die() { echo "rootfs: error: $*" >&2; exit 1; }
@@ -45,7 +46,7 @@ cp "$top/init/ntp-event" usr/libexec/mxgate/ntp-event
 cp "$top/init/mxgate-console" usr/sbin/mxgate-console
 cp "$top/init/udhcpc.script" usr/share/udhcpc/default.script
 cp -R "$top/init/service" etc/service
-(cd "$top/rootfs" && find . -mindepth 1 ! -name manifest | LC_ALL=C sort) |
+(cd "$top/rootfs" && find . -mindepth 1 ! -name manifest | sort) |
 while read -r p; do
 	if [ -d "$top/rootfs/$p" ]; then mkdir -p "$p"; else cp -P "$top/rootfs/$p" "$p"; fi
 done
@@ -92,7 +93,7 @@ interp=lib/x86_64-linux-gnu/ld-linux-x86-64.so.2
 mkdir -p lib/x86_64-linux-gnu lib64
 cp "$debdir/all/$interp" "$interp"
 ln -s "/$interp" lib64/ld-linux-x86-64.so.2
-todo=$(for p in $progs; do readelf -dW "$p" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'; done | LC_ALL=C sort -u)
+todo=$(for p in $progs; do readelf -dW "$p" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'; done | sort -u)
 done_libs=""
 while [ -n "$todo" ]; do
 	next=""
@@ -114,12 +115,12 @@ while [ -n "$todo" ]; do
 		fi
 		next="$next $(readelf -dW "$real" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')"
 	done
-	todo=$(echo $next | tr ' ' '\n' | LC_ALL=C sort -u)
+	todo=$(echo $next | tr ' ' '\n' | sort -u)
 done
 
 # --- manifest: apply modes, then compare every path ----------------------------
 gen_manifest() {
-	find . -mindepth 1 | LC_ALL=C sort | while read -r p; do
+	find . -mindepth 1 | sort | while read -r p; do
 		if [ -L "$p" ]; then
 			echo "l 0777 root:root ${p#.} -> $(readlink "$p")"
 		elif [ -d "$p" ]; then

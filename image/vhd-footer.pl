@@ -13,6 +13,7 @@
 # Usage: image/vhd-footer.pl FILE        (FILE grows by 512 bytes)
 use strict;
 use warnings;
+$ENV{LC_ALL} = 'C';
 use Digest::SHA qw(sha256);
 
 my $file = shift or die "usage: $0 FILE\n";

@@ -11,10 +11,10 @@
 # Usage: image/vmformats.sh RAW WORKDIR OUTDIR
 # Env:   SOURCE_DATE_EPOCH, VERSION
 set -eu
+export LC_ALL=C TZ=UTC
 raw=$1 work=$2 out=$3
 here=$(cd "$(dirname "$0")" && pwd)
 : "${SOURCE_DATE_EPOCH:?}"
-export LC_ALL=C TZ=UTC
 rm -rf "$work" && mkdir -p "$work/ova"
 cap=$(stat -c %s "$raw")
 

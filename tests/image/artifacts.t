@@ -4,6 +4,10 @@
 # inside the OVA, the OVF names the VMDK with its real size and the disk's
 # capacity, the OVA manifest's digests match, the OVF comes first in the
 # tar, and the VHD footer is a valid fixed-disk footer of the raw disk.
+# The build record BUILDINFO (image/buildinfo.sh) is well-formed, agrees
+# with SHA256SUMS, deps/pins and this host's packages, names the tools that
+# write bytes, carries no host name or path, and its Version is the one in
+# the OVF, in the root filesystem and in the relay binary.
 use strict;
 use warnings;
 use Test::More;
@@ -70,5 +74,87 @@ is($stored, ~$sum & 0xFFFFFFFF, 'VHD footer checksum');
 ($rc, $out) = run('qemu-img', 'info', '--image-opts',
     "driver=vpc,force_size_calc=current_size,file.filename=$dir/mxgate.vhd");
 like($out, qr/virtual size: .*\($raw_size bytes\)/, 'qemu-img reads the VHD');
+
+# --- BUILDINFO -------------------------------------------------------------
+ok(-f "$dir/BUILDINFO", 'BUILDINFO exists beside SHA256SUMS');
+my $bi = -f "$dir/BUILDINFO" ? read_file("$dir/BUILDINFO") : '';
+my (%field, %list, @order, $cur, @bad);
+for my $l (split /\n/, $bi) {
+	if ($l =~ /^([A-Z][A-Za-z0-9-]*):(?: (\S.*))?$/) {
+		$cur = $1;
+		push @bad, "duplicate field $1" if exists $field{$1};
+		$field{$1} = $2 // '';
+		push @order, $1;
+	} elsif ($l =~ /^ (\S.*)$/ && defined $cur && $field{$cur} eq '') {
+		push @{$list{$cur}}, $1;
+	} else {
+		push @bad, "malformed line: $l";
+	}
+}
+is_deeply(\@bad, [], 'BUILDINFO: every line is a field or a list item') or diag(join "\n", @bad);
+is_deeply(\@order, [qw(Format Source Version Source-Commit Source-Date-Epoch
+    Build-Architecture Build-Command Checksums-Sha256 Components-Sha256 Pins
+    Installed-Build-Depends)], 'BUILDINFO: the fields, in order');
+is($field{Format}, 'mxgate-buildinfo 1', 'BUILDINFO format');
+my $version = $field{Version} // '';
+like($version, qr/^(?:0\.\d+-g[0-9a-f]{12}(?:-dirty)?|[A-Za-z0-9][A-Za-z0-9.+~_-]*)$/,
+    "BUILDINFO Version '$version' is well-formed");
+like($field{'Source-Commit'} // '', qr/^[0-9a-f]{40}$/, 'BUILDINFO Source-Commit is a full hash');
+if ($version =~ /^0\.\d+-g([0-9a-f]{12})/) {
+	is($1, substr($field{'Source-Commit'} // '', 0, 12), 'Version names the source commit');
+}
+like($field{'Source-Date-Epoch'} // '', qr/^\d{9,}$/, 'BUILDINFO Source-Date-Epoch');
+
+my @sums = map { /^([0-9a-f]{64})  (\S+)$/ ? "$1 " . (-s "$dir/$2") . " $2" : "bad: $_" }
+    split /\n/, read_file("$dir/SHA256SUMS");
+is_deeply($list{'Checksums-Sha256'}, \@sums, 'BUILDINFO checksums and sizes = SHA256SUMS');
+is(scalar(grep { /^[0-9a-f]{64} (?:bzImage|busybox|mxgate|mxgatectl|root\.squashfs)$/ }
+    @{$list{'Components-Sha256'} || []}), 5, 'BUILDINFO: the five component checksums');
+
+my $top = $ENV{MXGATE_TOP} // '.';
+my @pins = sort { (split ' ', $a)[1] cmp (split ' ', $b)[1] } map {
+	my ($name, $kind, $spec, $file, $sum) = split ' ', s/#.*//r;
+	defined $sum ? ("$sum $file $spec") : ();
+} split /\n/, read_file("$top/deps/pins");
+is_deeply($list{Pins}, \@pins, 'BUILDINFO pins = deps/pins');
+
+my @tools = @{$list{'Installed-Build-Depends'} || []};
+my @bare = map { s/,$//r } @tools;
+is_deeply(\@bare, [sort @bare], 'BUILDINFO tools sorted');
+is(scalar(grep { !/,$/ } @tools), 1, 'BUILDINFO tools: commas between items, none after the last');
+ok(!grep({ !/^[a-z0-9][a-z0-9.+-]+ \(= [A-Za-z0-9.+~:-]+\)$/ } @bare), 'BUILDINFO tools: "package (= version)"');
+my %ver = map { /^(\S+) \(= (.*)\)$/ } @bare;
+for my $p (qw(gcc-12 cpp-12 libgcc-12-dev binutils-x86-64-linux-gnu musl-dev
+    linux-libc-dev make dpkg-dev dpkg tar xz-utils flex bison perl-base bc
+    libelf-dev zstd libzstd1 squashfs-tools dosfstools mtools fdisk
+    qemu-utils zlib1g coreutils sed git)) {
+	ok(exists $ver{$p}, "BUILDINFO names $p");
+}
+my @installed = map { "$_ (= " . qx{dpkg-query -W -f='\${Version}' $_ 2>/dev/null} . ')' }
+    sort keys %ver;
+is_deeply(\@bare, \@installed, 'BUILDINFO tool versions are the installed ones');
+
+chomp(my $host = qx{hostname 2>/dev/null} // '');
+unlike($bi, qr/\Q$host\E/, 'BUILDINFO carries no host name') if length $host >= 4;
+unlike($bi, qr{(?:^|\s)/}m, 'BUILDINFO carries no path');
+
+# the Version is the one the artifacts carry
+like($ovf, qr{<Version>\Q$version\E</Version>}, 'OVF product version = BUILDINFO Version');
+my $sq = "$tmp/root.squashfs";
+{
+	open my $img, '<', "$dir/mxgate.img" or die;
+	binmode $img;
+	seek $img, 133120 * 512, 0;                 # mxgate-root (image/disk.sh)
+	my ($sb, $fs);
+	read $img, $sb, 96;
+	my $used = unpack('Q<', substr($sb, 40, 8));
+	seek $img, 133120 * 512, 0;
+	read $img, $fs, $used;
+	write_file($sq, $fs);
+}
+($rc, $out) = run('unsquashfs', '-cat', $sq, 'etc/mxgate-release');
+is($out, "$version\n", '/etc/mxgate-release = BUILDINFO Version');
+($rc, $out) = run('unsquashfs', '-cat', $sq, 'usr/sbin/mxgate');
+ok(index($out, $version) >= 0, 'the shipped mxgate binary carries the Version');
 
 done_testing();
