@@ -8,7 +8,8 @@
 #            -dirty only when `git status --porcelain` lists anything
 #   EPOCH    the committer time of HEAD (SOURCE_DATE_EPOCH)
 # Usage: image/version.sh TOP      Env: RELEASE=1
-# Exit: 0, or 1 with a message on stderr (no git, shallow clone, no tag).
+#            in a shallow clone: 0.shallow-g<12 hex> (the count is unknown)
+# Exit: 0, or 1 with a message on stderr (no git, no tag for RELEASE=1).
 # Never writes anything (status runs without optional locks).
 set -eu
 export LC_ALL=C GIT_NO_REPLACE_OBJECTS=1 GIT_OPTIONAL_LOCKS=0
@@ -18,8 +19,9 @@ g() { git -C "$top" "$@"; }
 
 commit=$(g rev-parse --verify -q HEAD 2>/dev/null) ||
 	die "$top is not a git checkout: give VERSION=... SOURCE_DATE_EPOCH=... on the make command line"
-[ "$(g rev-parse --is-shallow-repository)" = false ] ||
-	die "shallow clone: the version counts commits (git fetch --unshallow)"
+# a shallow clone cannot count its commits: its version says so instead of
+# failing the build (0.shallow-g...); a release or a verify needs full history
+shallow=$(g rev-parse --is-shallow-repository)
 # the committer line of the commit object: "committer NAME <MAIL> EPOCH TZ"
 epoch=$(g cat-file commit "$commit" | sed -n 's/^committer .* \([0-9][0-9]*\) [-+][0-9]*$/\1/p' | head -n 1)
 [ -n "$epoch" ] || die "cannot read the committer time of $commit"
@@ -28,6 +30,7 @@ dirty=$(g -c core.excludesFile=/dev/null status --porcelain --untracked-files=no
 
 if [ "${RELEASE:-0}" = 1 ]; then
 	[ -z "$dirty" ] || die "RELEASE=1: the tree has uncommitted changes"
+	[ "$shallow" = false ] || die "RELEASE=1: shallow clone (git fetch --unshallow)"
 	tags=$(g for-each-ref --points-at "$commit" --format='%(refname:strip=2)' refs/tags)
 	case $tags in
 	'') die "RELEASE=1: no tag points at $commit" ;;
@@ -35,7 +38,7 @@ if [ "${RELEASE:-0}" = 1 ]; then
 	esac
 	version=$tags
 else
-	count=$(g rev-list --count "$commit")
+	if [ "$shallow" = false ]; then count=$(g rev-list --count "$commit"); else count=shallow; fi
 	version=0.$count-g$(printf %.12s "$commit")${dirty:+-dirty}
 fi
 case $version in *[!A-Za-z0-9.+~_-]*) die "unusable version '$version'" ;; esac
