@@ -498,7 +498,10 @@ on_data(struct session *s)
 		reply_and_continue(s, line);
 		return;
 	}
-	buf_init(&s->msg, s->cf->max_message_size + SMTP_DATA_LINE_MAX);
+	/* the content is kept as transmitted: a message of the maximum
+	 * size may carry one transparency dot per line of 3 octets or more */
+	buf_init(&s->msg, s->cf->max_message_size +
+	    s->cf->max_message_size / 3 + SMTP_DATA_LINE_MAX);
 	s->gs.data_start_ms = mono_ms();
 	s->gs.data_bytes = 0;
 	reply_and_continue(s, "354 End data with <CR><LF>.<CR><LF>");

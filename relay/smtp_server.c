@@ -495,12 +495,17 @@ data_step(struct smtp_server *s, struct buf *in, struct smtp_event *ev)
 	size_t n = in->len, pos = 0, chunk = 0, len;
 
 	while (pos < n) {
+		/* a line's transparency dot is transmission encoding, not
+		 * message: it counts toward neither the line limit (RFC 5321
+		 * 4.5.3.1.6) nor the size (RFC 1870). `stuff` is 1 for it. */
+		size_t stuff = !s->discard_line && p[pos] == '.';
+
 		nl = memchr(p + pos, '\n', n - pos);
 		if (nl == NULL) {
 			size_t rem = n - pos;
 			if (rem > 1 && memchr(p + pos, '\r', rem - 1) != NULL)
 				return bare_newline(s, ev, 0);
-			if (!s->discard_line && rem <= SMTP_DATA_LINE_MAX)
+			if (!s->discard_line && rem <= SMTP_DATA_LINE_MAX + stuff)
 				break;
 			/* inside an over-long line: drop it, keep a CR */
 			msg_error(s, SMTP_MSG_LONG_LINE);
@@ -533,11 +538,11 @@ data_step(struct smtp_server *s, struct buf *in, struct smtp_event *ev)
 			ev->size = s->size;
 			return SMTP_EV_EOM;
 		}
-		if (len > SMTP_DATA_LINE_MAX)
+		if (len - stuff > SMTP_DATA_LINE_MAX)
 			msg_error(s, SMTP_MSG_LONG_LINE);
 		if (memchr(p + pos, '\0', len) != NULL)
 			msg_error(s, SMTP_MSG_NUL);
-		s->size += len;
+		s->size += len - stuff;
 		if (s->size > s->lim.max_size)
 			msg_error(s, SMTP_MSG_TOO_BIG);
 		if (s->msg_error == SMTP_MSG_OK && chunk == pos)

@@ -352,7 +352,8 @@ test_data_framing(void)
 	is_int(ref.clen, n, "content length");
 	ok(ref.clen == n && memcmp(ref.content, MSG, n) == 0,
 	    "content is the wire form, dot-stuffed lines unchanged");
-	is_int(ref.eom_size, n, "EOM size counts the content");
+	is_int(ref.eom_size, n - 4, "EOM size counts the message, not the "
+	    "4 transparency dots of its wire form (RFC 1870)");
 	is_str(out(&ref), "250 2.0.0 Ok: queued\r\n", "EOM answered");
 	t_free(&ref);
 
@@ -524,6 +525,51 @@ test_data_limits(void)
 	feeds(&t, ".\r\n");
 	is_int(t.msg_error, SMTP_MSG_LONG_LINE, "1001-octet line refused");
 	is_int(t.clen, 0, "... and not handed out");
+	t_free(&t);
+
+	/* a transparency dot is not part of the line (RFC 5321 4.5.3.1.6):
+	 * a legal 998-octet line beginning with '.' is 1001 octets on the
+	 * wire; one octet more is over the limit */
+	{
+		char dl[1003];
+
+		in_data(&t);
+		memset(dl, 'a', sizeof(dl));
+		dl[0] = dl[1] = '.';
+		memcpy(dl + 999, "\r\n", 2);
+		feed(&t, dl, 1001);
+		feeds(&t, ".\r\n");
+		is_int(t.msg_error, SMTP_MSG_OK, "998 octets + CRLF after a "
+		    "transparency dot: accepted");
+		is_int(t.clen, 1001, "... handed out as transmitted");
+		t_free(&t);
+		in_data(&t);
+		memset(dl, 'a', sizeof(dl));
+		dl[0] = dl[1] = '.';
+		memcpy(dl + 1000, "\r\n", 2);
+		feed(&t, dl, 1002);
+		feeds(&t, ".\r\n");
+		is_int(t.msg_error, SMTP_MSG_LONG_LINE, "999 octets + CRLF after "
+		    "a transparency dot: refused");
+		t_free(&t);
+	}
+
+	/* size counts the message, not its transparency dots (RFC 1870):
+	 * exactly max_size with two stuffed lines passes, one more fails */
+	t_init(&t, 20, 10);
+	out(&t);
+	feeds(&t, GREET);
+	feeds(&t, "..2345678\r\n..2345678\r\n.\r\n");
+	is_int(t.msg_error, SMTP_MSG_OK, "exactly max_size after unstuffing: "
+	    "accepted");
+	is_int(t.eom_size, 20, "... size 20");
+	t_free(&t);
+	t_init(&t, 20, 10);
+	out(&t);
+	feeds(&t, GREET);
+	feeds(&t, "..2345678\r\n..23456789\r\n.\r\n");
+	is_int(t.msg_error, SMTP_MSG_TOO_BIG, "max_size + 1 after unstuffing: "
+	    "refused");
 	t_free(&t);
 
 	/* size */
