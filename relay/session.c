@@ -14,6 +14,7 @@
  * and the relay-wide memory_budget; it is never written to disk here.
  */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <errno.h>
 #include <sys/mman.h>
 #include <stdio.h>
@@ -525,6 +526,61 @@ on_content(struct session *s, const struct smtp_event *ev)
 	s->msg_charged += ev->len;
 }
 
+/*
+ * Whether the message (wire form: a first line may carry a transparency
+ * dot) begins with a header field, `field-name ":"` (RFC 5322 3.6.8). When
+ * it does not — a header-less message, or one whose first line is
+ * indented and would continue our last trace header — make_headers() ends
+ * ours with an empty line, as Postfix does; the message stays byte for
+ * byte. An empty message or one that starts with the empty line needs
+ * nothing.
+ */
+static int
+starts_with_field(const char *p, size_t n)
+{
+	size_t i = 0;
+
+	if (n > 0 && p[0] == '.')
+		i = 1;
+	if (n - i < 2 || (p[i] == '\r' && p[i + 1] == '\n'))
+		return 1;
+	for (; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+
+		if (c == ':')
+			return i > (p[0] == '.');
+		if (c < 33 || c > 126)
+			return 0;
+	}
+	return 0;
+}
+
+/*
+ * The client's HELO name as it may stand in the "from" clause of our
+ * Received: header: RFC 5322 atext, '.', and the brackets and colons of
+ * an address literal; anything else ('(', ')', '\\', ';', '"', ',', '<',
+ * '>', '@', blanks, controls, 8-bit) becomes '_', so a name cannot open
+ * a comment or end the clause and hide the "by" part and the date from
+ * every parser downstream (Postfix sanitises it likewise). The log keeps
+ * the name as sent.
+ */
+static void
+received_helo(const char *helo, char *out, size_t size)
+{
+	static const char extra[] = "!#$%&'*+-/=?^_`{|}~.[]:";
+	size_t i;
+
+	for (i = 0; helo[i] != '\0' && i + 1 < size; i++) {
+		unsigned char c = (unsigned char)helo[i];
+
+		out[i] = (c < 128 && (isalnum(c) || strchr(extra, c) != NULL)) ?
+		    (char)c : '_';
+	}
+	out[i] = '\0';
+	if (i == 0)
+		str_copy(out, "unknown", size);
+}
+
 /* Received: and X-Mxgate-* lines, prepended to the message. */
 static size_t
 make_headers(struct session *s, char *h, size_t size)
@@ -536,13 +592,14 @@ make_headers(struct session *s, char *h, size_t size)
 	struct tm tm;
 	int n;
 
-	char tlsinfo[160] = "";
+	char tlsinfo[160] = "", helo[sizeof(s->srv.helo)];
 
 	if (s->tls != NULL)
 		snprintf(tlsinfo, sizeof(tlsinfo), "\t(using %s with cipher %s "
 		    "(%d/%d bits))\r\n", tls_version(s->tls),
 		    tls_cipher(s->tls), tls_cipher_bits(s->tls),
 		    tls_cipher_bits(s->tls));
+	received_helo(s->srv.helo, helo, sizeof(helo));
 	gmtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000 (UTC)", &tm);
 	n = snprintf(h, size,
@@ -551,14 +608,15 @@ make_headers(struct session *s, char *h, size_t size)
 	    "\tby %s (mxgate) with %s id %s%s%s%s;\r\n"
 	    "\t%s\r\n"
 	    "X-Mxgate-Flow: %s; id=%s; route=%s; relay=%s\r\n"
-	    "X-Mxgate-Gate: %s; client=%s; dnsbl-score=%d\r\n",
-	    s->srv.helo, s->peer_ip, tlsinfo, s->cf->hostname, proto_name(s),
+	    "X-Mxgate-Gate: %s; client=%s; dnsbl-score=%d\r\n%s",
+	    helo, s->peer_ip, tlsinfo, s->cf->hostname, proto_name(s),
 	    t->qid, t->nrcpt == 1 ? "\r\n\tfor <" : "",
 	    t->nrcpt == 1 ? t->rcpt[0] : "", t->nrcpt == 1 ? ">" : "",
 	    date, t->mode == TX_OUTAGE ? "store-and-forward" : "in-session",
 	    t->qid, t->route->domain, u && t->mode != TX_OUTAGE ? u->addr :
 	    "queue", s->r->gate ? gate_verdict_name(s->gt.verdict) : "none",
-	    s->peer_ip, s->dnsbl_score);
+	    s->peer_ip, s->dnsbl_score,
+	    starts_with_field(buf_ptr(&s->msg), s->msg.len) ? "" : "\r\n");
 	if (n < 0 || (size_t)n >= size)
 		return 0;
 	return (size_t)n;

@@ -1,0 +1,109 @@
+#!/usr/bin/perl
+# headers.t — the trace headers mxgate prepends, as a downstream parser
+# reads them, through the live relay to smtp-sink:
+#  - a client's HELO name carrying '(', ')', '\', ';', '"', '<', '@' or
+#    blanks never opens a comment or ends the "from" clause of our
+#    Received: — after RFC 5322 comments are removed (nesting and
+#    quoted-pairs honoured, by the strict tokenizer below), the header
+#    still has its "by" clause, its "with" and "id", and the date after ';';
+#  - a message that does not begin with a header field (a header-less
+#    text, or a first line that is indented and would continue our last
+#    header) gets the empty line between our headers and itself; a
+#    message that begins with a field, or with the empty line, gets none;
+#    the message itself arrives byte for byte.
+use strict;
+use warnings;
+use Test::More;
+use MxTest;
+use MxSMTP;
+
+if ($> != 0) {
+	fail('needs root: the relay roles drop to their own users');
+	done_testing();
+	exit;
+}
+
+my $sink = start_sink();
+my $mx = start_mxgate(config => "route example.test 127.0.0.1:" . $sink->port . "\n");
+
+sub relay_one {
+	my (%o) = @_;
+	$sink->clear;
+	my $c = MxSMTP::smtp_connect($mx->port);
+	$c->reply;
+	my $r = $c->cmd('EHLO ' . ($o{helo} // 'client.sender.test'));
+	return "EHLO: $r" unless $r =~ /^250 /m;
+	$c->{greeted} = 1;
+	$r = $c->transaction(data => $o{data});
+	eval { $c->cmd('QUIT'); $c->disconnect };
+	return "relay: $r" unless $r =~ /^250 /;
+	return "sink: nothing" unless $sink->wait_count(1, 10) == 1;
+	return ($sink->messages)[0];
+}
+
+# RFC 5322 3.2.2: removes comments (nested, with quoted-pairs); undef when
+# they do not balance.
+sub strip_comments {
+	my ($s) = @_;
+	my ($out, $depth) = ('', 0);
+	my @c = split //, $s;
+	for (my $i = 0; $i < @c; $i++) {
+		my $ch = $c[$i];
+		if ($ch eq '\\' && $depth > 0) { $i++; next }
+		if ($ch eq '(') { $depth++; next }
+		if ($ch eq ')') { return undef if --$depth < 0; next }
+		$out .= $ch if $depth == 0;
+	}
+	return $depth == 0 ? $out : undef;
+}
+
+sub received_of {
+	my ($dump) = @_;
+	my $d = MxSMTP::sink_strip($dump) // return undef;
+	my ($rest, $ours) = MxSMTP::mx_strip($d);
+	return undef unless defined $ours;
+	my ($rcv) = $ours =~ /\A(Received: [^\n]*\n(?:\t[^\n]*\n)*)/;
+	$rcv =~ s/\n\t/ /g;	# unfold
+	$rcv =~ s/\n\z//;
+	return $rcv;
+}
+
+for my $helo ('unbalanced(.example', 'close).example', 'back\\slash.example',
+    'semi;colon.example', '"quoted".example', 'x<y>@z.example',
+    '((deep)).example') {
+	my $m = relay_one(helo => $helo,
+	    data => "Subject: helo test\r\n\r\nbody\r\n");
+	my $rcv = received_of($m);
+	ok(defined $rcv, "HELO $helo: relayed with our Received:") or do { diag $m; next };
+	my $bare = strip_comments($rcv);
+	ok(defined $bare, "HELO $helo: the comments of Received: balance") or do { diag $rcv; next };
+	like($bare, qr/^Received: from \S+\s+by mx\.example\.test\s+with E?SMTPS? id [0-9A-F]+\s*(for <[^>]+>)?;\s+\w{3}, \d{1,2} \w{3} \d{4} \d\d:\d\d:\d\d \+0000\s*$/,
+	    "HELO $helo: from, by, with, id and the date all survive a parser")
+	    or diag "header: $rcv\nwithout comments: $bare";
+}
+
+# header-less and indented first lines
+my @cases = (
+    [ 'indented first line', " indented first line\r\nsecond line\r\n", 1 ],
+    [ 'header-less text', "just text, no header\r\nmore\r\n", 1 ],
+    [ 'mbox From_ line', "From someone Mon Jan  1 00:00:00 2024\r\nbody\r\n", 1 ],
+    [ 'a header field', "Subject: normal\r\n\r\nbody\r\n", 0 ],
+    [ 'the empty line first', "\r\nbody only\r\n", 0 ],
+    [ 'a stuffed field name', "..dotted: field\r\n\r\nbody\r\n", 0 ],
+);
+for my $case (@cases) {
+	my ($name, $data, $sep) = @$case;
+	my $m = relay_one(data => $data);
+	my $d = MxSMTP::sink_strip($m);
+	my ($rest) = MxSMTP::mx_strip($d);
+	ok(defined $rest, "$name: relayed with our headers") or do { diag $m; next };
+	my $want = MxSMTP::dot_unstuff(MxSMTP::crlf_to_lf($data));
+	if ($sep) {
+		is($rest, "\n$want", "$name: an empty line after our headers, then the message byte for byte");
+	} else {
+		is($rest, $want, "$name: no empty line added, the message byte for byte");
+	}
+}
+
+$mx->stop;
+done_testing();
