@@ -164,6 +164,28 @@ tx_defer_pending(struct session *s)
 	}
 }
 
+/* Answers the pending RCPT with 451 when every server of the route
+ * refused service (5xx greeting): no copy is kept; the next RCPT tries
+ * the servers again. */
+static void
+tx_refused_pending(struct session *s, const char *why)
+{
+	struct tx *t = &s->tx;
+	char line[ADDR_PATH_MAX + 128];
+
+	snprintf(line, sizeof(line), "451 4.7.1 <%s>: the customer's server "
+	    "refuses service, try again later", t->pending.addr);
+	log_msg("smtp", "%s: to=<%s>, relay=none, delay=%.2f, dsn=4.7.1, "
+	    "status=deferred (every server of route %s refuses service; "
+	    "not queued, the sender keeps the message: %s)", t->qid,
+	    t->pending.addr, (double)(mono_ms() - t->t_start) / 1000,
+	    t->route->domain, why);
+	log_reject(s, "RCPT", line, t->pending.addr);
+	t->pend = PEND_NONE;
+	t->refused = t->down = 0;
+	reply_and_continue(s, line);
+}
+
 static int
 tx_add_rcpt(struct tx *t, const char *addr)
 {
@@ -385,12 +407,15 @@ tx_connect(struct session *s, int from_host)
 
 	for (i = from_host; i < t->route->nhosts; i++) {
 		if (relay_host_is_down(s->r, &t->route->host[i]) &&
-		    i + 1 < t->route->nhosts)
+		    i + 1 < t->route->nhosts) {
+			t->down = 1;
 			continue;
+		}
 		t->host = i;
 		s->up = upstream_open(s, t->route, i);
 		if (s->up != NULL)
 			return;
+		t->down = 1;
 	}
 	snprintf(t->outage, sizeof(t->outage), "no server of route %s "
 	    "could be reached", t->route->domain);
@@ -665,13 +690,17 @@ session_upstream_ready(struct session *s)
 }
 
 void
-session_upstream_failed(struct session *s, const char *why)
+session_upstream_failed(struct session *s, const char *why, int refused)
 {
 	struct tx *t = &s->tx;
 	int next = 0;
 
 	/* s->up is already NULL */
 	log_msg("smtp", "%s: %s", t->active ? t->qid : "NOQUEUE", why);
+	if (refused)
+		t->refused = 1;
+	else
+		t->down = 1;
 	if (!t->active || t->pend == PEND_NONE) {
 		if (t->active && t->mail_sent) {
 			t->mode = TX_OUTAGE;
@@ -689,6 +718,14 @@ session_upstream_failed(struct session *s, const char *why)
 			session_process(s);
 			return;
 		}
+	}
+	/* every server tried refused service (none was down): the sender
+	 * keeps the message and its responsibility; nothing is queued */
+	if (t->mode == TX_PROXY && t->nrcpt == 0 && t->pend == PEND_RCPT &&
+	    t->refused && !t->down) {
+		tx_refused_pending(s, why);
+		session_process(s);
+		return;
 	}
 	t->mode = TX_OUTAGE;
 	str_copy(t->outage, why, sizeof(t->outage));

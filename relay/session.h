@@ -67,6 +67,7 @@ struct upstream {
 	int			 sending_body;
 	struct tls_conn		*tls;		/* after our STARTTLS */
 	int			 tls_done;	/* handshake finished */
+	int			 refused;	/* greeted with 5xx: up, refusing */
 	int64_t			 t_start, t_ready;	/* mono ms */
 };
 
@@ -89,6 +90,8 @@ struct tx {
 	enum tx_pend		 pend;
 	int			 mail_sent, mail_ok;
 	int			 host;		/* route server in use */
+	int			 down;		/* a server failed (outage) */
+	int			 refused;	/* a server refused service */
 	uint32_t		 put_id;	/* PEND_QUEUE: request number */
 	int			 finished;	/* customer answered the dot */
 	uint64_t		 msg_size;
@@ -180,7 +183,11 @@ void session_reap(struct relay *r);
 /* called by upstream.c */
 void session_upstream_ready(struct session *s);
 void session_upstream_reply(struct session *s, const struct smtp_reply *r);
-void session_upstream_failed(struct session *s, const char *why);
+/* refused: the server greeted with 5xx (it is up and refuses service),
+ * which is not an outage: when every server of the route refuses, the
+ * sender is answered 451 and no copy is kept */
+void session_upstream_failed(struct session *s, const char *why,
+    int refused);
 /* called by worker.c: the queue owner's answer, or its loss */
 void session_queue_reply(struct relay *r, uint32_t id, int status,
     const char *qid);
@@ -190,7 +197,8 @@ void session_queue_lost(struct relay *r);
 struct upstream *upstream_open(struct session *s, const struct route *route,
     int host);
 void upstream_close(struct upstream *u, int polite);
-/* Reports why through session_upstream_failed(); u is freed. */
+/* Reports why through session_upstream_failed() as a failure (never a
+ * refusal); u is freed. */
 void upstream_fail(struct upstream *u, const char *why);
 /* Queue a command / the message; -1 when the buffers are full. The bytes
  * leave from the event loop, never inside these calls. */

@@ -212,14 +212,16 @@ up_fail(struct upstream *u, const char *fmt, ...)
 	char why[160];
 	va_list ap;
 
+	int refused = u->refused;
+
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
-	if (u->state != UP_READY && u->state != UP_JAIL)
+	if (!refused && u->state != UP_READY && u->state != UP_JAIL)
 		relay_host_down(s->r, &u->route->host[u->host]);
 	s->up = NULL;
 	upstream_close(u, 0);
-	session_upstream_failed(s, why);
+	session_upstream_failed(s, why, refused);
 }
 
 void
@@ -400,6 +402,10 @@ up_on_reply(struct upstream *u, const struct smtp_reply *r)
 	switch (r->op) {
 	case COP_GREETING:
 		if (r->code != 220) {
+			/* 554 (or any 5xx): the server is up and refuses
+			 * service, which no queueing can cure; 421 and the
+			 * rest are outages */
+			u->refused = r->code / 100 == 5;
 			up_fail(u, "%s refused us: %d %s", u->addr, r->code,
 			    r->text);
 			return;

@@ -156,7 +156,9 @@ $ref->stop;
 # A customer that is down, says 4xx, or hangs up is an outage: the message
 # is committed to the queue and only then gets "250 ... queued as ID"
 # (SPEC 3.2.4; 451 4.4.1 when there is no queue to take it). A customer's
-# 5xx reaches the sender as it was.
+# 5xx reaches the sender as it was. A customer that greets with 5xx is up
+# and refuses service: no queueing cures that, so the sender gets 451
+# 4.7.1 and keeps the message (nothing is queued).
 my $OUT_RCPT = qr/^250 2\.1\.5 Ok$/;
 my $QUEUED = qr/^250 2\.0\.0 Ok: queued as [0-9A-F]+$/;
 my $DEFERRED = qr/to=<alice\@example\.test>, relay=none, .*dsn=4\.4\.1, status=deferred \(.*; queued as [0-9A-F]+\)/;
@@ -176,7 +178,8 @@ my @faults = (
     [ [qw(-Q CONNECT)], $OUT_RCPT, $QUEUED, $DEFERRED, 0 ],
     [ [qw(-Q RCPT)], $OUT_RCPT, $QUEUED, $DEFERRED, 0 ],
     [ [qw(-Q DATA)], qr/^250 2\.1\.5 /, $QUEUED, $DEFERRED, 0 ],
-    [ [qw(-f CONNECT)], $OUT_RCPT, $QUEUED, $DEFERRED, 0 ],
+    [ [qw(-f CONNECT)], qr/^451 4\.7\.1 <alice\@example\.test>: the customer's server refuses service, try again later$/,
+      undef, qr/to=<alice\@example\.test>, relay=none, .*dsn=4\.7\.1, status=deferred \(every server of route example\.test refuses service; not queued/, 0 ],
     [ [qw(-r MAIL)], $OUT_RCPT, $QUEUED, $DEFERRED, 0 ],
     [ [qw(-f MAIL)], $HARD, undef, qr/reject: RCPT from .*: 500 5\.3\.0/, 0 ],
     [ undef, $OUT_RCPT, $QUEUED,
@@ -220,9 +223,10 @@ for my $f (@faults) {
 
 # --- two route servers -----------------------------------------------------
 
-for my $first ('dead', '421') {
+for my $first ('dead', '421', '5xx') {
 	my $s2 = start_sink();
-	my $s1 = $first eq '421' ? start_sink(args => [qw(-Q CONNECT)]) : undef;
+	my $s1 = $first eq '421' ? start_sink(args => [qw(-Q CONNECT)]) :
+	    $first eq '5xx' ? start_sink(args => [qw(-f CONNECT)]) : undef;
 	my $p1 = $s1 ? $s1->port : dead_port();
 	my $m = start_mxgate(config =>
 	    "route example.test 127.0.0.1:$p1 127.0.0.1:$s2->{port}\n");
