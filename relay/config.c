@@ -495,6 +495,7 @@ static const struct directive directives[] = {
 	    0, 30000 },
 	{ "pass_ttl",	1, 1, 0, do_duration,	OFF(pass_ttl), 0, 7 * 86400 },
 	{ "max_unknown_rcpt", 1, 1, 0, do_uint,	OFF(max_unknown_rcpt), 0, 1000 },
+	{ "max_refused_rcpt", 1, 1, 0, do_uint,	OFF(max_refused_rcpt), 0, 10000 },
 	{ "tempblock_time", 1, 1, 0, do_duration, OFF(tempblock_time),
 	    0, 7 * 86400 },
 	{ "min_data_rate", 1, 1, 0, do_size,	OFF(min_data_rate), 0, 10u << 20 },
@@ -841,6 +842,7 @@ config_new(void)
 	cf->pass_ttl = 3600;
 	cf->dnsbl_timeout_ms = 2000;
 	cf->max_unknown_rcpt = 10;
+	cf->max_refused_rcpt = 30;
 	cf->tempblock_time = 600;
 	cf->min_data_rate = 256;
 	str_copy(cf->chroot_dir, "/var/lib/mxgate/empty", CONF_PATH_MAX);

@@ -96,6 +96,7 @@ struct config {
 	uint64_t		pass_ttl;		/* seconds */
 	uint64_t		dnsbl_timeout_ms;
 	int			max_unknown_rcpt;
+	int			max_refused_rcpt;
 	uint64_t		tempblock_time;		/* seconds */
 	uint64_t		min_data_rate;		/* bytes/s, 0 off */
 	int			block_drop;		/* block_action drop */

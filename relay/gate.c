@@ -106,6 +106,7 @@ gate_conf_default(struct gate_conf *gc)
 	gc->pregreet_wait_ms = 2000;
 	gc->block_action = GATE_BLOCK_REPLY;
 	gc->max_unknown_rcpt = 10;
+	gc->max_refused_rcpt = 30;
 	gc->tempblock_ms = 600 * 1000;
 	gc->min_data_rate = 256;
 	gc->data_rate_grace_ms = 10 * 1000;
@@ -129,6 +130,7 @@ gate_conf_from_config(const struct config *cf, struct gate_conf *gc)
 	gc->pregreet_wait_ms = (int64_t)cf->pregreet_wait_ms;
 	gc->block_action = cf->block_drop ? GATE_BLOCK_DROP : GATE_BLOCK_REPLY;
 	gc->max_unknown_rcpt = cf->max_unknown_rcpt;
+	gc->max_refused_rcpt = cf->max_refused_rcpt;
 	gc->tempblock_ms = (int64_t)cf->tempblock_time * 1000;
 	gc->min_data_rate = cf->min_data_rate;
 }
@@ -873,26 +875,42 @@ gate_cidr_del(struct gate *g, enum gate_list list, const struct cidr *c)
 
 /* --- in-session limits -------------------------------------------- */
 
-int
-gate_unknown_rcpt(struct gate *g, struct gate_session *s,
-    struct gate_ticket *t, int64_t now)
+/* One more bad recipient of a kind (count) against its limit: at the
+ * limit the IP is blocked for tempblock_ms and DICTIONARY noted. */
+static int
+dictionary(struct gate *g, struct gate_ticket *t, int64_t now, int count,
+    int limit, const char *what)
 {
 	char why[GATE_WHY_MAX];
 	int secs;
 
-	s->unknown_rcpt++;
-	if (g->conf.max_unknown_rcpt <= 0 ||
-	    s->unknown_rcpt < g->conf.max_unknown_rcpt)
+	if (limit <= 0 || count < limit)
 		return 0;
 	secs = (int)(g->conf.tempblock_ms / 1000);
-	snprintf(why, sizeof(why), "dictionary attack (%d unknown rcpt)",
-	    s->unknown_rcpt);
+	snprintf(why, sizeof(why), "dictionary attack (%d %s rcpt)", count,
+	    what);
 	if (t->verdict != GATE_ALLOW && secs > 0)
 		(void)gate_tempblock(g, &t->ip, secs, why, now);
-	snprintf(why, sizeof(why), "%d unknown recipients, blocked %d s",
-	    s->unknown_rcpt, t->verdict == GATE_ALLOW ? 0 : secs);
+	snprintf(why, sizeof(why), "%d %s recipients, blocked %d s", count,
+	    what, t->verdict == GATE_ALLOW ? 0 : secs);
 	gate_note(g, t, GATE_DICTIONARY, why);
 	return 1;
+}
+
+int
+gate_unknown_rcpt(struct gate *g, struct gate_session *s,
+    struct gate_ticket *t, int64_t now)
+{
+	return dictionary(g, t, now, ++s->unknown_rcpt,
+	    g->conf.max_unknown_rcpt, "unknown");
+}
+
+int
+gate_refused_rcpt(struct gate *g, struct gate_session *s,
+    struct gate_ticket *t, int64_t now)
+{
+	return dictionary(g, t, now, ++s->refused_rcpt,
+	    g->conf.max_refused_rcpt, "refused");
 }
 
 int

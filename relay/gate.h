@@ -68,6 +68,7 @@ struct gate_conf {
 	int64_t		pregreet_wait_ms;	/* 2 s; 0 = no pregreet test */
 	enum gate_block_action block_action;	/* reply */
 	int		max_unknown_rcpt;	/* 10 per session; 0 = off */
+	int		max_refused_rcpt;	/* 30 per session; 0 = off */
 	int64_t		tempblock_ms;	/* 10 min */
 	uint64_t	min_data_rate;	/* bytes/s, 256; 0 = off */
 	int64_t		data_rate_grace_ms;	/* 10 s before it applies */
@@ -89,6 +90,7 @@ struct gate_ticket {
 /* Per-session abuse counters (embedded in the session, zeroed at start). */
 struct gate_session {
 	int		unknown_rcpt;
+	int		refused_rcpt;	/* 5xx from the customer's server */
 	int64_t		data_start_ms;
 	uint64_t	data_bytes;
 };
@@ -191,6 +193,16 @@ int gate_cidr_del(struct gate *g, enum gate_list list, const struct cidr *c);
  * closes. 0 otherwise.
  */
 int gate_unknown_rcpt(struct gate *g, struct gate_session *s,
+    struct gate_ticket *t, int64_t now_ms);
+
+/*
+ * In-session: one recipient the customer's server refused with a 5xx (the
+ * mailbox list is the customer's own there). The same as above with its
+ * own counter and limit, max_refused_rcpt: a sender whose list is a little
+ * stale is normal, hundreds of refusals in one session are a dictionary
+ * attack run through the customer. Never counted as the client's error.
+ */
+int gate_refused_rcpt(struct gate *g, struct gate_session *s,
     struct gate_ticket *t, int64_t now_ms);
 
 /* In DATA: 1 when, past the grace period, the average rate since

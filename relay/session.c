@@ -494,7 +494,7 @@ on_rcpt(struct session *s, const struct smtp_event *ev)
 	case TX_MAIL_REJECTED:
 		t->pend = PEND_NONE;
 		log_reject(s, "RCPT", t->reject, ev->path.addr);
-		reply_and_continue(s, t->reject);
+		smtp_server_relay_reply(&s->srv, t->reject);
 		return;
 	case TX_OUTAGE:
 		tx_outage_pending(s);
@@ -779,7 +779,7 @@ session_upstream_reply(struct session *s, const struct smtp_reply *r)
 			t->mode = TX_MAIL_REJECTED;
 			t->pend = PEND_NONE;
 			log_reject(s, "RCPT", line, t->pending.addr);
-			reply_and_continue(s, line);
+			smtp_server_relay_reply(&s->srv, line);
 			break;
 		}
 		upstream_fail(s->up, "customer refused MAIL temporarily");
@@ -795,8 +795,18 @@ session_upstream_reply(struct session *s, const struct smtp_reply *r)
 			}
 			reply_and_continue(s, "250 2.1.5 Ok");
 		} else {
+			/* the customer's refusal, not the client's error;
+			 * its 5xx count toward the dictionary-attack limit */
 			log_reject(s, "RCPT", line, t->pending.addr);
-			reply_and_continue(s, line);
+			smtp_server_relay_reply(&s->srv, line);
+			if (r->code / 100 == 5 && s->r->gate != NULL &&
+			    gate_refused_rcpt(s->r->gate, &s->gs, &s->gt,
+			    mono_ms())) {
+				gate_log(s);
+				smtp_server_close(&s->srv, "421 4.7.0 Error: too "
+				    "many refused recipients", "dictionary attack");
+				s->closing = 1;
+			}
 		}
 		break;
 	case COP_DATA:

@@ -584,8 +584,23 @@ smtp_server_step(struct smtp_server *s, struct buf *in,
 	return e;
 }
 
+static void answer(struct smtp_server *s, const char *line,
+    int client_error);
+
 void
 smtp_server_reply(struct smtp_server *s, const char *line)
+{
+	answer(s, line, 1);
+}
+
+void
+smtp_server_relay_reply(struct smtp_server *s, const char *line)
+{
+	answer(s, line, 0);
+}
+
+static void
+answer(struct smtp_server *s, const char *line, int client_error)
 {
 	enum smtp_ev was = s->pending;
 	char cls = line[0];
@@ -624,7 +639,7 @@ smtp_server_reply(struct smtp_server *s, const char *line)
 	default:
 		break;
 	}
-	if (cls != '2' && cls != '3' && was != SMTP_EV_EOM &&
+	if (client_error && cls != '2' && cls != '3' && was != SMTP_EV_EOM &&
 	    ++s->errors >= s->lim.max_errors) {
 		char buf[SMTP_CMD_LINE_MAX];
 		snprintf(buf, sizeof(buf), "421 4.7.0 %s Error: too many errors",

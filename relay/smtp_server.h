@@ -121,6 +121,12 @@ enum smtp_ev smtp_server_step(struct smtp_server *s, struct buf *in,
  * accept (354 for DATA), 4xx/5xx refuse. A 421 closes the session. */
 void smtp_server_reply(struct smtp_server *s, const char *line);
 
+/* The same for a verdict that is the customer's, not ours (its refusal
+ * of a recipient or of the sender, passed through): a 4xx/5xx here is no
+ * error of the client's and does not count toward max_errors; the caller
+ * counts refused recipients toward its own dictionary-attack limit. */
+void smtp_server_relay_reply(struct smtp_server *s, const char *line);
+
 /* Marks the message being received as refused (memory budget); its
  * content is discarded and EOM reports the error. */
 void smtp_server_set_msg_error(struct smtp_server *s, enum smtp_msg_error e);
