@@ -1263,7 +1263,10 @@ session_process(struct session *s)
 {
 	struct smtp_event ev;
 
-	if (s->dead)
+	/* after STARTTLS nothing is stepped until the handshake is done: an
+	 * upstream event arriving while the 220 is still unflushed must not
+	 * step the plaintext pipelined behind STARTTLS (CVE-2011-0411) */
+	if (s->dead || s->starttls || s->handshaking)
 		return;
 	while (!s->closing) {
 		if (s->out.len > SESSION_OUT_HIGH)
@@ -1308,7 +1311,8 @@ done:
 	if (s->srv.state == SMTP_CLOSED)
 		s->closing = 1;
 	/* while the customer decides, the sender's clock is stopped */
-	if (s->srv.pending != SMTP_EV_NONE)
+	if (s->srv.pending != SMTP_EV_NONE &&
+	    s->srv.pending != SMTP_EV_STARTTLS)
 		loop_timer_cancel(s->r->loop, &s->t_idle);
 	else if (!loop_timer_armed(&s->t_idle) && !s->closing)
 		arm_idle(s);

@@ -134,7 +134,7 @@ cmd_helo_common(struct smtp_server *s, const char *args,
 	str_copy(s->helo, args, sizeof(s->helo));
 	s->esmtp = esmtp;
 	s->state = SMTP_IDLE;
-	s->nrcpt = s->rcpt_tried = 0;
+	s->nrcpt = s->rcpt_tried = s->overshoot = 0;
 	if (!esmtp) {
 		reply(s, "250 %s", s->lim.hostname);
 	} else {
@@ -268,7 +268,14 @@ cmd_rcpt(struct smtp_server *s, const char *args, struct smtp_event *ev)
 		    "555 5.5.4 Unsupported option: %.64s", p + used + 1);
 		return error_reply(s, ev, line);
 	}
+	/* Past max_recipients a client gets 452 and sends the rest in a new
+	 * transaction (RFC 5321 4.5.3.1.10); a client that overshoots by as
+	 * many again is not doing that: each further RCPT counts as an error,
+	 * so max_errors ends it */
 	if (s->nrcpt >= s->lim.max_recipients) {
+		if (++s->overshoot > s->lim.max_recipients)
+			return error_reply(s, ev,
+			    "452 4.5.3 Error: too many recipients");
 		reply(s, "452 4.5.3 Error: too many recipients");
 		return SMTP_EV_NONE;
 	}
@@ -306,7 +313,7 @@ cmd_rset(struct smtp_server *s, const char *args, struct smtp_event *ev)
 	reply(s, "250 2.0.0 Ok");
 	if (s->state == SMTP_MAIL)
 		s->state = SMTP_IDLE;
-	s->nrcpt = s->rcpt_tried = 0;
+	s->nrcpt = s->rcpt_tried = s->overshoot = 0;
 	if (junk(s, ev) == SMTP_EV_CLOSE)
 		return SMTP_EV_CLOSE;
 	if (had_tx) {
@@ -360,6 +367,10 @@ cmd_starttls(struct smtp_server *s, const char *args, struct smtp_event *ev)
 		return error_reply(s, ev,
 		    "503 5.5.1 Error: STARTTLS inside a mail transaction");
 	reply(s, "220 2.0.0 Ready to start TLS");
+	/* nothing more is stepped until smtp_server_tls_started(): what
+	 * follows STARTTLS in the clear is the caller's to discard, even
+	 * when another event makes it step before the 220 is out */
+	s->pending = SMTP_EV_STARTTLS;
 	ev->type = SMTP_EV_STARTTLS;
 	return SMTP_EV_STARTTLS;
 }
@@ -575,6 +586,9 @@ smtp_server_step(struct smtp_server *s, struct buf *in,
 		if (s->state == SMTP_CLOSED || s->state == SMTP_GREETING ||
 		    s->pending != SMTP_EV_NONE)
 			return SMTP_EV_NONE;
+		if (s->state != SMTP_DATA &&
+		    s->out->max - s->out->len < SMTP_REPLY_ROOM)
+			return SMTP_EV_NONE;	/* flush the replies first */
 		before = in->len;
 		if (s->state == SMTP_DATA)
 			e = data_step(s, in, ev);
@@ -617,7 +631,7 @@ answer(struct smtp_server *s, const char *line, int client_error)
 	case SMTP_EV_MAIL:
 		if (cls == '2') {
 			s->state = SMTP_MAIL;
-			s->nrcpt = s->rcpt_tried = 0;
+			s->nrcpt = s->rcpt_tried = s->overshoot = 0;
 		}
 		break;
 	case SMTP_EV_RCPT:
@@ -634,7 +648,7 @@ answer(struct smtp_server *s, const char *line, int client_error)
 		break;
 	case SMTP_EV_EOM:
 		s->state = SMTP_IDLE;
-		s->nrcpt = s->rcpt_tried = 0;
+		s->nrcpt = s->rcpt_tried = s->overshoot = 0;
 		break;
 	default:
 		break;
@@ -658,9 +672,10 @@ void
 smtp_server_tls_started(struct smtp_server *s)
 {
 	s->tls = 1;
+	s->pending = SMTP_EV_NONE;
 	s->esmtp = 0;
 	s->helo[0] = '\0';
-	s->nrcpt = s->rcpt_tried = 0;
+	s->nrcpt = s->rcpt_tried = s->overshoot = 0;
 	s->discard_line = 0;
 	s->state = SMTP_HELO;
 }

@@ -25,6 +25,11 @@
 #include "buf.h"
 
 #define SMTP_CMD_LINE_MAX	512	/* RFC 5321 4.5.3.1.4, with CRLF */
+/* Room one command's answer may need in `out` (an error reply and a 421
+ * after it, or the EHLO list): the machine steps no further command while
+ * `out` has less, so pipelined input never overflows the reply buffer;
+ * the caller flushes and steps again. */
+#define SMTP_REPLY_ROOM		(2 * (SMTP_CMD_LINE_MAX + 2) + 512)
 #define SMTP_DATA_LINE_MAX	1000	/* RFC 5321 4.5.3.1.6, with CRLF */
 #define SMTP_HELO_MAX		255
 #define SMTP_JUNK_MAX		100	/* NOOP/RSET/VRFY/HELP per session */
@@ -95,6 +100,7 @@ struct smtp_server {
 	char			 helo[SMTP_HELO_MAX + 1];
 	int			 nrcpt;		/* accepted in transaction */
 	int			 rcpt_tried;
+	int			 overshoot;	/* RCPTs past max_recipients */
 	uint64_t		 size;		/* DATA bytes so far */
 	enum smtp_msg_error	 msg_error;
 	int			 discard_line;	/* skipping an over-long line */
@@ -120,6 +126,8 @@ enum smtp_ev smtp_server_step(struct smtp_server *s, struct buf *in,
  * e.g. "250 2.1.5 Ok". The reply class decides the transition: 2xx/3xx
  * accept (354 for DATA), 4xx/5xx refuse. A 421 closes the session. */
 void smtp_server_reply(struct smtp_server *s, const char *line);
+/* (After SMTP_EV_STARTTLS the machine steps nothing until
+ * smtp_server_tls_started(); it is not answered with a reply.) */
 
 /* The same for a verdict that is the customer's, not ours (its refusal
  * of a recipient or of the sender, passed through): a 4xx/5xx here is no

@@ -316,6 +316,10 @@ test_errors_and_limits(void)
 	feeds(&t, "STARTTLS\r\nEHLO injected\r\n");
 	is_str(out(&t), "220 2.0.0 Ready to start TLS\r\n", "STARTTLS: 220");
 	is_int(t.starttls, 1, "STARTTLS event stops the stepping");
+	t_run(&t);	/* another event (the customer's) makes it step */
+	is_str(out(&t), "", "stepped again before the handshake: the "
+	    "plaintext after STARTTLS is not processed");
+	is_int(t.helos, 1, "... no HELO event from it");
 	buf_consume(&t.in, t.in.len);	/* the caller discards it */
 	smtp_server_tls_started(&t.s);
 	feeds(&t, "MAIL FROM:<b@s.test>\r\n");
@@ -592,6 +596,68 @@ test_data_limits(void)
 	t_free(&t);
 }
 
+/* Pipelined input never overflows the reply buffer: the machine stops
+ * stepping while `out` lacks SMTP_REPLY_ROOM; flushed, it goes on. And
+ * RCPTs past max_recipients: 452, then errors once they overshoot by as
+ * many again. */
+static void
+test_reply_room_and_overshoot(void)
+{
+	struct t t;
+	int i, rounds = 0;
+	size_t got = 0;
+	const char *p;
+
+	t_init(&t, 100000, 10);
+	buf_free(&t.out);
+	buf_init(&t.out, 4096);
+	feeds(&t, "EHLO c\r\n");
+	buf_consume(&t.out, t.out.len);
+	/* 90 VRFY (under the junk limit): 90 replies of 79 octets, about
+	 * 7 KiB of answers to one read, more than the 4 KiB buffer holds */
+	for (i = 0; i < 90; i++)
+		buf_append(&t.in, "VRFY x\r\n", 8);
+	while (t.in.len > 0 && rounds++ < 1000) {
+		t_run(&t);
+		if (t.out.len > t.out.max || t.s.state == SMTP_CLOSED)
+			break;
+		buf_append(&t.out, "", 1);	/* NUL-terminate for strstr */
+		for (p = strstr(buf_ptr(&t.out), "252 "); p != NULL;
+		    p = strstr(p + 1, "252 "))
+			got++;
+		buf_consume(&t.out, t.out.len);	/* the caller's flush */
+	}
+	ok(t.s.state != SMTP_CLOSED, "90 pipelined VRFY with a 4 KiB "
+	    "reply buffer: the session is not closed");
+	is_int(got, 90, "... every one answered, in rounds of what fits");
+	ok(rounds > 1, "... over several flushes (%d)", rounds);
+	t_free(&t);
+
+	t_init(&t, 100000, 5);	/* max_recipients 3, max_errors 5 */
+	out(&t);
+	feeds(&t, "EHLO c\r\nMAIL FROM:<b@s.test>\r\n");
+	out(&t);
+	for (i = 0; i < 3; i++)
+		feeds(&t, "RCPT TO:<a@example.test>\r\n");
+	is_int(t.rcpts, 3, "three recipients accepted");
+	out(&t);
+	for (i = 0; i < 3; i++)
+		feeds(&t, "RCPT TO:<a@example.test>\r\n");
+	is_str(out(&t), "452 4.5.3 Error: too many recipients\r\n"
+	    "452 4.5.3 Error: too many recipients\r\n"
+	    "452 4.5.3 Error: too many recipients\r\n",
+	    "the next three: 452, the session goes on");
+	for (i = 0; i < 4; i++)
+		feeds(&t, "RCPT TO:<a@example.test>\r\n");
+	ok(t.s.state != SMTP_CLOSED, "overshooting by 4 more: still open "
+	    "(4 errors)");
+	feeds(&t, "RCPT TO:<a@example.test>\r\n");
+	ok(t.s.state == SMTP_CLOSED, "the 5th error closes it");
+	ok(strstr(out(&t), "421 4.7.0 mx.example.test Error: too many "
+	    "errors\r\n") != NULL, "... with 421");
+	t_free(&t);
+}
+
 int
 main(void)
 {
@@ -601,5 +667,6 @@ main(void)
 	test_smuggling();
 	test_refused_lines_not_commands();
 	test_data_limits();
+	test_reply_room_and_overshoot();
 	return done_testing();
 }
