@@ -4,8 +4,9 @@
  *
  * Contract: whatever this accepts is a plain "local@domain" that cannot
  * name a second hop. Source routes, '%' and '!' paths, several '@', quoted
- * local parts hiding '@' (or '%', '!'), non-ASCII and over-long parts are
- * refused with a reason, so the routing decision in the session only ever
+ * local parts hiding '@' (or '%', '!'), control or non-ASCII bytes (escaped
+ * ones too), domain literals other than a parsing [IPv4] or [IPv6:...],
+ * and over-long parts are refused with a reason, so the routing decision in the session only ever
  * sees the one domain that will receive the message.
  */
 #ifndef MXGATE_ADDR_H
