@@ -93,6 +93,30 @@ lines_ok(const char *s, size_t len, size_t *longest)
 	return col == 0 && *longest <= DSN_LINE_MAX;
 }
 
+/* 1 when no line of s is "." alone: an end of DATA inside the report */
+static int
+no_dot_line(const char *s, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i + 2 < len; i++)
+		if ((i == 0 || s[i - 1] == '\n') && s[i] == '.' &&
+		    s[i + 1] == '\r')
+			return 0;
+	return 1;
+}
+
+static int
+has(const char *s, size_t len, const char *needle)
+{
+	size_t n = strlen(needle), i;
+
+	for (i = 0; n <= len && i <= len - n; i++)
+		if (memcmp(s + i, needle, n) == 0)
+			return 1;
+	return 0;
+}
+
 int
 main(void)
 {
@@ -179,6 +203,37 @@ main(void)
 	in.nrcpt = 0;
 	is_int(dsn_build(&in, out, sizeof(out), NULL), -1, "no recipient");
 	in.nrcpt = 2;
+
+	/* no line "." alone, whatever the header bytes; wire lines are
+	 * stuffed once */
+	{
+		static const struct {
+			const char *h, *want, *name;
+		} d[] = {
+			{ "A: b\r\r\n.\nC: d\r\n", "\r\n..\r\nC: d\r\n",
+			    "bare CR, CRLF, '.', bare LF" },
+			{ "A: b\r\n.", "A: b\r\n..\r\n\r\n--",
+			    "a cut last line '.'" },
+			{ ".", "headers\r\n\r\n..\r\n\r\n--", "only '.'" },
+			{ "A: b\n.\r\n", "A: b\r\n..\r\n\r\n--",
+			    "bare LF then '.' CRLF" },
+			{ "..x: y\r\nB: c\r\n", "\r\n\r\n..x: y\r\nB: c\r\n",
+			    "first line stuffed once, not twice" },
+			{ "A: b\n.x\r\n", "A: b\r\n..x\r\n",
+			    "a line we create is stuffed" },
+		};
+		size_t k;
+
+		for (k = 0; k < sizeof(d) / sizeof(d[0]); k++) {
+			in.headers = d[k].h;
+			in.headers_len = strlen(d[k].h);
+			n = dsn_build(&in, out, sizeof(out), NULL);
+			ok(n > 0 && no_dot_line(out, (size_t)n) &&
+			    lines_ok(out, (size_t)n, &longest) &&
+			    has(out, (size_t)n, d[k].want), "headers: %s",
+			    d[k].name);
+		}
+	}
 
 	/* a header containing the boundary moves the boundary */
 	{
