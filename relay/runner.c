@@ -1288,9 +1288,12 @@ runner_main(const struct config *cf, struct queue *q, int jail_fd,
 		conn_close(&r->c, 1);	/* the batch is over */
 		if (n > 0 || next == INT64_MAX)
 			next = now + RUNNER_RESCAN_MS * 1000ll;
-		next = (next - wall_us()) / 1000;
+		/* next may come from a clear, rewritten header: compare
+		 * before subtracting */
+		now = wall_us();
+		next = next <= now ? 0 : (next - now) / 1000;
 		runner_sleep(r, next > RUNNER_RESCAN_MS ? RUNNER_RESCAN_MS :
-		    next < 0 ? 0 : next);
+		    next);
 		if (r->jail_gone) {
 			log_msg("qmgr", "runner: the jail is gone; stopping");
 			rc = EXIT_TEMP;
