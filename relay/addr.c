@@ -196,6 +196,27 @@ addr_parse_path(const char *s, size_t len, int allow_null,
 	return ADDR_OK;
 }
 
+enum addr_status
+addr_check(const char *addr, int allow_null)
+{
+	char path[ADDR_PATH_MAX + 3];
+	struct smtp_path p;
+	size_t n = strnlen(addr, ADDR_PATH_MAX + 1), used;
+	enum addr_status st;
+
+	if (n > ADDR_PATH_MAX)
+		return ADDR_TOO_LONG;
+	path[0] = '<';
+	memcpy(path + 1, addr, n);
+	path[n + 1] = '>';
+	st = addr_parse_path(path, n + 2, allow_null, &p, &used);
+	if (st != ADDR_OK)
+		return st;
+	if (used != n + 2 || strcmp(p.addr, addr) != 0)
+		return ADDR_SYNTAX;	/* not in the form we hand on */
+	return ADDR_OK;
+}
+
 const char *
 addr_status_text(enum addr_status st)
 {

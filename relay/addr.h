@@ -47,6 +47,14 @@ struct smtp_path {
 enum addr_status addr_parse_path(const char *s, size_t len, int allow_null,
     struct smtp_path *out, size_t *consumed);
 
+/*
+ * Checks a bare "local@domain" ("" for the null path when allow_null) as
+ * struct smtp_path.addr holds it, for a process that receives addresses
+ * from another one: the same rules as addr_parse_path(), and the exact
+ * form it produces (domain in lower case). ADDR_OK or why not.
+ */
+enum addr_status addr_check(const char *addr, int allow_null);
+
 /* A reply text fragment for a refused path, e.g. "source routes are not
  * accepted". */
 const char *addr_status_text(enum addr_status st);

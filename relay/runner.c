@@ -422,7 +422,9 @@ conn_cmd(struct runner *r, struct conn *c, enum smtp_cop op,
     const char *line, struct smtp_reply *rep)
 {
 	if (smtp_client_send(&c->cli, op, line) != 0) {
-		conn_fail(c, "cannot queue a command for %s", c->relay);
+		conn_fail(c, errno == EINVAL ? "local error: a command for %s "
+		    "holds CR or LF; not sent" : "cannot queue a command for %s",
+		    c->relay);
 		return -1;
 	}
 	if (conn_flush(r, c) != 0 || conn_reply(r, c, rep) != 0)
