@@ -93,30 +93,6 @@ lines_ok(const char *s, size_t len, size_t *longest)
 	return col == 0 && *longest <= DSN_LINE_MAX;
 }
 
-/* 1 when no line of s is "." alone: an end of DATA inside the report */
-static int
-no_dot_line(const char *s, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i + 2 < len; i++)
-		if ((i == 0 || s[i - 1] == '\n') && s[i] == '.' &&
-		    s[i + 1] == '\r')
-			return 0;
-	return 1;
-}
-
-static int
-has(const char *s, size_t len, const char *needle)
-{
-	size_t n = strlen(needle), i;
-
-	for (i = 0; n <= len && i <= len - n; i++)
-		if (memcmp(s + i, needle, n) == 0)
-			return 1;
-	return 0;
-}
-
 int
 main(void)
 {
@@ -227,10 +203,13 @@ main(void)
 		for (k = 0; k < sizeof(d) / sizeof(d[0]); k++) {
 			in.headers = d[k].h;
 			in.headers_len = strlen(d[k].h);
-			n = dsn_build(&in, out, sizeof(out), NULL);
-			ok(n > 0 && no_dot_line(out, (size_t)n) &&
+			n = dsn_build(&in, out, sizeof(out) - 1, NULL);
+			if (n >= 0)
+				out[n] = '\0';
+			ok(n > 0 && strncmp(out, ".\r\n", 3) != 0 &&
+			    strstr(out, "\n.\r\n") == NULL &&
 			    lines_ok(out, (size_t)n, &longest) &&
-			    has(out, (size_t)n, d[k].want), "headers: %s",
+			    strstr(out, d[k].want) != NULL, "headers: %s",
 			    d[k].name);
 		}
 	}
