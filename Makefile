@@ -54,6 +54,7 @@ include hardening/flags.mk
 include deps/libs.mk
 include relay/build.mk
 include tests/tests.mk
+include tests/fuzz/fuzz.mk
 include image/image.mk
 include bench/bench.mk
 
@@ -62,7 +63,9 @@ help:
 	@echo
 	@echo "  make deps     install build tools, fetch + verify pinned inputs ($(DL_DIR))"
 	@echo "  make relay    build the static-pie relay: $(O)/bin/mxgate, mxgatectl"
-	@echo "  make check    build and run the TAP test suite (prove)"
+	@echo "  make check    build and run the TAP test suite (prove), fuzz-check first"
+	@echo "  make fuzz     run every libFuzzer harness FUZZ_SECONDS (60) each"
+	@echo "  make fuzz-check  replay the fuzz corpora, fuzz each harness 20 s"
 	@echo "  make run      start the appliance (or, before the image, the relay) for a demo"
 	@echo "  make image    build the disk and VM images under $(O)/image"
 	@echo "  make verify   build everything twice and compare (reproducibility);"

@@ -1,7 +1,13 @@
 /*
- * addr.c — see addr.h. Strict envelope path parsing.
+ * addr.c — see addr.h. Strict envelope path parsing: owns no state, never
+ * allocates, never accepts a byte of a path without looking at it (an
+ * escaped byte in a quoted local part included: RFC 5321 quoted-pairSMTP
+ * is %d92 %d32-126 only) and never accepts a domain literal that is not
+ * an IPv4 or IPv6 address.
  */
+#include <arpa/inet.h>
 #include <string.h>
+#include <strings.h>
 
 #include "addr.h"
 #include "util.h"
@@ -43,20 +49,32 @@ addr_domain_valid(const char *d)
 	return label > 0 && p[-1] != '-';
 }
 
-/* "[1.2.3.4]" or "[IPv6:...]": kept as a literal, never routed. */
+/* "[1.2.3.4]" or "[IPv6:...]" (RFC 5321 4.1.3) holding an address that
+ * parses: kept as a literal, never routed. General address literals
+ * ("[tag:...]") and anything else are refused. */
 static int
 domain_literal_valid(const char *d, size_t len)
 {
-	size_t i;
+	char ip[INET6_ADDRSTRLEN + 1];
+	unsigned char bin[16];
+	size_t n;
 
 	if (len < 3 || d[0] != '[' || d[len - 1] != ']')
 		return 0;
-	for (i = 1; i < len - 1; i++) {
-		unsigned char c = (unsigned char)d[i];
-		if (c <= 32 || c >= 127 || c == '[' || c == ']' || c == '\\')
+	d++;
+	n = len - 2;
+	if (n > 5 && strncasecmp(d, "IPv6:", 5) == 0) {
+		if (n - 5 >= sizeof(ip))
 			return 0;
+		memcpy(ip, d + 5, n - 5);
+		ip[n - 5] = '\0';
+		return inet_pton(AF_INET6, ip, bin) == 1;
 	}
-	return 1;
+	if (n >= sizeof(ip))
+		return 0;
+	memcpy(ip, d, n);
+	ip[n] = '\0';
+	return inet_pton(AF_INET, ip, bin) == 1;
 }
 
 enum addr_status
@@ -80,7 +98,13 @@ addr_parse_path(const char *s, size_t len, int allow_null,
 		if (c == '"' )
 			quoted = !quoted;
 		else if (c == '\\' && quoted) {
+			/* the escaped byte: quoted-pairSMTP, %d32-126 */
 			if (++p >= s + len)
+				return ADDR_SYNTAX;
+			c = (unsigned char)*p;
+			if (c >= 128)
+				return ADDR_NON_ASCII;
+			if (c < 32 || c == 127)
 				return ADDR_SYNTAX;
 		} else if (c == '>' && !quoted)
 			break;
@@ -169,6 +193,27 @@ addr_parse_path(const char *s, size_t len, int allow_null,
 	memcpy(out->addr, s + 1, llen);
 	out->addr[llen] = '@';
 	memcpy(out->addr + llen + 1, out->domain, dlen + 1);
+	return ADDR_OK;
+}
+
+enum addr_status
+addr_check(const char *addr, int allow_null)
+{
+	char path[ADDR_PATH_MAX + 3];
+	struct smtp_path p;
+	size_t n = strnlen(addr, ADDR_PATH_MAX + 1), used;
+	enum addr_status st;
+
+	if (n > ADDR_PATH_MAX)
+		return ADDR_TOO_LONG;
+	path[0] = '<';
+	memcpy(path + 1, addr, n);
+	path[n + 1] = '>';
+	st = addr_parse_path(path, n + 2, allow_null, &p, &used);
+	if (st != ADDR_OK)
+		return st;
+	if (used != n + 2 || strcmp(p.addr, addr) != 0)
+		return ADDR_SYNTAX;	/* not in the form we hand on */
 	return ADDR_OK;
 }
 

@@ -4,8 +4,9 @@
  *
  * Contract: whatever this accepts is a plain "local@domain" that cannot
  * name a second hop. Source routes, '%' and '!' paths, several '@', quoted
- * local parts hiding '@' (or '%', '!'), non-ASCII and over-long parts are
- * refused with a reason, so the routing decision in the session only ever
+ * local parts hiding '@' (or '%', '!'), control or non-ASCII bytes (escaped
+ * ones too), domain literals other than a parsing [IPv4] or [IPv6:...],
+ * and over-long parts are refused with a reason, so the routing decision in the session only ever
  * sees the one domain that will receive the message.
  */
 #ifndef MXGATE_ADDR_H
@@ -45,6 +46,14 @@ struct smtp_path {
  */
 enum addr_status addr_parse_path(const char *s, size_t len, int allow_null,
     struct smtp_path *out, size_t *consumed);
+
+/*
+ * Checks a bare "local@domain" ("" for the null path when allow_null) as
+ * struct smtp_path.addr holds it, for a process that receives addresses
+ * from another one: the same rules as addr_parse_path(), and the exact
+ * form it produces (domain in lower case). ADDR_OK or why not.
+ */
+enum addr_status addr_check(const char *addr, int allow_null);
 
 /* A reply text fragment for a refused path, e.g. "source routes are not
  * accepted". */

@@ -28,6 +28,11 @@ char  *buf_space(struct buf *b, size_t n);
 void   buf_commit(struct buf *b, size_t n);
 void   buf_consume(struct buf *b, size_t n);
 void   buf_reset(struct buf *b);
-static inline const char *buf_ptr(const struct buf *b) { return b->data + b->off; }
+/* The unconsumed bytes. Never NULL: a buffer never allocated gives ""
+ * (NULL + 0 is undefined behaviour in C). */
+static inline const char *buf_ptr(const struct buf *b)
+{
+	return b->data != NULL ? b->data + b->off : "";
+}
 
 #endif

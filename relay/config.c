@@ -756,6 +756,8 @@ config_mailbox_known(const struct config *cf, const char *addr)
 
 	if (cf->mailboxes_file[0] == '\0')
 		return 1;
+	if (cf->nmailboxes == 0)	/* an empty list knows nobody */
+		return 0;
 	if (str_copy(key, addr, sizeof(key)) >= sizeof(key))
 		return 0;
 	str_lower(key);

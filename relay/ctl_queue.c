@@ -104,7 +104,7 @@ list_one(void *arg, const struct queue_msg *m, int status)
 	char age[32], t1[32], t2[32];
 	int i;
 
-	age_format(lc->now - m->arrival_us, age, sizeof(age));
+	age_format(queue_age_us(m, lc->now), age, sizeof(age));
 	if (status != QUEUE_OK)
 		lc->unreadable++;
 	if (lc->json) {
@@ -113,7 +113,7 @@ list_one(void *arg, const struct queue_msg *m, int status)
 		printf("%s\n  {\"id\": \"%s\", \"arrival\": \"%s\", "
 		    "\"age_seconds\": %lld, \"size\": %llu, \"attempts\": %u, "
 		    "\"held\": %s, \"next_try\": \"%s\", ", lc->n ? "," : "",
-		    m->id, t1, (long long)((lc->now - m->arrival_us) / 1000000),
+		    m->id, t1, (long long)(queue_age_us(m, lc->now) / 1000000),
 		    (unsigned long long)m->size, m->attempts,
 		    m->flags & QMSG_HELD ? "true" : "false", t2);
 		if (status != QUEUE_OK) {

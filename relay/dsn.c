@@ -159,13 +159,20 @@ mem_has(const char *hay, size_t len, const char *needle)
 	return 0;
 }
 
-/* The attached headers: CRLF everywhere, lines folded before
- * DSN_LINE_MAX, and a '.' starting a line we create is stuffed. */
+/*
+ * The attached headers: CRLF everywhere, lines folded before
+ * DSN_LINE_MAX, and no line of the report ever "." alone. The input is in
+ * wire form: a line of it that starts with '.' is already stuffed and is
+ * kept as it is, unless the '.' is all of it (a cut last line, or one
+ * before a bare CR or LF), which is stuffed; a line we create (after a
+ * bare CR, LF or NUL) is stuffed whenever it starts with '.'.
+ */
 static void
 emit_headers(struct out *o, const char *h, size_t len, int *eightbit)
 {
 	size_t i;
-	int sol = 1;	/* at the start of a line we created */
+	int sol = 1;	/* at the start of an output line */
+	int wire = 1;	/* ... which starts a line of the input */
 
 	for (i = 0; i < len && !o->bad; i++) {
 		char c = h[i];
@@ -175,21 +182,23 @@ emit_headers(struct out *o, const char *h, size_t len, int *eightbit)
 		if (c == '\r' && i + 1 < len && h[i + 1] == '\n') {
 			emit(o, "\r\n", 2);
 			i++;
-			sol = 0;	/* original line start: already stuffed */
+			sol = wire = 1;
 			continue;
 		}
 		if (c == '\r' || c == '\n' || c == '\0') {
 			emit(o, "\r\n", 2);	/* bare CR/LF never leave */
 			sol = 1;
+			wire = 0;
 			continue;
 		}
 		if (o->col >= DSN_LINE_MAX - 1) {
 			emit(o, "\r\n ", 3);	/* fold */
 			sol = 0;
 		}
-		if (sol && c == '.')
+		if (sol && c == '.' && (!wire || i + 1 == len ||
+		    h[i + 1] == '\r' || h[i + 1] == '\n' || h[i + 1] == '\0'))
 			emit(o, ".", 1);
-		sol = 0;
+		sol = wire = 0;
 		emit(o, &c, 1);
 	}
 	if (len > 0 && o->col != 0)

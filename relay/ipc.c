@@ -1,5 +1,8 @@
 /*
- * ipc.c — see ipc.h.
+ * ipc.c — see ipc.h. The wire format of the messages between roles and
+ * the peer-serving loop. Owns nothing past a call; never accepts a
+ * message whose type, length or descriptor does not match its rule
+ * (ipc_decode() is the one check, pure, so it can be tested alone).
  */
 #include <errno.h>
 #include <poll.h>
@@ -70,6 +73,28 @@ ipc_send(int sock, enum ipc_type type, const void *payload, uint32_t len,
 	return n == (ssize_t)iov.iov_len ? 0 : -1;
 }
 
+const char *
+ipc_decode(const void *wire, size_t n, int has_fd, enum ipc_type *type,
+    void *payload)
+{
+	struct ipc_wire w;
+	int rule;
+
+	if (n < 8 || n > sizeof(w))
+		return "malformed message";
+	memset(&w, 0, sizeof(w));
+	memcpy(&w, wire, n);
+	if (w.type == 0 || w.type >= IPC_TYPE_MAX ||
+	    w.len != ipc_rules[w.type].len || n != 8 + (size_t)w.len)
+		return "malformed message";
+	rule = ipc_rules[w.type].has_fd;
+	if ((rule == 1 && !has_fd) || (rule == 0 && has_fd))
+		return "descriptor rule broken";
+	*type = (enum ipc_type)w.type;
+	memcpy(payload, w.payload, w.len);
+	return NULL;
+}
+
 int
 ipc_recv(int sock, enum ipc_type *type, void *payload, int *fd)
 {
@@ -82,7 +107,8 @@ ipc_recv(int sock, enum ipc_type *type, void *payload, int *fd)
 		char		buf[CMSG_SPACE(sizeof(int))];
 	} cm;
 	ssize_t n;
-	int got = -1, rule;
+	const char *why;
+	int got = -1;
 
 	memset(&msg, 0, sizeof(msg));
 	msg.msg_iov = &iov;
@@ -102,16 +128,9 @@ ipc_recv(int sock, enum ipc_type *type, void *payload, int *fd)
 			memcpy(&got, CMSG_DATA(c), sizeof(int));
 	if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC))
 		fatalx(EXIT_TEMP, "ipc: truncated message");
-	if ((size_t)n < 8 || w.type == 0 || w.type >= IPC_TYPE_MAX ||
-	    w.len != ipc_rules[w.type].len || (size_t)n != 8 + w.len)
-		fatalx(EXIT_TEMP, "ipc: malformed message (type %u, %zd bytes)",
-		    w.type, n);
-	rule = ipc_rules[w.type].has_fd;
-	if ((rule == 1 && got < 0) || (rule == 0 && got >= 0))
-		fatalx(EXIT_TEMP, "ipc: descriptor rule broken (type %u)",
-		    w.type);
-	*type = (enum ipc_type)w.type;
-	memcpy(payload, w.payload, w.len);
+	if ((why = ipc_decode(&w, (size_t)n, got >= 0, type, payload)) != NULL)
+		fatalx(EXIT_TEMP, "ipc: %s (type %u, %zd bytes)", why,
+		    (size_t)n >= 4 ? w.type : 0, n);
 	*fd = got;
 	return 1;
 }

@@ -11,6 +11,7 @@
 #ifndef MXGATE_IPC_H
 #define MXGATE_IPC_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 enum ipc_type {
@@ -75,6 +76,12 @@ int ipc_send(int sock, enum ipc_type type, const void *payload,
  * Returns 1 with *type and *fd (-1 if none) set, 0 at EOF, -1 with errno
  * (EAGAIN). Malformed messages end the process (fatalx). */
 int ipc_recv(int sock, enum ipc_type *type, void *payload, int *fd);
+
+/* The check ipc_recv() applies to one received datagram (n bytes, with
+ * or without a descriptor): NULL with *type and payload (its rule's
+ * length) filled, or the reason it is malformed. Pure. */
+const char *ipc_decode(const void *wire, size_t n, int has_fd,
+    enum ipc_type *type, void *payload);
 
 /*
  * The loop of a role that serves peers (the jail, the queue owner): the

@@ -7,6 +7,13 @@
  * the queue is open. Never: writes a message byte or an address in
  * clear to the store, returns a body chunk that did not authenticate,
  * commits with sync disabled, or logs.
+ *
+ * The clear header (flags, times, attempts) is deliberately not bound
+ * into any associated data: hold, release and flush change it without the
+ * keys, and every record written so far stays readable. So its times are
+ * untrusted numbers: they are only ever compared, and an age is computed
+ * by queue_age_us(), which saturates instead of overflowing. A rewritten
+ * time can make a message due or expired early, never undefined.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -678,37 +685,44 @@ hdr_clear_fields(const uint8_t *h, struct queue_msg *m)
 }
 
 static int
-hdr_check(const MDB_val *v)
+hdr_check(const uint8_t *h, size_t len)
 {
-	const uint8_t *h = v->mv_data;
-
-	if (v->mv_size < H_LEN || memcmp(h, MAGIC, 4) != 0 ||
-	    get32(h + H_ELEN) != v->mv_size - H_LEN)
+	if (len < H_LEN || memcmp(h, MAGIC, 4) != 0 ||
+	    get32(h + H_ELEN) != len - H_LEN)
 		return -1;
 	return 0;
 }
 
-/* Unwraps the message key of record h (id). 0 ok, -1 not authentic. */
+/* Unwraps the message key of record h (id) under the appliance key.
+ * 0 ok, -1 not authentic. */
 static int
-key_unwrap(const struct queue *q, const char *id, const uint8_t *h,
-    uint8_t mkey[QCRYPT_KEY_LEN])
+key_unwrap(const uint8_t akey[QCRYPT_KEY_LEN], const char *id,
+    const uint8_t *h, uint8_t mkey[QCRYPT_KEY_LEN])
 {
 	uint8_t aad[AAD_MAX];
 	size_t alen = aad_make(aad, 'K', id, 0, 0, 0);
 
 	memcpy(mkey, h + H_WKEY, QCRYPT_KEY_LEN);
-	return qcrypt_open(q->key, h + H_WNONCE, aad, alen, mkey,
+	return qcrypt_open(akey, h + H_WNONCE, aad, alen, mkey,
 	    QCRYPT_KEY_LEN, h + H_WTAG);
 }
 
-/* Decodes record v of id into m (which is freed/initialised by us). */
-static int
-decode(const struct queue *q, const char *id, const MDB_val *v,
-    struct queue_msg *m, uint8_t mkey_out[QCRYPT_KEY_LEN])
+int
+queue_envelope_decode(const void *env, size_t len, struct queue_msg *m)
 {
-	const uint8_t *h = v->mv_data;
+	struct rbuf r = { env, len, 0, 0 };
+
+	return env_read(&r, m) == 0 ? QUEUE_OK : QUEUE_ECORRUPT;
+}
+
+/* Decodes record h (len bytes) of id into m (which is freed/initialised
+ * by us). */
+static int
+record_decode(const uint8_t akey[QCRYPT_KEY_LEN], const char *id,
+    const uint8_t *h, size_t len, struct queue_msg *m,
+    uint8_t mkey_out[QCRYPT_KEY_LEN])
+{
 	uint8_t mkey[QCRYPT_KEY_LEN], aad[AAD_MAX];
-	struct rbuf r;
 	uint8_t *env;
 	size_t elen, alen;
 	int st = QUEUE_OK;
@@ -716,12 +730,12 @@ decode(const struct queue *q, const char *id, const MDB_val *v,
 	queue_msg_free(m);
 	queue_msg_init(m);
 	memcpy(m->id, id, QUEUE_ID_LEN);
-	if (hdr_check(v) != 0)
+	if (hdr_check(h, len) != 0)
 		return QUEUE_ECORRUPT;
 	hdr_clear_fields(h, m);
-	if (key_unwrap(q, id, h, mkey) != 0)
+	if (key_unwrap(akey, id, h, mkey) != 0)
 		return QUEUE_EAUTH;
-	elen = v->mv_size - H_LEN;
+	elen = len - H_LEN;
 	if (elen > ENV_MAX || (env = malloc(elen ? elen : 1)) == NULL) {
 		qcrypt_wipe(mkey, sizeof(mkey));
 		return elen > ENV_MAX ? QUEUE_ECORRUPT : QUEUE_ERR;
@@ -731,15 +745,9 @@ decode(const struct queue *q, const char *id, const MDB_val *v,
 	if (qcrypt_open(mkey, h + H_ENONCE, aad, alen, env, elen,
 	    h + H_ETAG) != 0)
 		st = QUEUE_EAUTH;
-	else {
-		r.p = env;
-		r.len = elen;
-		r.off = 0;
-		r.bad = 0;
-		if (env_read(&r, m) != 0 ||
-		    (uint32_t)m->nrcpt != get32(h + H_NRCPT))
-			st = QUEUE_ECORRUPT;
-	}
+	else if (queue_envelope_decode(env, elen, m) != QUEUE_OK ||
+	    (uint32_t)m->nrcpt != get32(h + H_NRCPT))
+		st = QUEUE_ECORRUPT;
 	qcrypt_wipe(env, elen);
 	free(env);
 	if (st == QUEUE_OK && mkey_out != NULL)
@@ -757,6 +765,22 @@ decode(const struct queue *q, const char *id, const MDB_val *v,
 		*m = clear;
 	}
 	return st;
+}
+
+static int
+decode(const struct queue *q, const char *id, const MDB_val *v,
+    struct queue_msg *m, uint8_t mkey_out[QCRYPT_KEY_LEN])
+{
+	return record_decode(q->key, id, v->mv_data, v->mv_size, m, mkey_out);
+}
+
+int
+queue_record_decode(const uint8_t key[QCRYPT_KEY_LEN], const char *id,
+    const void *rec, size_t len, struct queue_msg *m)
+{
+	if (!id_valid(id))
+		return QUEUE_EINVAL;
+	return record_decode(key, id, rec, len, m, NULL);
 }
 
 /*
@@ -1144,12 +1168,12 @@ queue_get_body(struct queue *q, const char *id, queue_body_fn *fn,
 		mdb_txn_abort(txn);
 		return status_of(rc);
 	}
-	if (hdr_check(&v) != 0) {
+	if (hdr_check(v.mv_data, v.mv_size) != 0) {
 		mdb_txn_abort(txn);
 		return QUEUE_ECORRUPT;
 	}
 	memcpy(hdr, v.mv_data, H_LEN);
-	if (key_unwrap(q, id, hdr, mkey) != 0) {
+	if (key_unwrap(q->key, id, hdr, mkey) != 0) {
 		mdb_txn_abort(txn);
 		return QUEUE_EAUTH;
 	}
@@ -1233,7 +1257,7 @@ modify_one(struct queue *q, const char *id, int set, int clr, int64_t next)
 		return status_of(rc);
 	if ((rc = mdb_get(txn, q->meta, &k, &v)) != 0)
 		return txn_commit(txn, status_of(rc));
-	if (hdr_check(&v) != 0)
+	if (hdr_check(v.mv_data, v.mv_size) != 0)
 		return txn_commit(txn, QUEUE_ECORRUPT);
 	if ((copy = malloc(v.mv_size)) == NULL)
 		return txn_commit(txn, QUEUE_ERR);
@@ -1283,7 +1307,7 @@ queue_flush(struct queue *q, const char *id, int64_t now_us, int *count)
 		if ((rc = txn_begin(q, 1, &txn)) != 0)
 			return status_of(rc);
 		rc = mdb_get(txn, q->meta, &kk, &v);
-		st = rc != 0 ? status_of(rc) : hdr_check(&v) != 0 ?
+		st = rc != 0 ? status_of(rc) : hdr_check(v.mv_data, v.mv_size) != 0 ?
 		    QUEUE_ECORRUPT : (get32((uint8_t *)v.mv_data + H_FLAGS) &
 		    QMSG_HELD) ? QUEUE_OK : -1;
 		mdb_txn_abort(txn);
@@ -1302,7 +1326,7 @@ queue_flush(struct queue *q, const char *id, int64_t now_us, int *count)
 	limit = ms.ms_entries;
 	rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
 	for (; rc == 0 && n <= limit; n++) {
-		if (hdr_check(&v) == 0 &&
+		if (hdr_check(v.mv_data, v.mv_size) == 0 &&
 		    !(get32((uint8_t *)v.mv_data + H_FLAGS) & QMSG_HELD) &&
 		    (int64_t)get64((uint8_t *)v.mv_data + H_NEXT) > now_us) {
 			if ((copy = malloc(v.mv_size)) == NULL) {
@@ -1353,7 +1377,7 @@ queue_due(struct queue *q, int64_t now_us, char (*ids)[QUEUE_ID_LEN + 1],
 		int64_t next;
 
 		all++;
-		if (hdr_check(&v) == 0 && k.mv_size == QUEUE_ID_LEN &&
+		if (hdr_check(v.mv_data, v.mv_size) == 0 && k.mv_size == QUEUE_ID_LEN &&
 		    !(get32(h + H_FLAGS) & QMSG_HELD)) {
 			next = (int64_t)get64(h + H_NEXT);
 			if (next <= now_us && got < max) {
@@ -1473,12 +1497,22 @@ queue_retry_delay_us(uint32_t attempts, uint32_t rnd)
 	return (int64_t)(half + rnd % (dus - half + 1));
 }
 
+int64_t
+queue_age_us(const struct queue_msg *m, int64_t now_us)
+{
+	if (m->arrival_us >= now_us)
+		return 0;
+	if (m->arrival_us < 0 && now_us > INT64_MAX + m->arrival_us)
+		return INT64_MAX;
+	return now_us - m->arrival_us;
+}
+
 int
 queue_expired(const struct queue_msg *m, int64_t now_us, uint64_t lifetime_s)
 {
 	if (lifetime_s > (uint64_t)INT64_MAX / 1000000)
 		return 0;
-	return now_us - m->arrival_us >= (int64_t)(lifetime_s * 1000000);
+	return queue_age_us(m, now_us) >= (int64_t)(lifetime_s * 1000000);
 }
 
 /* --- log lines ------------------------------------------------------------- */
@@ -1512,9 +1546,7 @@ queue_log_line(char *buf, size_t size, const struct queue_msg *m,
 		if (rcpt < 0 || rcpt >= m->nrcpt)
 			return -1;
 		r = &m->rcpt[rcpt];
-		secs = (double)(now_us - m->arrival_us) / 1e6;
-		if (secs < 0)
-			secs = 0;
+		secs = (double)queue_age_us(m, now_us) / 1e6;
 		if (secs < 100)
 			snprintf(delay, sizeof(delay), "%.2f", secs);
 		else

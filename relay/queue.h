@@ -61,6 +61,7 @@
 #include <sys/uio.h>
 
 #include "addr.h"
+#include "qcrypt.h"
 
 #define QUEUE_ID_LEN		18	/* uppercase hex: 14 time + 4 random */
 #define QUEUE_RCPT_MAX		1000	/* recipients per message */
@@ -264,9 +265,25 @@ const char *queue_strerror(int status);
  */
 int64_t queue_retry_delay_us(uint32_t attempts, uint32_t rnd);
 
+/* now_us - m->arrival_us, clamped to 0 .. INT64_MAX: the arrival time is
+ * a clear, unauthenticated field and may hold anything. */
+int64_t queue_age_us(const struct queue_msg *m, int64_t now_us);
+
 /* 1 when m has been queued for at least lifetime_s seconds at now_us. */
 int queue_expired(const struct queue_msg *m, int64_t now_us,
     uint64_t lifetime_s);
+
+/* --- the record format (the store's own; exported for its tests) --- */
+
+/* Decodes a "meta" record of id (rec, len bytes as stored) under the
+ * appliance key into m, like queue_get(): QUEUE_ECORRUPT, QUEUE_EAUTH
+ * (then m holds the clear fields only) or QUEUE_OK. */
+int queue_record_decode(const uint8_t key[QCRYPT_KEY_LEN], const char *id,
+    const void *rec, size_t len, struct queue_msg *m);
+
+/* Decodes an unsealed envelope into m (initialised before): QUEUE_OK or
+ * QUEUE_ECORRUPT. */
+int queue_envelope_decode(const void *env, size_t len, struct queue_msg *m);
 
 /* --- log lines ------------------------------------------------------------ */
 

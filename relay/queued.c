@@ -1,5 +1,8 @@
 /*
- * queued.c — see queued.h.
+ * queued.c — see queued.h. The queue owner trusts a worker no further
+ * than its bytes: every envelope string is length-checked and then
+ * validated again (addr.c) before it is stored, because the runner later
+ * writes it into MAIL FROM and RCPT TO command lines.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -8,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "ipc.h"
 #include "log.h"
 #include "queued.h"
@@ -23,6 +27,31 @@ env_string(const char **p, const char *end, size_t max)
 		return NULL;
 	*p = nul + 1;
 	return s;
+}
+
+int
+queued_envelope_parse(const char *env, size_t len, uint32_t nrcpt,
+    struct queue_msg *m)
+{
+	const char *end = env + len, *s;
+	uint32_t i;
+
+	if (nrcpt == 0 || nrcpt > QUEUE_RCPT_MAX)
+		return -1;
+	if ((s = env_string(&env, end, ADDR_PATH_MAX)) == NULL ||
+	    addr_check(s, 1) != ADDR_OK)
+		return -1;
+	str_copy(m->from, s, sizeof(m->from));
+	if ((s = env_string(&env, end, ADDR_DOMAIN_MAX)) == NULL ||
+	    !addr_domain_valid(s))
+		return -1;
+	str_copy(m->route_domain, s, sizeof(m->route_domain));
+	for (i = 0; i < nrcpt; i++)
+		if ((s = env_string(&env, end, ADDR_PATH_MAX)) == NULL ||
+		    addr_check(s, 0) != ADDR_OK ||
+		    queue_msg_add_rcpt(m, s) != 0)
+			return -1;
+	return env == end ? 0 : -1;
 }
 
 #define QUEUED_BATCH	32	/* puts committed together (group commit) */
@@ -43,9 +72,7 @@ prepare(struct put *p, int fd)
 {
 	const struct ipc_queue_put *put = &p->req;
 	struct stat st;
-	const char *env, *s, *end;
 	size_t total;
-	uint32_t i;
 
 	queue_msg_init(&p->m);
 	p->map = NULL;
@@ -62,19 +89,8 @@ prepare(struct put *p, int fd)
 		return;
 	}
 	p->maplen = total;
-	env = p->map;
-	end = env + put->env_len;
-	if ((s = env_string(&env, end, ADDR_PATH_MAX)) == NULL)
-		return;
-	str_copy(p->m.from, s, sizeof(p->m.from));
-	if ((s = env_string(&env, end, ADDR_DOMAIN_MAX)) == NULL || *s == '\0')
-		return;
-	str_copy(p->m.route_domain, s, sizeof(p->m.route_domain));
-	for (i = 0; i < put->nrcpt; i++)
-		if ((s = env_string(&env, end, ADDR_PATH_MAX)) == NULL ||
-		    strchr(s, '@') == NULL || queue_msg_add_rcpt(&p->m, s) != 0)
-			return;
-	if (env != end)
+	if (queued_envelope_parse(p->map, put->env_len, put->nrcpt,
+	    &p->m) != 0)
 		return;
 	p->iov.iov_base = (char *)p->map + put->env_len;
 	p->iov.iov_len = (size_t)put->msg_len;

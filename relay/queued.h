@@ -14,6 +14,14 @@
 #include "sandbox.h"
 
 
+/* Parses the envelope of an IPC_QUEUE_PUT (len bytes: sender, route
+ * domain, nrcpt recipients, each NUL-terminated) into m (initialised),
+ * validating every address with addr_check() and the route domain with
+ * addr_domain_valid(). 0, or -1 for anything else (m then holds whatever
+ * was parsed; the caller frees it). */
+int queued_envelope_parse(const char *env, size_t len, uint32_t nrcpt,
+    struct queue_msg *m);
+
 /* ctl: the parent's channel (IPC_ADD_CHANNEL for each worker). q was
  * opened by this process before it is sandboxed. Returns when the parent
  * and every worker channel are gone. */

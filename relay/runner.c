@@ -422,7 +422,9 @@ conn_cmd(struct runner *r, struct conn *c, enum smtp_cop op,
     const char *line, struct smtp_reply *rep)
 {
 	if (smtp_client_send(&c->cli, op, line) != 0) {
-		conn_fail(c, "cannot queue a command for %s", c->relay);
+		conn_fail(c, errno == EINVAL ? "local error: a command for %s "
+		    "holds CR or LF; not sent" : "cannot queue a command for %s",
+		    c->relay);
 		return -1;
 	}
 	if (conn_flush(r, c) != 0 || conn_reply(r, c, rep) != 0)
@@ -1288,9 +1290,12 @@ runner_main(const struct config *cf, struct queue *q, int jail_fd,
 		conn_close(&r->c, 1);	/* the batch is over */
 		if (n > 0 || next == INT64_MAX)
 			next = now + RUNNER_RESCAN_MS * 1000ll;
-		next = (next - wall_us()) / 1000;
+		/* next may come from a clear, rewritten header: compare
+		 * before subtracting */
+		now = wall_us();
+		next = next <= now ? 0 : (next - now) / 1000;
 		runner_sleep(r, next > RUNNER_RESCAN_MS ? RUNNER_RESCAN_MS :
-		    next < 0 ? 0 : next);
+		    next);
 		if (r->jail_gone) {
 			log_msg("qmgr", "runner: the jail is gone; stopping");
 			rc = EXIT_TEMP;

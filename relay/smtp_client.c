@@ -1,6 +1,9 @@
 /*
- * smtp_client.c — see smtp_client.h.
+ * smtp_client.c — see smtp_client.h. Owns nothing but the client state;
+ * never writes a command line that holds CR or LF (one line could carry
+ * a second command to the customer) and never trusts a reply's length.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -33,10 +36,18 @@ smtp_client_send(struct smtp_client *c, enum smtp_cop op, const char *line)
 	size_t n = strlen(line);
 	char *p;
 
-	if (c->count == SMTP_CLIENT_FIFO || n > SMTP_CLIENT_LINE_MAX - 2)
+	if (strpbrk(line, "\r\n") != NULL) {
+		errno = EINVAL;		/* never sent, nothing queued */
 		return -1;
-	if ((p = buf_space(c->out, n + 2)) == NULL)
+	}
+	if (c->count == SMTP_CLIENT_FIFO || n > SMTP_CLIENT_LINE_MAX - 2) {
+		errno = ENOBUFS;
 		return -1;
+	}
+	if ((p = buf_space(c->out, n + 2)) == NULL) {
+		errno = ENOBUFS;
+		return -1;
+	}
 	memcpy(p, line, n);
 	p[n] = '\r';
 	p[n + 1] = '\n';

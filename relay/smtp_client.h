@@ -50,7 +50,11 @@ struct smtp_client {
 void smtp_client_init(struct smtp_client *c, struct buf *out);
 
 /* Queue a command (text without CRLF; the machine adds it) and record the
- * reply it expects. -1 when the FIFO or the output buffer is full. */
+ * reply it expects. -1 with errno ENOBUFS when the FIFO or the output
+ * buffer is full, EINVAL when the line holds a CR or LF (it could smuggle
+ * a second command; nothing is queued). The line is a C string, so it
+ * cannot hold a NUL: an address with one must be refused before it is
+ * formatted into a command (addr_check()). */
 int smtp_client_send(struct smtp_client *c, enum smtp_cop op,
     const char *line);
 

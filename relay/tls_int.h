@@ -54,6 +54,9 @@ struct tls_chain {
 
 int  tls_chain_load(struct tls_chain *ch, const char *path, char *err,
     size_t errlen);
+/* The same from PEM text in memory; `name` prefixes the errors. */
+int  tls_chain_parse(struct tls_chain *ch, const unsigned char *text,
+    size_t len, const char *name, char *err, size_t errlen);
 void tls_chain_free(struct tls_chain *ch);
 
 /* A private key copied into one malloc'ed block (wiped when freed). */
@@ -67,6 +70,8 @@ struct tls_key {
 
 int  tls_key_load(struct tls_key *k, const char *path, char *err,
     size_t errlen);
+int  tls_key_parse(struct tls_key *k, const unsigned char *text, size_t len,
+    const char *name, char *err, size_t errlen);
 void tls_key_free(struct tls_key *k);
 
 /* 1 when the private key belongs to the public key. */
@@ -75,6 +80,9 @@ int tls_key_matches(const struct tls_key *k, const br_x509_pkey *pk);
 /* Trust anchors (DN and key bytes malloc'ed per anchor). */
 int  tls_anchors_load(br_x509_trust_anchor **tas, size_t *n,
     const char *path, char *err, size_t errlen);
+int  tls_anchors_parse(br_x509_trust_anchor **tas, size_t *n,
+    const unsigned char *text, size_t len, const char *name, char *err,
+    size_t errlen);
 void tls_anchors_free(br_x509_trust_anchor *tas, size_t n);
 
 /* 64 lower-case hex digits + NUL: SHA-256 of der. */

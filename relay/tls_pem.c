@@ -8,7 +8,8 @@
  * Owns: the malloc'ed copies it returns (freed by the matching *_free).
  * Must never: keep key bytes in a buffer it does not wipe, read a file
  * larger than TLS_MAX_PEM_FILE, or accept a key it could not decode
- * completely. Runs at start-up only (it reads files).
+ * completely. Runs at start-up only (it reads files); the *_parse
+ * functions do the same work on text already in memory.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -286,30 +287,39 @@ bad:
 }
 
 int
+tls_chain_parse(struct tls_chain *ch, const unsigned char *text, size_t len,
+    const char *name, char *err, size_t errlen)
+{
+	char e[256];
+
+	memset(ch, 0, sizeof(*ch));
+	if (tls_pem_each(text, len, chain_obj, ch, e, sizeof(e)) == -1) {
+		snprintf(err, errlen, "%s: %s", name, e);
+		goto fail;
+	}
+	if (ch->n == 0) {
+		snprintf(err, errlen, "%s: no CERTIFICATE in file", name);
+		goto fail;
+	}
+	return 0;
+fail:
+	tls_chain_free(ch);
+	return -1;
+}
+
+int
 tls_chain_load(struct tls_chain *ch, const char *path, char *err,
     size_t errlen)
 {
 	struct tls_buf text;
-	char e[256];
+	int rc;
 
 	memset(ch, 0, sizeof(*ch));
 	if (tls_file_read(path, &text, err, errlen) == -1)
 		return -1;
-	if (tls_pem_each(text.data, text.len, chain_obj, ch, e,
-	    sizeof(e)) == -1) {
-		snprintf(err, errlen, "%s: %s", path, e);
-		goto fail;
-	}
-	if (ch->n == 0) {
-		snprintf(err, errlen, "%s: no CERTIFICATE in file", path);
-		goto fail;
-	}
+	rc = tls_chain_parse(ch, text.data, text.len, path, err, errlen);
 	tls_buf_wipe(&text);
-	return 0;
-fail:
-	tls_buf_wipe(&text);
-	tls_chain_free(ch);
-	return -1;
+	return rc;
 }
 
 void
@@ -413,31 +423,40 @@ out:
 }
 
 int
-tls_key_load(struct tls_key *k, const char *path, char *err, size_t errlen)
+tls_key_parse(struct tls_key *k, const unsigned char *text, size_t len,
+    const char *name, char *err, size_t errlen)
 {
 	struct key_load kl = { .k = k };
-	struct tls_buf text;
 	char e[256];
 
 	memset(k, 0, sizeof(*k));
-	if (tls_file_read(path, &text, err, errlen) == -1)
-		return -1;
-	if (tls_pem_each(text.data, text.len, key_obj, &kl, e,
-	    sizeof(e)) == -1) {
-		snprintf(err, errlen, "%s: %s", path, e);
+	if (tls_pem_each(text, len, key_obj, &kl, e, sizeof(e)) == -1) {
+		snprintf(err, errlen, "%s: %s", name, e);
 		goto fail;
 	}
 	if (!kl.found) {
 		snprintf(err, errlen, "%s: no RSA PRIVATE KEY, EC PRIVATE KEY "
-		    "or PRIVATE KEY in file", path);
+		    "or PRIVATE KEY in file", name);
 		goto fail;
 	}
-	tls_buf_wipe(&text);
 	return 0;
 fail:
-	tls_buf_wipe(&text);
 	tls_key_free(k);
 	return -1;
+}
+
+int
+tls_key_load(struct tls_key *k, const char *path, char *err, size_t errlen)
+{
+	struct tls_buf text;
+	int rc;
+
+	memset(k, 0, sizeof(*k));
+	if (tls_file_read(path, &text, err, errlen) == -1)
+		return -1;
+	rc = tls_key_parse(k, text.data, text.len, path, err, errlen);
+	tls_buf_wipe(&text);
+	return rc;
 }
 
 void
@@ -556,11 +575,11 @@ anchor_obj(void *arg, const char *name, const unsigned char *der,
 }
 
 int
-tls_anchors_load(br_x509_trust_anchor **tas, size_t *n, const char *path,
-    char *err, size_t errlen)
+tls_anchors_parse(br_x509_trust_anchor **tas, size_t *n,
+    const unsigned char *text, size_t len, const char *name, char *err,
+    size_t errlen)
 {
 	struct anchors a;
-	struct tls_buf text;
 	char e[256];
 
 	*tas = NULL;
@@ -570,27 +589,36 @@ tls_anchors_load(br_x509_trust_anchor **tas, size_t *n, const char *path,
 		return -1;
 	}
 	a.n = 0;
-	if (tls_file_read(path, &text, err, errlen) == -1) {
-		free(a.ta);
-		return -1;
-	}
-	if (tls_pem_each(text.data, text.len, anchor_obj, &a, e,
-	    sizeof(e)) == -1) {
-		snprintf(err, errlen, "%s: %s", path, e);
+	if (tls_pem_each(text, len, anchor_obj, &a, e, sizeof(e)) == -1) {
+		snprintf(err, errlen, "%s: %s", name, e);
 		goto fail;
 	}
 	if (a.n == 0) {
-		snprintf(err, errlen, "%s: no CERTIFICATE in file", path);
+		snprintf(err, errlen, "%s: no CERTIFICATE in file", name);
 		goto fail;
 	}
-	tls_buf_wipe(&text);
 	*tas = a.ta;
 	*n = a.n;
 	return 0;
 fail:
-	tls_buf_wipe(&text);
 	tls_anchors_free(a.ta, a.n);
 	return -1;
+}
+
+int
+tls_anchors_load(br_x509_trust_anchor **tas, size_t *n, const char *path,
+    char *err, size_t errlen)
+{
+	struct tls_buf text;
+	int rc;
+
+	*tas = NULL;
+	*n = 0;
+	if (tls_file_read(path, &text, err, errlen) == -1)
+		return -1;
+	rc = tls_anchors_parse(tas, n, text.data, text.len, path, err, errlen);
+	tls_buf_wipe(&text);
+	return rc;
 }
 
 void

@@ -20,8 +20,11 @@ unit: $(UNIT_TESTS) $(MXGATE_HOOKS)
 # The image tests (tests/image, boot under QEMU) run through check-image
 # (image/image.mk), which skips them when their inputs have not changed
 # since they last passed; CHECK_IMAGE is empty without image.mk.
+# fuzz-check (tests/fuzz/fuzz.mk) runs first: the corpora replayed, each
+# harness fuzzed FUZZ_CHECK_SECONDS, one line per harness.
 check: deps
 	$(Q)$(MAKE) --no-print-directory relay unit
+	$(Q)$(MAKE) --no-print-directory fuzz-check
 	$(Q)cd $(TOP) && MXGATE_OUT=$(O) MXGATE_TOP=$(TOP) \
 		$(PROVE) -I tests/lib $(PROVE_FLAGS) $(PROVE_DIRS)
 	$(Q)$(MAKE) --no-print-directory $(CHECK_IMAGE)

@@ -77,6 +77,21 @@ test_status(void)
 		{ "<alice@[1.2.3.4>",			ADDR_BAD_DOMAIN },
 		{ "<alice@[]>",				ADDR_BAD_DOMAIN },
 		{ "<alice@[1.2 3.4]>",			ADDR_BAD_DOMAIN },
+		/* an escaped byte is checked like any other */
+		{ "<\"a\\\x1b" "b\"@customer.example>",	ADDR_SYNTAX },
+		{ "<\"a\\\x7f" "b\"@customer.example>",	ADDR_SYNTAX },
+		{ "<\"a\\\tb\"@customer.example>",	ADDR_SYNTAX },
+		{ "<\"a\\\xc3\xb6\"@customer.example>",	ADDR_NON_ASCII },
+		/* domain literals hold an address or are refused */
+		{ "<a@[\"x>\"]>",			ADDR_BAD_DOMAIN },
+		{ "<a@[x]>",				ADDR_BAD_DOMAIN },
+		{ "<a@[1.2.3]>",			ADDR_BAD_DOMAIN },
+		{ "<a@[1.2.3.256]>",			ADDR_BAD_DOMAIN },
+		{ "<a@[IPv6:1.2.3.4]>",			ADDR_BAD_DOMAIN },
+		{ "<a@[IPv6:]>",			ADDR_BAD_DOMAIN },
+		{ "<a@[2001:db8::1]>",			ADDR_BAD_DOMAIN },
+		{ "<a@[tag:anything]>",			ADDR_BAD_DOMAIN },
+		{ "<a@[IPv6:2001:db8::1%eth0]>",	ADDR_BAD_DOMAIN },
 		{ "<>",					ADDR_NULL_NOT_ALLOWED },
 	};
 	struct smtp_path p;
@@ -117,6 +132,19 @@ test_fields(void)
 	is_int(used, 20, "... consumed to the real '>'");
 	is_str(p.addr, "\"a>b\"@example.test", "quoted local part kept");
 
+	/* an escaped NUL never truncates the address */
+	{
+		static const char nul[] = "<\"a\\\0b\"@example.test>";
+		is_int(addr_parse_path(nul, sizeof(nul) - 1, 0, &p, &used),
+		    ADDR_SYNTAX, "escaped NUL refused");
+	}
+	is_int(parse("<\"a\\\"b\"@example.test>", 0, &p, NULL), ADDR_OK,
+	    "escaped quote accepted");
+	is_str(p.addr, "\"a\\\"b\"@example.test", "... and kept whole");
+
+	is_int(parse("<u@[192.0.2.1]>", 0, &p, NULL), ADDR_OK, "IPv4 literal");
+	is_int(parse("<u@[ipv6:2001:db8::ffff:192.0.2.1]>", 0, &p, NULL),
+	    ADDR_OK, "IPv6 literal with an IPv4 tail, tag in any case");
 	is_int(parse("<u@[IPv6:::1]>", 0, &p, NULL), ADDR_OK, "IPv6 literal");
 	is_str(p.domain, "[ipv6:::1]", "literal kept (lower-cased), never a route name");
 }

@@ -245,5 +245,15 @@ main(void)
 	ok(n == 2 && strstr(errs, "m:2:") && strstr(errs, "m:3:"),
 	    "bad mailboxes reported with lines");
 	config_free(cf);
+	/* an empty list (no entries at all: the sorted array is NULL) knows
+	 * nobody; tests/fuzz/corpus/config holds the sanitizer regression */
+	cf = config_new();
+	strcpy(cf->mailboxes_file, "/m");
+	is_int(config_parse_mailboxes(cf, "m", "# none\n", 7, stderr), 0,
+	    "mailboxes: only a comment");
+	ok(cf->mailboxes == NULL && cf->nmailboxes == 0, "... no entries");
+	ok(!config_mailbox_known(cf, "alice@example.com"),
+	    "empty mailbox list: nobody is known");
+	config_free(cf);
 	return done_testing();
 }

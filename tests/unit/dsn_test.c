@@ -180,6 +180,40 @@ main(void)
 	is_int(dsn_build(&in, out, sizeof(out), NULL), -1, "no recipient");
 	in.nrcpt = 2;
 
+	/* no line "." alone, whatever the header bytes; wire lines are
+	 * stuffed once */
+	{
+		static const struct {
+			const char *h, *want, *name;
+		} d[] = {
+			{ "A: b\r\r\n.\nC: d\r\n", "\r\n..\r\nC: d\r\n",
+			    "bare CR, CRLF, '.', bare LF" },
+			{ "A: b\r\n.", "A: b\r\n..\r\n\r\n--",
+			    "a cut last line '.'" },
+			{ ".", "headers\r\n\r\n..\r\n\r\n--", "only '.'" },
+			{ "A: b\n.\r\n", "A: b\r\n..\r\n\r\n--",
+			    "bare LF then '.' CRLF" },
+			{ "..x: y\r\nB: c\r\n", "\r\n\r\n..x: y\r\nB: c\r\n",
+			    "first line stuffed once, not twice" },
+			{ "A: b\n.x\r\n", "A: b\r\n..x\r\n",
+			    "a line we create is stuffed" },
+		};
+		size_t k;
+
+		for (k = 0; k < sizeof(d) / sizeof(d[0]); k++) {
+			in.headers = d[k].h;
+			in.headers_len = strlen(d[k].h);
+			n = dsn_build(&in, out, sizeof(out) - 1, NULL);
+			if (n >= 0)
+				out[n] = '\0';
+			ok(n > 0 && strncmp(out, ".\r\n", 3) != 0 &&
+			    strstr(out, "\n.\r\n") == NULL &&
+			    lines_ok(out, (size_t)n, &longest) &&
+			    strstr(out, d[k].want) != NULL, "headers: %s",
+			    d[k].name);
+		}
+	}
+
 	/* a header containing the boundary moves the boundary */
 	{
 		static char hb[256];

@@ -233,6 +233,18 @@ test_policy(void)
 		ok(!queue_expired(&m, now - 1000000, 15 * 86400),
 		    "not expired a second before");
 		ok(!queue_expired(&m, now, UINT64_MAX), "huge lifetime: never");
+		/* the arrival time is clear and may have been rewritten */
+		m.arrival_us = INT64_MIN;
+		is_int(queue_age_us(&m, now), INT64_MAX,
+		    "arrival INT64_MIN: age saturates");
+		ok(queue_expired(&m, now, 15 * 86400),
+		    "arrival INT64_MIN: expired, no overflow");
+		is_int(queue_age_us(&m, INT64_MAX), INT64_MAX,
+		    "now INT64_MAX: age saturates");
+		m.arrival_us = INT64_MAX;
+		is_int(queue_age_us(&m, INT64_MIN), 0,
+		    "arrival in the future: age 0");
+		ok(!queue_expired(&m, now, 1), "arrival INT64_MAX: not expired");
 	}
 }
 

@@ -3,8 +3,10 @@
  * server: single and multi-line replies tagged with the command they
  * answer, EHLO capabilities, any split of the input, and every malformed
  * reply refused (bare LF, bad code, mixed codes, over-long, too many
- * lines, unsolicited) with the error sticky.
+ * lines, unsolicited) with the error sticky; command lines holding CR or
+ * LF never written.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -233,9 +235,37 @@ test_malformed(void)
 	}
 }
 
+/* A command line with CR or LF is never written: it could carry a
+ * second command (an address smuggled from a bad envelope). */
+static void
+test_command_lines(void)
+{
+	static const char *const bad[] = {
+		"RCPT TO:<a@example.test>\r\nRCPT TO:<x@evil.test>",
+		"RCPT TO:<a@example.test>\nDATA",
+		"MAIL FROM:<a\r@example.test>",
+	};
+	struct c c;
+	size_t i;
+
+	c_init(&c);
+	for (i = 0; i < ARRAY_LEN(bad); i++) {
+		errno = 0;
+		is_int(smtp_client_send(&c.cli, COP_RCPT, bad[i]), -1,
+		    "command %zu with CR/LF refused", i);
+		ok(errno == EINVAL && c.out.len == 0 &&
+		    smtp_client_pending(&c.cli) == 1,
+		    "... EINVAL, nothing written, nothing awaited");
+	}
+	is_int(smtp_client_send(&c.cli, COP_RCPT, "RCPT TO:<a@example.test>"),
+	    0, "a clean command is still queued");
+	c_free(&c);
+}
+
 int
 main(void)
 {
+	test_command_lines();
 	test_replies();
 	test_splits();
 	test_malformed();
