@@ -19,14 +19,21 @@ unit: $(UNIT_TESTS) $(MXGATE_HOOKS)
 
 # The image tests (tests/image, boot under QEMU) run through check-image
 # (image/image.mk), which skips them when their inputs have not changed
-# since they last passed; CHECK_IMAGE is empty without image.mk.
+# since they last passed.
 # fuzz-check (tests/fuzz/fuzz.mk) runs first: the corpora replayed, each
 # harness fuzzed FUZZ_CHECK_SECONDS, one line per harness.
+# The suite needs root (the relay's roles drop to their own users, tests
+# make network namespaces): make check says so instead of skipping. prove
+# runs verbose through tests/lib/tap-summary.pl, which shows failures and
+# diagnostics and ends with the count of skipped tests and their reasons.
 check: deps
+	$(Q)[ "$$(id -u)" = 0 ] || { echo "make check: run it as root: the relay's roles drop to their own users and the tests create network namespaces" >&2; exit 1; }
 	$(Q)$(MAKE) --no-print-directory relay unit
 	$(Q)$(MAKE) --no-print-directory fuzz-check
-	$(Q)cd $(TOP) && MXGATE_OUT=$(O) MXGATE_TOP=$(TOP) \
-		$(PROVE) -I tests/lib $(PROVE_FLAGS) $(PROVE_DIRS)
+	$(Q)cd $(TOP) && { MXGATE_OUT=$(O) MXGATE_TOP=$(TOP) \
+		$(PROVE) -v -I tests/lib $(PROVE_FLAGS) $(PROVE_DIRS) 2>&1; \
+		echo $$? >$(O)/.prove-status; } | $(TOP)/tests/lib/tap-summary.pl; \
+		exit $$(cat $(O)/.prove-status)
 	$(Q)$(MAKE) --no-print-directory $(CHECK_IMAGE)
 
 .PHONY: unit
