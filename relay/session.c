@@ -647,6 +647,71 @@ make_headers(struct session *s, char *h, size_t size)
 	return (size_t)n;
 }
 
+#define OUR_PREFIX	"X-Mxgate-"
+#define RENAMED_PREFIX	"X-Mxgate-Original-"
+
+/* Whether the header line at p (n octets) is one of ours by name. */
+static int
+our_field(const char *p, size_t n)
+{
+	size_t a = sizeof(OUR_PREFIX) - 1, b = sizeof(RENAMED_PREFIX) - 1;
+
+	return n >= a && strncasecmp(p, OUR_PREFIX, a) == 0 &&
+	    !(n >= b && strncasecmp(p, RENAMED_PREFIX, b) == 0);
+}
+
+/*
+ * Our own trace headers cannot be forged: an X-Mxgate-* field arriving in
+ * the message's header section (up to its first empty line) is renamed
+ * X-Mxgate-Original-*, its value untouched, so the X-Mxgate-* fields the
+ * customer sees are only the ones we prepend. Nothing else changes.
+ * 0, or -1 when the renamed message does not fit the memory budget.
+ */
+static int
+rename_our_fields(struct session *s)
+{
+	const char *p = buf_ptr(&s->msg), *end = p + s->msg.len, *q, *nl;
+	size_t grow = sizeof(RENAMED_PREFIX) - sizeof(OUR_PREFIX), k = 0;
+	struct buf nb;
+
+	for (q = p; q < end; q = nl + 1) {
+		if ((nl = memchr(q, '\n', (size_t)(end - q))) == NULL ||
+		    nl - q <= 1)
+			break;		/* the empty line: the body begins */
+		k += our_field(q, (size_t)(nl - q));
+	}
+	if (k == 0)
+		return 0;
+	if (s->r->mem_used + k * grow > relay_budget(s))
+		return -1;
+	buf_init(&nb, s->msg.max + k * grow);
+	for (q = p; q < end; q = nl + 1) {
+		if ((nl = memchr(q, '\n', (size_t)(end - q))) == NULL ||
+		    nl - q <= 1)
+			break;
+		if (our_field(q, (size_t)(nl - q))) {
+			if (buf_append(&nb, RENAMED_PREFIX, grow +
+			    sizeof(OUR_PREFIX) - 1) != 0 ||
+			    buf_append(&nb, q + sizeof(OUR_PREFIX) - 1,
+			    (size_t)(nl + 1 - q) - (sizeof(OUR_PREFIX) - 1)) != 0)
+				goto fail;
+		} else if (buf_append(&nb, q, (size_t)(nl + 1 - q)) != 0)
+			goto fail;
+	}
+	if (q < end && buf_append(&nb, q, (size_t)(end - q)) != 0)
+		goto fail;
+	log_msg("cleanup", "%s: %zu X-Mxgate-* header(s) from the sender "
+	    "renamed X-Mxgate-Original-*", s->tx.qid, k);
+	buf_free(&s->msg);
+	s->msg = nb;
+	s->r->mem_used += k * grow;
+	s->msg_charged += k * grow;
+	return 0;
+fail:
+	buf_free(&nb);
+	return -1;
+}
+
 static void
 on_eom(struct session *s, const struct smtp_event *ev)
 {
@@ -654,6 +719,15 @@ on_eom(struct session *s, const struct smtp_event *ev)
 
 	t->msg_size = ev->size;
 	t->t_eom = mono_ms();
+	if (ev->msg_error == SMTP_MSG_OK && rename_our_fields(s) != 0) {
+		const char *line = smtp_msg_error_reply(SMTP_MSG_NO_MEMORY);
+		log_msg("smtpd", "%s: memory budget exhausted renaming "
+		    "X-Mxgate-* headers: message refused with 452", t->qid);
+		log_reject(s, "END-OF-MESSAGE", line, NULL);
+		reply_and_continue(s, line);
+		tx_reset(s);
+		return;
+	}
 	if (ev->msg_error != SMTP_MSG_OK) {
 		const char *line = smtp_msg_error_reply(ev->msg_error);
 		log_reject(s, "END-OF-MESSAGE", line, NULL);

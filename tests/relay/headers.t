@@ -10,7 +10,9 @@
 #    text, or a first line that is indented and would continue our last
 #    header) gets the empty line between our headers and itself; a
 #    message that begins with a field, or with the empty line, gets none;
-#    the message itself arrives byte for byte.
+#    the message itself arrives byte for byte;
+#  - the sender's own X-Mxgate-* fields are renamed X-Mxgate-Original-*,
+#    so the customer can trust the X-Mxgate-* fields it sees.
 use strict;
 use warnings;
 use Test::More;
@@ -103,6 +105,34 @@ for my $case (@cases) {
 	} else {
 		is($rest, $want, "$name: no empty line added, the message byte for byte");
 	}
+}
+
+# our own headers cannot be forged: the sender's X-Mxgate-* fields are
+# renamed X-Mxgate-Original-*, values, other fields and the body untouched
+{
+	my $data = "X-Mxgate-Gate: PASS; client=forged\r\n" .
+	    "x-mxgate-flow: in-session; id=FAKE\r\n\tcontinued\r\n" .
+	    "X-Mxgate-Original-Gate: kept as it is\r\n" .
+	    "Subject: forged trace\r\n\r\n" .
+	    "X-Mxgate-Gate: a body line, not a header\r\n";
+	my $m = relay_one(data => $data);
+	# ours: Received: (folded), X-Mxgate-Flow:, X-Mxgate-Gate:, then the
+	# message (mx_strip would take the renamed fields for ours too)
+	my $d = MxSMTP::sink_strip($m) // '';
+	my ($ours, $rest) = $d =~ /\A(Received: from [^\n]*\n(?:\t[^\n]*\n)+X-Mxgate-Flow: [^\n]*\nX-Mxgate-Gate: [^\n]*\n)(.*)\z/s;
+	ok(defined $rest, 'forged X-Mxgate-* headers: relayed') or diag $m;
+	is($rest // '', "X-Mxgate-Original-Gate: PASS; client=forged\n" .
+	    "X-Mxgate-Original-flow: in-session; id=FAKE\n\tcontinued\n" .
+	    "X-Mxgate-Original-Gate: kept as it is\n" .
+	    "Subject: forged trace\n\n" .
+	    "X-Mxgate-Gate: a body line, not a header\n",
+	    'the sender\'s X-Mxgate-* fields renamed X-Mxgate-Original-*, nothing else changed');
+	my ($hdr) = $d =~ /\A(.*?\n)\n/s;
+	my @trace = ($hdr // '') =~ /^(X-Mxgate-[A-Za-z]+):/mg;
+	is_deeply(\@trace, [ 'X-Mxgate-Flow', 'X-Mxgate-Gate' ],
+	    'the only X-Mxgate-* fields left in the header section are ours');
+	ok($mx->wait_log(qr/cleanup\[\d+\]: [0-9A-F]+: 2 X-Mxgate-\* header\(s\) from the sender renamed/, 3),
+	    'the log says so');
 }
 
 $mx->stop;
