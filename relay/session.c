@@ -647,6 +647,48 @@ make_headers(struct session *s, char *h, size_t size)
 	return (size_t)n;
 }
 
+/*
+ * The Message-ID of the message (header section only; unfolded, blanks
+ * trimmed, controls and 8-bit replaced by '?', at most size - 1 octets)
+ * into out, or "" when it has none: for the Postfix-style
+ * `cleanup: QUEUEID: message-id=<...>` line, so a message can be found by
+ * the id its sender and recipients see.
+ */
+static void
+message_id(const struct buf *msg, char *out, size_t size)
+{
+	const char *p = buf_ptr(msg), *end = p + msg->len, *q, *nl;
+	size_t n = 0;
+	int in = 0;
+
+	out[0] = '\0';
+	for (q = p; q < end; q = nl + 1) {
+		if ((nl = memchr(q, '\n', (size_t)(end - q))) == NULL ||
+		    nl - q <= 1)
+			break;
+		if (in && *q != ' ' && *q != '\t')
+			break;		/* the field ended */
+		if (!in) {
+			if (nl - q < 11 || strncasecmp(q, "Message-ID:", 11) != 0)
+				continue;
+			in = 1;
+			q += 11;
+		}
+		for (; q < nl && *q != '\r' && n + 1 < size; q++) {
+			unsigned char c = (unsigned char)*q;
+
+			if ((c == ' ' || c == '\t') && (n == 0 ||
+			    out[n - 1] == ' '))
+				continue;
+			out[n++] = c < 32 || c > 126 ? (c == '\t' ? ' ' : '?') :
+			    (char)c;
+		}
+	}
+	while (n > 0 && out[n - 1] == ' ')
+		n--;
+	out[n] = '\0';
+}
+
 #define OUR_PREFIX	"X-Mxgate-"
 #define RENAMED_PREFIX	"X-Mxgate-Original-"
 
@@ -734,6 +776,13 @@ on_eom(struct session *s, const struct smtp_event *ev)
 		reply_and_continue(s, line);
 		tx_reset(s);
 		return;
+	}
+	{
+		char mid[256];
+
+		message_id(&s->msg, mid, sizeof(mid));
+		if (mid[0] != '\0')
+			log_msg("cleanup", "%s: message-id=%s", t->qid, mid);
 	}
 	log_msg("qmgr", "%s: from=<%s>, size=%llu, nrcpt=%d (%s)",
 	    t->qid, t->from.addr, (unsigned long long)t->msg_size, t->nrcpt,

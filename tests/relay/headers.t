@@ -135,5 +135,22 @@ for my $case (@cases) {
 	    'the log says so');
 }
 
+# the Postfix-style `cleanup: QUEUEID: message-id=<...>` line, so a
+# message can be found by the id its sender and recipients see
+for my $case ([ 'plain', "Message-ID: <abc.123\@sender.test>\r\n", '<abc.123@sender.test>' ],
+    [ 'folded, lower case', "message-id:\r\n\t<folded.1\@sender.test>\r\n", '<folded.1@sender.test>' ]) {
+	my ($name, $hdr, $want) = @$case;
+	my $m = relay_one(data => "Subject: id\r\n$hdr\r\nbody\r\n");
+	ok($mx->wait_log(qr/cleanup\[\d+\]: [0-9A-F]+: message-id=\Q$want\E$/, 3),
+	    "message-id line ($name): $want");
+}
+{
+	my $before = () = $mx->log =~ /message-id=/g;
+	relay_one(data => "Subject: no id\r\n\r\nbody\r\n");
+	sleep 0.3;
+	my $after = () = $mx->log =~ /message-id=/g;
+	is($after, $before, 'no Message-ID: no message-id line');
+}
+
 $mx->stop;
 done_testing();
