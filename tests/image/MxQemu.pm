@@ -17,7 +17,7 @@ use File::Temp ();
 use MxTest;
 
 our @EXPORT = qw(image_dir image_copy free_port sink_dir start_sink stop_sink
-	ovmf_present);
+	ovmf_present relay_through);
 
 sub top { $ENV{MXGATE_TOP} // '.' }
 sub image_dir { out_dir() . '/image' }
@@ -79,6 +79,26 @@ sub start_sink {
 }
 
 sub stop_sink { my $pid = shift; kill 'TERM', $pid; waitpid($pid, 0) }
+
+# relay_through(PORT, SINKDIR, TAG) -> (swaks exit code, its output,
+# whether the message reached the sink within 60 s): one message sent with
+# swaks to the guest through the hostfwd on PORT, looked for in SINKDIR
+sub relay_through {
+	my ($port, $sinkdir, $tag) = @_;
+	my $subject = "mxgate image test $tag " . int(rand 1e9);
+	my ($rc, $out, $err) = run('swaks', '--server', "127.0.0.1:$port",
+	    '--from', 'sender@example.org', '--to', 'user@demo.test',
+	    '--header', "Subject: $subject", '--timeout', '120');
+	my $got = 0;
+	for (1 .. 60) {
+		for my $f (glob "$sinkdir/*") {
+			$got = 1 if (read_file($f) // '') =~ /\Q$subject\E/;
+		}
+		last if $got || $rc != 0;
+		sleep 1;
+	}
+	return ($rc, $out . $err, $got);
+}
 
 # --- a running appliance ----------------------------------------------------
 # MxQemu->boot(disk => F, firmware => bios|uefi, port => P, sink => S,

@@ -65,19 +65,8 @@ for my $fw (qw(bios uefi)) {
 		    $fw, $t_init, $t_ready);
 		ok($vm->expect(qr/mxgate: clock: not synchronised: NTP is off/, 30),
 		    "$fw: the console says how the clock stands (NTP off in this seed)");
-		my $subject = "mxgate image test $fw " . int(rand 1e9);
-		my ($rc, $out, $err) = run('swaks', '--server', "127.0.0.1:$port",
-		    '--from', 'sender@example.org', '--to', 'user@demo.test',
-		    '--header', "Subject: $subject", '--timeout', '120');
-		is($rc, 0, "$fw: swaks got 250 through the hostfwd") or diag($out . $err);
-		my $got = 0;
-		for (1 .. 60) {
-			for my $f (glob "$sinkdir/*") {
-				$got = 1 if (read_file($f) // '') =~ /\Q$subject\E/;
-			}
-			last if $got;
-			sleep 1;
-		}
+		my ($rc, $out, $got) = relay_through($port, $sinkdir, $fw);
+		is($rc, 0, "$fw: swaks got 250 through the hostfwd") or diag($out);
 		ok($got, "$fw: the message reached the smtp-sink via the guestfwd");
 	}
 

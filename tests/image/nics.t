@@ -32,19 +32,8 @@ ok($vm->expect(qr/mxgate: interface eth0: no link, no address/, 30),
     'the console lists eth0 as without link');
 ok($vm->expect(qr/mxgate: interface eth1: link up, 10\.0\.2\.15\/24/, 30),
     'and eth1 with its link and address');
-my $subject = "mxgate two nics " . int(rand 1e9);
-my ($rc, $out, $err) = run('swaks', '--server', "127.0.0.1:$port",
-    '--from', 'sender@example.org', '--to', 'user@demo.test',
-    '--header', "Subject: $subject", '--timeout', '120');
-is($rc, 0, 'swaks got 250 through eth1') or diag($out . $err);
-my $got = 0;
-for (1 .. 60) {
-	for my $f (glob "$sinkdir/*") {
-		$got = 1 if (read_file($f) // '') =~ /\Q$subject\E/;
-	}
-	last if $got;
-	sleep 1;
-}
+my ($rc, $out, $got) = relay_through($port, $sinkdir, 'two nics');
+is($rc, 0, 'swaks got 250 through eth1') or diag($out);
 ok($got, 'the message reached the smtp-sink');
 ok($vm->acpi_powerdown, 'ACPI power-down sent');
 ok($vm->expect(qr/mxgate: poweroff now/, 120), 'clean shutdown');
