@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <fcntl.h>
 #include <stddef.h>
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -144,7 +145,66 @@ do_listen(struct config *cf, struct ctx *c, const struct directive *d,
 		err(c, "listen: %s", why);
 		return;
 	}
+	if (argc == 2 && strcmp(argv[1], "tls_required") != 0) {
+		err(c, "listen: '%s' is not tls_required", argv[1]);
+		return;
+	}
+	cf->listen_tls_required[cf->nlisten] = argc == 2;
 	cf->nlisten++;
+}
+
+static void
+do_tls_required(struct config *cf, struct ctx *c, const struct directive *d,
+    int argc, char **argv)
+{
+	if (strcmp(argv[0], "yes") == 0)
+		cf->tls_required = 1;
+	else if (strcmp(argv[0], "no") == 0)
+		cf->tls_required = 0;
+	else
+		err(c, "tls_required: '%s' is not yes or no", argv[0]);
+}
+
+static void
+do_tls_exempt(struct config *cf, struct ctx *c, const struct directive *d,
+    int argc, char **argv)
+{
+	char why[128];
+
+	if (cf->ntls_exempt >= CONF_MAX_TLS_EXEMPT) {
+		err(c, "tls_exempt: at most %d entries", CONF_MAX_TLS_EXEMPT);
+		return;
+	}
+	if (net_parse_cidr(argv[0], &cf->tls_exempt[cf->ntls_exempt], why,
+	    sizeof(why)) != 0) {
+		err(c, "tls_exempt: %s", why);
+		return;
+	}
+	cf->ntls_exempt++;
+}
+
+static void
+do_tls_exempt_sender(struct config *cf, struct ctx *c,
+    const struct directive *d, int argc, char **argv)
+{
+	char *dom;
+	size_t i, n = strlen(argv[0]);
+
+	if (cf->ntls_exempt_sender >= CONF_MAX_TLS_EXEMPT) {
+		err(c, "tls_exempt_sender: at most %d entries",
+		    CONF_MAX_TLS_EXEMPT);
+		return;
+	}
+	if (n == 0 || n > ADDR_DOMAIN_MAX ||
+	    strspn(argv[0], "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") != n ||
+	    argv[0][0] == '.' || argv[0][n - 1] == '.') {
+		err(c, "tls_exempt_sender: '%s' is not a domain", argv[0]);
+		return;
+	}
+	dom = cf->tls_exempt_sender[cf->ntls_exempt_sender++];
+	for (i = 0; i <= n; i++)
+		dom[i] = (char)tolower((unsigned char)argv[0][i]);
 }
 
 static void
@@ -471,7 +531,10 @@ do_postmaster(struct config *cf, struct ctx *c, const struct directive *d,
 #define OFF(f) offsetof(struct config, f)
 static const struct directive directives[] = {
 	{ "hostname",	1, 1, 0, do_hostname,	0, 0, 0 },
-	{ "listen",	1, 1, 1, do_listen,	0, 0, 0 },
+	{ "listen",	1, 2, 1, do_listen,	0, 0, 0 },
+	{ "tls_required", 1, 1, 0, do_tls_required, 0, 0, 0 },
+	{ "tls_exempt",	1, 1, 1, do_tls_exempt,	0, 0, 0 },
+	{ "tls_exempt_sender", 1, 1, 1, do_tls_exempt_sender, 0, 0, 0 },
 	{ "queue",	1, 1, 0, do_path,	OFF(queue_dir), 0, 0 },
 	{ "route",	2, 1 + CONF_MAX_ROUTE_HOSTS + 3, 1, do_route, 0, 0, 0 },
 	{ "mailboxes",	1, 1, 0, do_path,	OFF(mailboxes_file), 0, 0 },

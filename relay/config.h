@@ -23,6 +23,7 @@
 #define CONF_MAX_ROUTES		1024
 #define CONF_MAX_ROUTE_HOSTS	8
 #define CONF_MAX_CIDRS		4096
+#define CONF_MAX_TLS_EXEMPT	256	/* tls_exempt / tls_exempt_sender */
 #define CONF_MAX_DNSBL		32
 #define CONF_MAX_RESOLVERS	4
 #define CONF_MAX_MAILBOXES	1000000
@@ -49,6 +50,16 @@ struct config {
 	char			hostname[ADDR_DOMAIN_MAX + 1];
 	struct sockaddr_storage	listen[CONF_MAX_LISTEN];
 	int			nlisten;
+	/* inbound TLS policy: a listener (listen ... tls_required, or all
+	 * of them with tls_required yes) answers MAIL with 530 5.7.0 until
+	 * STARTTLS, but for clients in tls_exempt and senders whose domain
+	 * is in tls_exempt_sender */
+	int			listen_tls_required[CONF_MAX_LISTEN];
+	struct cidr		tls_exempt[CONF_MAX_TLS_EXEMPT];
+	int			ntls_exempt;
+	char			tls_exempt_sender[CONF_MAX_TLS_EXEMPT][ADDR_DOMAIN_MAX + 1];
+	int			ntls_exempt_sender;
+	int			tls_required;	/* every listener */
 	char			queue_dir[CONF_PATH_MAX];
 	struct route		*routes;	/* CONF_MAX_ROUTES slots */
 	int			nroutes;

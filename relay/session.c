@@ -423,6 +423,27 @@ tx_connect(struct session *s, int from_host)
 	tx_outage_pending(s);
 }
 
+/* Whether the sender's domain is one of tls_exempt_sender (exact, or a
+ * subdomain of it). */
+static int
+tls_exempt_sender(const struct config *cf, const struct smtp_path *from)
+{
+	size_t n = strlen(from->domain), m;
+	int i;
+
+	for (i = 0; i < cf->ntls_exempt_sender; i++) {
+		const char *d = cf->tls_exempt_sender[i];
+
+		m = strlen(d);
+		if (n == m && strcmp(from->domain, d) == 0)
+			return 1;
+		if (n > m && from->domain[n - m - 1] == '.' &&
+		    strcmp(from->domain + n - m, d) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 static void
 on_mail(struct session *s, const struct smtp_event *ev)
 {
@@ -430,6 +451,15 @@ on_mail(struct session *s, const struct smtp_event *ev)
 	uint64_t budget = relay_budget(s);
 
 	tx_reset(s);
+	if (s->tls_required && s->tls == NULL &&
+	    !tls_exempt_sender(s->cf, &ev->path)) {
+		log_msg("smtpd", "NOQUEUE: reject: MAIL from %s: 530 5.7.0 "
+		    "Must issue a STARTTLS command first; from=<%s> "
+		    "(tls_required)", s->client, ev->path.addr);
+		reply_and_continue(s, "530 5.7.0 Must issue a STARTTLS command "
+		    "first");
+		return;
+	}
 	if (ev->size > 0 && s->r->mem_used + ev->size > budget) {
 		log_msg("smtpd", "NOQUEUE: reject: MAIL from %s: memory budget "
 		    "(%llu of %llu bytes in use)", s->client,
@@ -996,9 +1026,11 @@ arm_idle(struct session *s)
 }
 
 void
-session_accept(struct relay *r, int fd, const struct sockaddr_storage *ss)
+session_accept(struct relay *r, int fd, const struct sockaddr_storage *ss,
+    int listener)
 {
 	struct session *s = calloc(1, sizeof(*s));
+	int i;
 
 	if (s == NULL) {
 		close(fd);
@@ -1012,6 +1044,11 @@ session_accept(struct relay *r, int fd, const struct sockaddr_storage *ss)
 	netaddr_from_sockaddr((const struct sockaddr *)ss, &s->peer);
 	netaddr_format(&s->peer, s->peer_ip, sizeof(s->peer_ip));
 	snprintf(s->client, sizeof(s->client), "unknown[%s]", s->peer_ip);
+	s->tls_required = s->cf->tls_required || (listener >= 0 &&
+	    listener < s->cf->nlisten && s->cf->listen_tls_required[listener]);
+	for (i = 0; s->tls_required && i < s->cf->ntls_exempt; i++)
+		if (cidr_match(&s->cf->tls_exempt[i], &s->peer))
+			s->tls_required = 0;
 	buf_init(&s->in, SESSION_IN_MAX);
 	buf_init(&s->out, SESSION_OUT_MAX);
 	buf_init(&s->msg, 0);

@@ -114,6 +114,7 @@ struct session {
 	char			 peer_ip[NET_ADDRSTRLEN];
 	char			 client[NET_ADDRSTRLEN + 16]; /* unknown[ip] */
 	int			 pregreet;
+	int			 tls_required;	/* MAIL needs TLS first */
 	/* gating (gate.c): the ticket from admission, the pre-banner
 	 * wait, the DNSBL check and the in-session abuse counters */
 	struct gate_ticket	 gt;
@@ -173,7 +174,10 @@ struct relay {
 };
 
 /* session.c */
-void session_accept(struct relay *r, int fd, const struct sockaddr_storage *ss);
+/* listener: the index in the configuration's listen lines (its TLS
+ * policy), or -1 */
+void session_accept(struct relay *r, int fd, const struct sockaddr_storage *ss,
+    int listener);
 void session_close(struct session *s, const char *reason);
 void session_process(struct session *s);
 void session_drain(struct session *s);

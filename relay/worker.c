@@ -71,7 +71,7 @@ on_accept(struct watch *w, uint32_t events)
 				log_msg("smtpd", "accept: %s", strerror(errno));
 			return;
 		}
-		session_accept(&R, fd, &ss);
+		session_accept(&R, fd, &ss, (int)(w - R.lw));
 	}
 }
 
