@@ -22,7 +22,6 @@ our @EXPORT = qw(free_port dead_port start_sink start_mxgate smtp_connect
 
 our $HOST = '127.0.0.1';
 my %children;		# pid => name, everything we started
-my %taken;		# ports handed out in this process
 
 # --- processes -----------------------------------------------------------
 
@@ -125,21 +124,8 @@ sub listening {
 	return 0;
 }
 
-# A free TCP port on 127.0.0.1, picked at random below the ephemeral range
-# and checked by binding it; never the same one twice in a process.
-sub free_port {
-	for (1 .. 200) {
-		my $p = 20000 + int(rand(12000));
-		next if $taken{$p};
-		my $s = IO::Socket::INET->new(LocalAddr => $HOST,
-		    LocalPort => $p, Proto => 'tcp', Listen => 1,
-		    ReuseAddr => 0) or next;
-		close $s;
-		$taken{$p} = 1;
-		return $p;
-	}
-	die "no free port";
-}
+# free_port: MxTest's, re-exported here for the SMTP tests
+*free_port = \&MxTest::free_port;
 
 # A port where nothing listens (for "customer down").
 sub dead_port { free_port() }

@@ -6,10 +6,11 @@ use strict;
 use warnings;
 use Exporter 'import';
 use File::Temp qw(tempdir);
+use IO::Socket::INET;
 use IPC::Open3;
 use Symbol 'gensym';
 
-our @EXPORT = qw(out_dir bin tmpdir run write_file read_file);
+our @EXPORT = qw(out_dir bin tmpdir run write_file read_file free_port);
 
 sub out_dir { $ENV{MXGATE_OUT} // ($ENV{MXGATE_TOP} // '.') . '/out' }
 sub bin     { out_dir() . '/bin/' . shift }
@@ -31,6 +32,29 @@ sub run {
 	my $e = <$err> // '';
 	waitpid($pid, 0);
 	return ($? >> 8, $o, $e);
+}
+
+# free_port(udp => 1) -> a free port on 127.0.0.1, picked at random below
+# the ephemeral range and checked by binding it (TCP, and UDP too when
+# asked); never the same one twice in a process. The one copy every test
+# and helper uses.
+my %taken;
+sub free_port {
+	my (%o) = @_;
+	for (1 .. 200) {
+		my $p = 20000 + int(rand(12000));
+		next if $taken{$p};
+		my $t = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+		    LocalPort => $p, Proto => 'tcp', Listen => 1,
+		    ReuseAddr => 0) or next;
+		if ($o{udp}) {
+			my $u = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+			    LocalPort => $p, Proto => 'udp') or next;
+		}
+		$taken{$p} = 1;
+		return $p;
+	}
+	die "no free port";
 }
 
 sub write_file {

@@ -26,18 +26,6 @@ my @kill;
 END { kill 'TERM', @kill if @kill; waitpid($_, 0) for @kill; }
 
 # a free UDP+TCP port on 127.0.0.1
-sub free_port {
-	for (1 .. 50) {
-		my $p = 20000 + int(rand(30000));
-		my $u = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
-		    LocalPort => $p, Proto => 'udp') or next;
-		my $t = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
-		    LocalPort => $p, Proto => 'tcp', Listen => 1,
-		    ReuseAddr => 1) or next;
-		return $p;
-	}
-	die "no free port";
-}
 
 # one A query; true when any reply comes back within the time
 sub dns_ready {
@@ -52,7 +40,7 @@ sub dns_ready {
 }
 
 # the slow zone's server
-my $slow_port = free_port();
+my $slow_port = free_port(udp => 1);
 my $slow_pid = fork // die;
 if ($slow_pid == 0) {
 	open STDOUT, '>', '/dev/null';
@@ -62,7 +50,7 @@ if ($slow_pid == 0) {
 push @kill, $slow_pid;
 
 # dnsmasq with the test zones; unknown names in them are NXDOMAIN
-my $port = free_port();
+my $port = free_port(udp => 1);
 my @big = map { "--host-record=2.0.0.127.big.test,127.0.0.$_" } 1 .. 40;
 my $v6 = join('.', reverse split //, '20010db8000000000000000000000002');
 my @args = ($dnsmasq, '--keep-in-foreground', '--no-resolv', '--no-hosts',
@@ -147,7 +135,7 @@ like($log, qr/forwarded 2\.0\.0\.127\.slow\.test to 127\.0\.0\.1#$slow_port/,
 like($out, qr/^127\.0\.0\.2 listed=0 rank 6 /m, 'rank 6 < threshold 7');
 
 # nobody listening: every zone times out, nothing is listed, bounded
-my $dead = free_port();
+my $dead = free_port(udp => 1);
 $t0 = time;
 ($rc, $out, $err) = run($probe, '-r', "127.0.0.1:$dead", '-z', 'bl.test:3',
     '-t', 1, '-T', 400, '-R', 100, '127.0.0.2');

@@ -24,18 +24,6 @@ my $dir = tmpdir();
 my @kill;
 END { kill 'TERM', @kill if @kill; waitpid($_, 0) for @kill; }
 
-sub free_port {
-	for (1 .. 50) {
-		my $p = 20000 + int(rand(30000));
-		my $u = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
-		    LocalPort => $p, Proto => 'udp') or next;
-		my $t = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
-		    LocalPort => $p, Proto => 'tcp', Listen => 1,
-		    ReuseAddr => 1) or next;
-		return $p;
-	}
-	die "no free port";
-}
 
 sub spawn {
 	my ($out, @argv) = @_;
@@ -85,15 +73,16 @@ sub line_of {
 
 sub client {
 	my ($port, $ip) = @_;
-	return IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+	my $c = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
 	    PeerPort => $port, LocalAddr => $ip, Proto => 'tcp',
 	    Timeout => 3) or die "connect from $ip: $!";
+	return $c;
 }
 
 sub server_log { read_file($_[0]) // '' }
 
 # --- DNS: dnsmasq with bl.test listing 127.0.0.2 and 127.0.0.50 ----------
-my $dport = free_port();
+my $dport = free_port(udp => 1);
 spawn("$dir/dnsmasq.out", $dnsmasq, '--keep-in-foreground', '--no-resolv',
     '--no-hosts', "--port=$dport", '--listen-address=127.0.0.1',
     '--bind-interfaces', '--pid-file=', '--conf-file=/dev/null',

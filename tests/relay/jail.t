@@ -19,13 +19,6 @@ ok(-x $hooks, 'test-hook build exists') or BAIL_OUT('no mxgate-hooks');
 my $dir = tmpdir();
 chmod 0755, $dir;
 
-sub free_port {
-	my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
-	    Listen => 1, ReuseAddr => 1) or die $!;
-	my $p = $s->sockport;
-	close $s;
-	return $p;
-}
 
 my ($port, $sport) = (free_port(), free_port());
 my @kids;

@@ -21,7 +21,6 @@ use strict;
 use warnings;
 use Test::More;
 use FindBin;
-use lib "$FindBin::Bin/../tls";
 use POSIX qw(:sys_wait_h);
 use Socket qw(SOL_SOCKET SO_RCVTIMEO);
 use Time::HiRes qw(time sleep);

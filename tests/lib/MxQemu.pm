@@ -16,7 +16,7 @@ use Time::HiRes qw(time sleep);
 use File::Temp ();
 use MxTest;
 
-our @EXPORT = qw(image_dir image_copy free_port sink_dir start_sink stop_sink
+our @EXPORT = qw(image_dir image_copy sink_dir start_sink stop_sink
 	ovmf_present relay_through);
 
 sub top { $ENV{MXGATE_TOP} // '.' }
@@ -41,13 +41,6 @@ sub image_copy {
 	return $disk;
 }
 
-sub free_port {
-	my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
-	    Listen => 1, ReuseAddr => 1) or die "free port: $!";
-	my $p = $s->sockport;
-	close $s;
-	return $p;
-}
 
 # sink_dir() -> a fresh directory smtp-sink can write into after dropping
 # to nobody (under /tmp: the output tree may not be traversable by nobody)
