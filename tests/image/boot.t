@@ -4,7 +4,8 @@
 # first boot makes the data partition and copies the seed; the relay
 # becomes ready; a message sent with swaks through the hostfwd arrives at
 # the local smtp-sink through the guestfwd; admin logs in on the serial
-# console; the hypervisor's ACPI "Shut down" powers it off cleanly. The BIOS boot goes through the same
+# console; the hypervisor's ACPI "Shut down" powers it off cleanly; then
+# a normal (second) boot of the same disk, timed stage by stage. The BIOS boot goes through the same
 # accelerator choice as `make run` (qemu.sh -a auto: KVM only where a probe
 # of this very machine runs under it), and the probe's guest itself must
 # run under TCG (a probe that cannot run anything would hide KVM). The
@@ -85,6 +86,25 @@ for my $fw (qw(bios uefi)) {
 	    "$fw: the data partition is unmounted");
 	ok($vm->expect(qr/mxgate: poweroff now/, 30), "$fw: clean shutdown through s6");
 	is($vm->wait_exit(60), 0, "$fw: QEMU exited after poweroff");
+
+	# a normal boot of the same disk (not the first): where the time goes
+	my $vm2 = MxQemu->boot(disk => $disk, firmware => $fw, port => $port,
+	    sink => $sinkport, log => "$tmp/console-$fw-2.log");
+	ok($vm2->expect(qr/mxgate-init: mxgate \S+ booting/, 120),
+	    "$fw: normal boot: kernel started init");
+	my $t_k = $vm2->elapsed;
+	ok($vm2->expect(qr/mxgate-init: starting services/, 60),
+	    "$fw: normal boot: init done (fsck, mounts, firewall)");
+	my $t_s = $vm2->elapsed;
+	ok($vm2->expect(qr/mxgate: ready: SMTP listening on port 25/, 120),
+	    "$fw: normal boot: relay ready");
+	my $t_r = $vm2->elapsed;
+	diag(sprintf "%s normal boot: firmware, loader and kernel %.1f s; " .
+	    "init %.1f s; services to SMTP-ready %.1f s; total %.1f s",
+	    $fw, $t_k, $t_s - $t_k, $t_r - $t_s, $t_r);
+	ok($vm2->acpi_powerdown, "$fw: normal boot: ACPI power-down sent");
+	ok($vm2->expect(qr/mxgate: poweroff now/, 120), "$fw: normal boot: clean shutdown");
+	is($vm2->wait_exit(60), 0, "$fw: normal boot: QEMU exited");
 	stop_sink($sink);
 }
 
