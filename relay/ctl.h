@@ -33,14 +33,16 @@ struct config *ctl_config(struct ctl *c);
  * default file is "audit.log" beside the queue directory. */
 void ctl_audit_open(struct ctl *c);
 
-/* One line, "TIME HOST mxgatectl[PID]: audit: uid=N user=NAME op=OP
- * arg=ARG result=RESULT", to stderr and appended to the audit log (one
- * write, then fsync). arg may be NULL. */
+/* One line, "TIME HOST mxgatectl[PID]: audit: uid=N user=NAME login=NAME
+ * tty=TTY op=OP arg=ARG result=RESULT prev=SHA256-OF-THE-LINE-BEFORE", to
+ * stderr and appended to the audit log under an flock (one write, then
+ * fsync); ctl_audit.c. arg may be NULL. */
 void ctl_audit(struct ctl *c, const char *op, const char *arg,
     const char *result);
 
 /* Subcommands. */
 int ctl_queue(struct ctl *c, int argc, char **argv);
 int ctl_gate(struct ctl *c, int argc, char **argv);
+int ctl_audit_cmd(struct ctl *c, int argc, char **argv);
 
 #endif

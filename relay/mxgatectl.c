@@ -1,7 +1,7 @@
 /*
  * mxgatectl.c — the admin tool's entry point: global options, the
- * subcommand table, the configuration and the audit log every subcommand
- * writes to. See docs/mxgatectl.8.md.
+ * subcommand table and the configuration (the audit log every subcommand
+ * writes to is ctl_audit.c). See docs/mxgatectl.8.md.
  *
  *   mxgatectl [-f FILE] [-a AUDITLOG] [-k KEYFILE] COMMAND [ARGS]
  *
@@ -36,6 +36,8 @@ static const struct ctl_cmd cmds[] = {
 	    "                   delete ID | hold ID | release ID" },
 	{ "gate", ctl_gate,
 	    "gate [status] | allow|block|unallow|unblock CIDR | release IP" },
+	{ "audit", ctl_audit_cmd,
+	    "audit show [--since TIME] [--user NAME] | verify" },
 };
 
 static void __attribute__((noreturn))
@@ -62,68 +64,6 @@ ctl_config(struct ctl *c)
 		}
 	}
 	return c->cf;
-}
-
-void
-ctl_audit_open(struct ctl *c)
-{
-	if (c->audit_fd >= 0)
-		return;
-	if (c->audit_path != NULL) {
-		if (str_copy(c->audit_file, c->audit_path,
-		    sizeof(c->audit_file)) >= sizeof(c->audit_file))
-			fatalx(EXIT_PERM, "audit log path too long");
-	} else if (path_beside(ctl_config(c)->queue_dir, "audit.log",
-	    c->audit_file, sizeof(c->audit_file)) != 0)
-		fatalx(EXIT_PERM, "audit log path too long");
-	c->audit_fd = open(c->audit_file, O_WRONLY | O_APPEND | O_CREAT |
-	    O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (c->audit_fd < 0) {
-		fprintf(stderr, "mxgatectl: %s: %s: refusing to act without "
-		    "an audit record\n", c->audit_file, strerror(errno));
-		exit(EXIT_TEMP);
-	}
-}
-
-void
-ctl_audit(struct ctl *c, const char *op, const char *arg, const char *result)
-{
-	char line[CTL_AUDIT_LINE_MAX], stamp[32], user[64];
-	const struct passwd *pw;
-	struct tm tm;
-	time_t now = time(NULL);
-	const char *host = c->cf != NULL && c->cf->hostname[0] ?
-	    c->cf->hostname : "localhost";
-	size_t i;
-	ssize_t w;
-	int n;
-
-	gmtime_r(&now, &tm);
-	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S+00:00", &tm);
-	pw = getpwuid(getuid());
-	str_copy(user, pw != NULL ? pw->pw_name : "?", sizeof(user));
-	n = snprintf(line, sizeof(line), "%s %s mxgatectl[%ld]: audit: "
-	    "uid=%u user=%s op=%s arg=%s result=%s\n", stamp, host,
-	    (long)getpid(), (unsigned)getuid(), user, op, arg ? arg : "-",
-	    result);
-	if (n < 0 || (size_t)n >= sizeof(line)) {
-		/* never cut silently: mark the cut */
-		n = sizeof(line) - 1;
-		memcpy(line + n - 5, "...\n", 5);
-		n--;
-	}
-	for (i = 0; i + 1 < (size_t)n; i++)
-		if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
-			line[i] = '?';
-	fputs(line, stderr);
-	if (c->audit_fd < 0)
-		return;
-	do
-		w = write(c->audit_fd, line, (size_t)n);
-	while (w < 0 && errno == EINTR);
-	if (w != n || fsync(c->audit_fd) != 0)
-		fprintf(stderr, "mxgatectl: %s: audit write failed: %s\n",
-		    c->audit_file, w < 0 ? strerror(errno) : "short write");
 }
 
 int

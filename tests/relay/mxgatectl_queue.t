@@ -41,7 +41,7 @@ like($out, qr/^\Q$one\E\s+2h00m\s+\d+\s+2 queue <alice\@ext\.example>$/m,
 like($out, qr/^    <bob\@example\.test> pending \(451 4\.3\.0 try later\)$/m,
     'list: recipient with its last error');
 like($out, qr/^\Q$two\E .* <>$/m, 'list: null sender');
-like($err, qr/mxgatectl\[\d+\]: audit: uid=\d+ user=\S+ op=queue-list arg=- result=ok count=3/,
+like($err, qr/mxgatectl\[\d+\]: audit: uid=\d+ user=\S+ login=\S+ tty=\S+ op=queue-list arg=- result=ok count=3\b.* prev=[0-9a-f]{64}$/m,
     'list: audit line on stderr');
 
 # --json
@@ -136,7 +136,7 @@ for my $op (qw(queue-list queue-show queue-show-body queue-hold
     queue-release queue-flush queue-delete)) {
 	like($audit, qr/ op=\Q$op\E /, "audited: $op");
 }
-like($audit, qr/op=queue-delete arg=\Q$three\E result=ok\n/, 'audit: delete with id and result');
+like($audit, qr/op=queue-delete arg=\Q$three\E result=ok prev=[0-9a-f]{64}\n/, 'audit: delete with id and result');
 like($audit, qr/op=queue-list arg=- result=error/, 'audit: the refused wrong-key attempt');
 
 # at rest: the body is not in the data file
