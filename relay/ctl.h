@@ -44,5 +44,6 @@ void ctl_audit(struct ctl *c, const char *op, const char *arg,
 int ctl_queue(struct ctl *c, int argc, char **argv);
 int ctl_gate(struct ctl *c, int argc, char **argv);
 int ctl_audit_cmd(struct ctl *c, int argc, char **argv);
+int ctl_status(struct ctl *c, int argc, char **argv);
 
 #endif

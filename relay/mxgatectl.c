@@ -36,6 +36,7 @@ static const struct ctl_cmd cmds[] = {
 	    "                   delete ID | hold ID | release ID" },
 	{ "gate", ctl_gate,
 	    "gate [status] | allow|block|unallow|unblock CIDR | release IP" },
+	{ "status", ctl_status, "status [--json]" },
 	{ "audit", ctl_audit_cmd,
 	    "audit show [--since TIME] [--user NAME] | verify" },
 };

@@ -1,0 +1,340 @@
+/*
+ * ctl_status.c — `mxgatectl status [--json]`: how the appliance stands, in
+ * one screen, and whether anything needs the admin: the version, the
+ * configuration and whether it checks (as `mxgate -n`), listeners and
+ * their TLS policy, routes, the outage queue (messages, held, the oldest's
+ * age, map use), the queue's filesystem, the TLS certificate, the clock
+ * (the image's /run/mxgate/ntp-state) and whether the relay runs (a
+ * process `mxgate ... -f` this very file, found in /proc). Exit 0 healthy; 1 degraded, each reason
+ * on a line of its own ("degraded: ..."); --json prints one object with
+ * the same facts and a "degraded" array.
+ *
+ * Read-only; audited like every operation. Never opens a socket.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "ctl.h"
+#include "net.h"
+#include "queue.h"
+#include "util.h"
+#include "version.h"
+
+#define REASONS_MAX	8
+#define NTP_STATE	"/run/mxgate/ntp-state"
+#define DISK_HIGH_PCT	90
+
+struct status {
+	char		 reasons[REASONS_MAX][160];
+	int		 nreasons;
+	int		 conf_ok;
+	char		 conf_err[512];
+	int		 queue_state;	/* 0 none yet, 1 open, -1 unreadable */
+	int		 queued, held;
+	int64_t		 oldest_s;
+	uint64_t	 map_used, map_size;
+	int		 disk_pct;	/* -1 unknown */
+	uint64_t	 disk_free;
+	char		 ntp[160];
+	int		 relay_up;
+	int		 cert_present;
+};
+
+static void
+degraded(struct status *st, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void
+degraded(struct status *st, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (st->nreasons == REASONS_MAX)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(st->reasons[st->nreasons++], sizeof(st->reasons[0]), fmt,
+	    ap);
+	va_end(ap);
+}
+
+/* Whether a process runs `mxgate ... -f PATH` for this configuration
+ * (the same file, compared by device and inode): read from /proc. */
+static int
+relay_running(const char *path)
+{
+	struct stat want, got;
+	struct dirent *de;
+	DIR *d;
+	int found = 0;
+
+	if (stat(path, &want) != 0 || (d = opendir("/proc")) == NULL)
+		return 0;
+	while (!found && (de = readdir(d)) != NULL) {
+		char fn[300], args[4096], *a, *end, *base;
+		ssize_t n;
+		int fd, flag = 0;
+
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		snprintf(fn, sizeof(fn), "/proc/%s/cmdline", de->d_name);
+		if ((fd = open(fn, O_RDONLY | O_CLOEXEC)) < 0)
+			continue;
+		n = read(fd, args, sizeof(args) - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		args[n] = '\0';
+		end = args + n;
+		base = strrchr(args, '/');
+		if (strcmp(base ? base + 1 : args, "mxgate") != 0)
+			continue;
+		for (a = args; a < end; a += strlen(a) + 1) {
+			if (flag && stat(a, &got) == 0 &&
+			    got.st_dev == want.st_dev && got.st_ino == want.st_ino)
+				found = 1;
+			flag = strcmp(a, "-f") == 0;
+		}
+	}
+	closedir(d);
+	return found;
+}
+
+static int
+count_one(void *arg, const struct queue_msg *m, int status)
+{
+	struct status *st = arg;
+	int64_t age = queue_age_us(m, wall_us()) / 1000000;
+
+	st->queued++;
+	if (m->flags & QMSG_HELD)
+		st->held++;
+	if (age > st->oldest_s)
+		st->oldest_s = age;
+	(void)status;
+	return 0;
+}
+
+static void
+look_at_queue(struct ctl *c, const struct config *cf, struct status *st)
+{
+	struct queue *q;
+	struct statvfs vs;
+	char err[512];
+	int rc;
+
+	rc = queue_open(&q, cf->queue_dir, c->key_path, 0, 0, err, sizeof(err));
+	if (rc == QUEUE_NOTFOUND)
+		st->queue_state = 0;
+	else if (rc != QUEUE_OK) {
+		st->queue_state = -1;
+		degraded(st, "queue unreadable: %s", err);
+	} else {
+		st->queue_state = 1;
+		queue_list(q, count_one, st);
+		queue_usage(q, &st->map_used, &st->map_size);
+		queue_close(q);
+		if (st->map_size > 0 && st->map_used * 100 / st->map_size >=
+		    DISK_HIGH_PCT)
+			degraded(st, "queue map %llu%% full",
+			    (unsigned long long)(st->map_used * 100 /
+			    st->map_size));
+	}
+	st->disk_pct = -1;
+	if (statvfs(cf->queue_dir, &vs) == 0 ||
+	    (access(cf->queue_dir, F_OK) != 0 && statvfs("/", &vs) == 0)) {
+		uint64_t total = (uint64_t)vs.f_blocks * vs.f_frsize;
+
+		st->disk_free = (uint64_t)vs.f_bavail * vs.f_frsize;
+		st->disk_pct = total ? (int)(100 - st->disk_free * 100 / total)
+		    : 0;
+		if (st->disk_pct >= DISK_HIGH_PCT)
+			degraded(st, "the queue's filesystem is %d%% full",
+			    st->disk_pct);
+	}
+}
+
+static void
+look_at_clock(struct status *st)
+{
+	FILE *f = fopen(NTP_STATE, "re");
+
+	if (f == NULL) {
+		str_copy(st->ntp, "unknown (no " NTP_STATE ": not on the "
+		    "appliance)", sizeof(st->ntp));
+		return;
+	}
+	if (fgets(st->ntp, sizeof(st->ntp), f) == NULL)
+		st->ntp[0] = '\0';
+	fclose(f);
+	st->ntp[strcspn(st->ntp, "\n")] = '\0';
+	if (strncmp(st->ntp, "synchronised", 12) != 0)
+		degraded(st, "clock %s", st->ntp);
+}
+
+static void
+json_str(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			printf("\\%c", ch);
+		else if (ch < 0x20)
+			printf("\\u%04x", ch);
+		else
+			putchar(ch);
+	}
+	putchar('"');
+}
+
+static void
+print_text(const struct config *cf, const struct status *st,
+    const char *path)
+{
+	char ep[NET_ENDPOINTLEN];
+	int i, j;
+
+	printf("mxgate %s\n", MXGATE_VERSION);
+	printf("configuration: %s: %s\n", path, st->conf_ok ? "valid" :
+	    "INVALID");
+	if (!st->conf_ok)
+		fputs(st->conf_err, stdout);
+	if (cf != NULL) {
+		printf("hostname: %s\n", cf->hostname);
+		for (i = 0; i < cf->nlisten; i++) {
+			endpoint_format(&cf->listen[i], ep, sizeof(ep));
+			printf("listen: %s%s\n", ep, cf->tls_required ||
+			    cf->listen_tls_required[i] ? " (TLS required)" : "");
+		}
+		for (i = 0; i < cf->nroutes; i++) {
+			printf("route: %s%s ->", cf->routes[i].subdomains ?
+			    "." : "", cf->routes[i].domain);
+			for (j = 0; j < cf->routes[i].nhosts; j++) {
+				endpoint_format(&cf->routes[i].host[j], ep,
+				    sizeof(ep));
+				printf(" %s", ep);
+			}
+			printf(" (tls %s)\n", tls_policy_name(cf->routes[i].tls));
+		}
+		printf("relay: %s\n", st->relay_up ? "running" :
+		    "NOT running");
+		if (st->queue_state == 0)
+			printf("queue: empty (none created yet)\n");
+		else if (st->queue_state == 1)
+			printf("queue: %d message(s), %d held, oldest %lld s; "
+			    "map %llu of %llu bytes\n", st->queued, st->held,
+			    (long long)st->oldest_s,
+			    (unsigned long long)st->map_used,
+			    (unsigned long long)st->map_size);
+		else
+			printf("queue: unreadable\n");
+		if (st->disk_pct >= 0)
+			printf("disk: %d%% used, %llu bytes free\n",
+			    st->disk_pct, (unsigned long long)st->disk_free);
+		printf("tls certificate: %s (%s)\n", cf->tls_cert[0] ?
+		    cf->tls_cert : "self-signed default",
+		    st->cert_present ? "present" : "not there yet");
+	}
+	printf("clock: %s\n", st->ntp);
+	for (i = 0; i < st->nreasons; i++)
+		printf("degraded: %s\n", st->reasons[i]);
+	if (st->nreasons == 0)
+		printf("healthy\n");
+}
+
+static void
+print_json(const struct config *cf, const struct status *st,
+    const char *path)
+{
+	int i;
+
+	printf("{\"version\":");
+	json_str(MXGATE_VERSION);
+	printf(",\"configuration\":");
+	json_str(path);
+	printf(",\"configuration_valid\":%s", st->conf_ok ? "true" : "false");
+	if (cf != NULL) {
+		printf(",\"hostname\":");
+		json_str(cf->hostname);
+		printf(",\"listeners\":%d,\"routes\":%d,\"relay_running\":%s",
+		    cf->nlisten, cf->nroutes, st->relay_up ? "true" : "false");
+		printf(",\"queue\":{\"state\":\"%s\",\"messages\":%d,"
+		    "\"held\":%d,\"oldest_seconds\":%lld,\"map_used\":%llu,"
+		    "\"map_size\":%llu}", st->queue_state == 1 ? "open" :
+		    st->queue_state == 0 ? "none" : "unreadable", st->queued,
+		    st->held, (long long)st->oldest_s,
+		    (unsigned long long)st->map_used,
+		    (unsigned long long)st->map_size);
+		printf(",\"disk_used_percent\":%d", st->disk_pct);
+	}
+	printf(",\"clock\":");
+	json_str(st->ntp);
+	printf(",\"healthy\":%s,\"degraded\":[", st->nreasons ? "false" :
+	    "true");
+	for (i = 0; i < st->nreasons; i++) {
+		if (i)
+			putchar(',');
+		json_str(st->reasons[i]);
+	}
+	printf("]}\n");
+}
+
+int
+ctl_status(struct ctl *c, int argc, char **argv)
+{
+	struct status st;
+	struct config *cf;
+	FILE *errs;
+	char *ebuf = NULL;
+	size_t elen = 0;
+	char result[64];
+	int json = argc == 2 && strcmp(argv[1], "--json") == 0;
+
+	if (argc > 2 || (argc == 2 && !json)) {
+		fprintf(stderr, "usage: mxgatectl status [--json]\n");
+		return EXIT_PERM;
+	}
+	memset(&st, 0, sizeof(st));
+	/* the same check as mxgate -n, its errors kept for the report */
+	if ((errs = open_memstream(&ebuf, &elen)) == NULL)
+		fatal(EXIT_TEMP, "open_memstream");
+	cf = config_load(c->config_path, errs);
+	fclose(errs);
+	st.conf_ok = cf != NULL;
+	str_copy(st.conf_err, ebuf ? ebuf : "", sizeof(st.conf_err));
+	free(ebuf);
+	if (cf == NULL)
+		degraded(&st, "configuration %s does not check (mxgate -n)",
+		    c->config_path);
+	c->cf = cf;	/* the audit log's place and host name */
+	if (cf != NULL || c->audit_path != NULL)
+		ctl_audit_open(c);
+	if (cf != NULL) {
+		look_at_queue(c, cf, &st);
+		st.relay_up = relay_running(c->config_path);
+		if (!st.relay_up)
+			degraded(&st, "the relay is not running (no mxgate -f "
+			    "%s)", c->config_path);
+		st.cert_present = cf->tls_cert[0] != '\0' &&
+		    access(cf->tls_cert, R_OK) == 0;
+	}
+	look_at_clock(&st);
+	if (json)
+		print_json(cf, &st, c->config_path);
+	else
+		print_text(cf, &st, c->config_path);
+	snprintf(result, sizeof(result), "%s reasons=%d", st.nreasons ?
+	    "degraded" : "healthy", st.nreasons);
+	if (c->audit_fd >= 0)
+		ctl_audit(c, "status", NULL, result);
+	return st.nreasons ? 1 : EXIT_OK;
+}

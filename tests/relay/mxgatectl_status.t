@@ -1,0 +1,66 @@
+#!/usr/bin/perl
+# mxgatectl_status.t — `mxgatectl status [--json]` against a live relay:
+# healthy (exit 0) while the relay runs; the queue's messages and the
+# oldest's age once a customer is down; degraded (exit 1, one reason per
+# line) when the relay is stopped or the configuration does not check
+# (its FILE:LINE errors shown); --json is one object a JSON parser reads;
+# every run is audited.
+use strict;
+use warnings;
+use Test::More;
+use JSON::PP;
+use MxTest;
+use MxSMTP;
+
+if ($> != 0) {
+	fail('needs root: the relay roles drop to their own users');
+	done_testing();
+	exit;
+}
+
+my $ctl = bin('mxgatectl');
+my $down = MxSMTP::dead_port();
+my $mx = start_mxgate(config => "route example.test 127.0.0.1:$down\n");
+
+my ($rc, $out, $err) = run($ctl, '-f', $mx->conf, 'status');
+is($rc, 0, 'status: exit 0 while the relay runs') or diag($out . $err);
+like($out, qr/^configuration: \S+: valid$/m, 'status: the configuration checks');
+like($out, qr/^relay: running$/m, 'status: the relay runs');
+like($out, qr/^route: example\.test -> 127\.0\.0\.1:$down \(tls may\)$/m, 'status: the route');
+like($out, qr/^healthy$/m, 'status: healthy');
+like($err, qr/audit: .* op=status arg=- result=healthy reasons=0 prev=/, 'status is audited');
+
+# a message for the customer that is down: queued
+my $c = smtp_connect($mx->port);
+my $r = $c->transaction(data => "Subject: status\r\n\r\nqueued\r\n");
+like($r, qr/^250 .*queued as/, 'a message queued for the customer that is down');
+$c->cmd('QUIT');
+sleep 1.2;
+($rc, $out) = run($ctl, '-f', $mx->conf, 'status');
+like($out, qr/^queue: 1 message\(s\), 0 held, oldest [1-9]\d* s; map \d+ of \d+ bytes$/m,
+    'status: the queue holds it, with its age');
+
+($rc, $out) = run($ctl, '-f', $mx->conf, 'status', '--json');
+my $j = eval { decode_json($out) };
+ok($j, 'status --json: one JSON object') or diag($out);
+is($j->{healthy}, JSON::PP::true, 'json: healthy') if $j;
+is($j->{relay_running}, JSON::PP::true, 'json: relay_running') if $j;
+is($j->{queue}{messages}, 1, 'json: one message queued') if $j;
+is_deeply($j->{degraded}, [], 'json: no reason') if $j;
+
+$mx->stop;
+($rc, $out) = run($ctl, '-f', $mx->conf, 'status');
+is($rc, 1, 'relay stopped: exit 1 (degraded)');
+like($out, qr/^degraded: the relay is not running/m, '... and why');
+
+my $dir = tmpdir();
+my $bad = write_file("$dir/bad.conf", "hostname mx.example.test\nlisten 127.0.0.1:2525\n" .
+    "route example.test 127.0.0.1:25\nmax_errors lots\n");
+($rc, $out) = run($ctl, '-f', $bad, '-a', "$dir/audit.log", 'status');
+is($rc, 1, 'a configuration that does not check: exit 1');
+like($out, qr/^configuration: \S+bad\.conf: INVALID$/m, '... INVALID');
+like($out, qr/bad\.conf:4: /m, '... with its FILE:LINE error');
+like($out, qr/^degraded: configuration \S+ does not check/m, '... as the reason');
+($rc, $out) = run($ctl, '-f', $bad, 'status', '--bogus');
+is($rc, 100, 'usage error: exit 100');
+done_testing();
