@@ -77,6 +77,13 @@ for my $fw (qw(bios uefi)) {
 	my $mounts = $vm->run_cmd('cat /proc/mounts', 30) // '';
 	like($mounts, qr{^/dev/root / squashfs ro}m, "$fw: root is read-only squashfs");
 	like($mounts, qr{ /data ext4 rw}m, "$fw: data partition mounted (ext4)");
+	# the admin tool on the appliance: the relay runs, and the clock is
+	# reported not synchronised (NTP is off in this seed): degraded
+	my $st = $vm->run_cmd('mxgatectl status; echo "status exit $?"', 60) // '';
+	like($st, qr/^relay: running\r?$/m, "$fw: mxgatectl status: the relay runs");
+	like($st, qr/^degraded: clock not synchronised: NTP is off/m,
+	    "$fw: mxgatectl status: the clock is not synchronised, and says why");
+	like($st, qr/^status exit 1\r?$/m, "$fw: mxgatectl status: exit 1 (degraded)");
 	# the hypervisor's "Shut down" (ACPI power button), as vSphere,
 	# Proxmox, Hyper-V and libvirt send it
 	ok($vm->acpi_powerdown, "$fw: QEMU monitor: system_powerdown sent");
