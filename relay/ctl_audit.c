@@ -15,7 +15,8 @@
  * new one, so concurrent mxgatectl runs keep the chain intact; the line is
  * one write(), then fsync().
  *
- * Subcommand: audit show [--since RFC3339] [--user NAME] | verify
+ * Subcommand: audit show [--since RFC3339] [--user NAME] | verify |
+ * export FILE
  *
  * Owns: the audit log's format. Must never: write a password or a key,
  * cut a line silently, or let an operation run unaudited (ctl.h).
@@ -39,23 +40,31 @@
 #define HEX_LEN		64
 #define TAIL_MAX	(CTL_AUDIT_LINE_MAX + 256)
 
-/* SHA-256 of n bytes at p as 64 lower-case hex digits (+ NUL) */
+/* A finished SHA-256 as 64 lower-case hex digits (+ NUL) */
 static void
-sha256_hex(const void *p, size_t n, char out[HEX_LEN + 1])
+sha256_done_hex(br_sha256_context *sc, char out[HEX_LEN + 1])
 {
 	static const char hx[] = "0123456789abcdef";
 	unsigned char h[32];
-	br_sha256_context sc;
 	size_t i;
 
-	br_sha256_init(&sc);
-	br_sha256_update(&sc, p, n);
-	br_sha256_out(&sc, h);
+	br_sha256_out(sc, h);
 	for (i = 0; i < sizeof(h); i++) {
 		out[2 * i] = hx[h[i] >> 4];
 		out[2 * i + 1] = hx[h[i] & 15];
 	}
 	out[HEX_LEN] = '\0';
+}
+
+/* SHA-256 of n bytes at p, in hex */
+static void
+sha256_hex(const void *p, size_t n, char out[HEX_LEN + 1])
+{
+	br_sha256_context sc;
+
+	br_sha256_init(&sc);
+	br_sha256_update(&sc, p, n);
+	sha256_done_hex(&sc, out);
 }
 
 /* The hash of the log's last line (without its newline), or of nothing
@@ -260,6 +269,63 @@ show_line(void *arg, const char *line, size_t n, size_t no)
 	return 0;
 }
 
+/*
+ * audit export FILE: a copy of the log as it is now (under the lock, so no
+ * line is half there) written to FILE (0600, created; an existing FILE is
+ * refused), then a last line "sha256 HEX  audit.log" over the copied
+ * bytes, so the recipient can check the copy and `audit verify` it.
+ */
+static int
+audit_export(struct ctl *c, const char *dest)
+{
+	char buf[8192], hex[HEX_LEN + 1], result[128];
+	br_sha256_context sc;
+	off_t off = 0;
+	ssize_t n;
+	int out, rc = EXIT_OK;
+
+	ctl_audit_open(c);
+	if ((out = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
+	    O_NOFOLLOW, 0600)) < 0) {
+		int e = errno;
+
+		fprintf(stderr, "mxgatectl: %s: %s\n", dest, strerror(e));
+		ctl_audit(c, "audit-export", dest, e == EEXIST ?
+		    "error: exists" : "error");
+		return e == EEXIST ? EXIT_PERM : EXIT_TEMP;
+	}
+	br_sha256_init(&sc);
+	flock(c->audit_fd, LOCK_EX);
+	while ((n = pread(c->audit_fd, buf, sizeof(buf), off)) > 0) {
+		if (write(out, buf, (size_t)n) != n) {
+			rc = EXIT_TEMP;
+			break;
+		}
+		br_sha256_update(&sc, buf, (size_t)n);
+		off += n;
+	}
+	flock(c->audit_fd, LOCK_UN);
+	if (n < 0)
+		rc = EXIT_TEMP;
+	sha256_done_hex(&sc, hex);
+	n = snprintf(buf, sizeof(buf), "sha256 %s  audit.log (%lld bytes)\n",
+	    hex, (long long)off);
+	if (rc == EXIT_OK && (write(out, buf, (size_t)n) != n ||
+	    fsync(out) != 0))
+		rc = EXIT_TEMP;
+	close(out);
+	if (rc != EXIT_OK)
+		fprintf(stderr, "mxgatectl: %s: export failed: %s\n", dest,
+		    strerror(errno));
+	else
+		printf("exported %lld bytes of audit log to %s (sha256 %s)\n",
+		    (long long)off, dest, hex);
+	snprintf(result, sizeof(result), "%s bytes=%lld sha256=%.16s",
+	    rc == EXIT_OK ? "ok" : "error", (long long)off, hex);
+	ctl_audit(c, "audit-export", dest, result);
+	return rc;
+}
+
 int
 ctl_audit_cmd(struct ctl *c, int argc, char **argv)
 {
@@ -309,7 +375,9 @@ ctl_audit_cmd(struct ctl *c, int argc, char **argv)
 		ctl_audit(c, "audit-show", s.user, "ok");
 		return EXIT_OK;
 	}
+	if (strcmp(sub, "export") == 0 && argc == 3)
+		return audit_export(c, argv[2]);
 	fprintf(stderr, "usage: mxgatectl audit show [--since T] [--user NAME]"
-	    " | verify\n");
+	    " | verify | export FILE\n");
 	return EXIT_PERM;
 }

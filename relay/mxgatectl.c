@@ -38,7 +38,8 @@ static const struct ctl_cmd cmds[] = {
 	    "gate [status] | allow|block|unallow|unblock CIDR | release IP" },
 	{ "status", ctl_status, "status [--json]" },
 	{ "audit", ctl_audit_cmd,
-	    "audit show [--since TIME] [--user NAME] | verify" },
+	    "audit show [--since TIME] [--user NAME] | verify |\n"
+	    "                   export FILE" },
 };
 
 static void __attribute__((noreturn))

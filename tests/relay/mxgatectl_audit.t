@@ -5,8 +5,8 @@
 # prev= no longer matches after one byte of a middle line is changed, a line
 # is removed, or the last line's prev= is cut; two mxgatectl processes
 # appending at once keep the chain intact (flock); `audit show` filters by
-# time and person; every line names the uid's account, the login behind it
-# and the terminal.
+# time and person; `audit export` copies the log with its SHA-256; every
+# line names the uid's account, the login behind it and the terminal.
 use strict;
 use warnings;
 use Test::More;
@@ -98,4 +98,19 @@ is(scalar(() = $out =~ /login=bob /g), 1, '... only bob\'s line');
 is($out, '', 'audit show --since the future: nothing');
 ($rc, $out, my $err) = ctl('audit', 'show', '--since', 'yesterday');
 is($rc, 100, 'a malformed --since is a usage error');
+
+# export: a copy plus the SHA-256 of the copied bytes
+my $before = read_file($log);
+($rc, $out) = ctl('audit', 'export', "$dir/export.log");
+is($rc, 0, 'audit export: exit 0');
+my $exp = read_file("$dir/export.log") // '';
+my ($body, $sum, $len) = $exp =~ /\A(.*)sha256 ([0-9a-f]{64})  audit\.log \((\d+) bytes\)\n\z/s;
+is($body, $before, 'the export holds the log as it was');
+is($sum, sha256_hex($body // ''), '... and the SHA-256 of those bytes');
+is($len, length($before), '... and their length');
+is((stat "$dir/export.log")[2] & 07777, 0600, 'the export is 0600');
+like((lines())[-1], qr/op=audit-export arg=\Q$dir\E\/export\.log result=ok bytes=\d+ sha256=[0-9a-f]{16} prev=/,
+    'the export is audited');
+($rc) = ctl('audit', 'export', "$dir/export.log");
+is($rc, 100, 'an existing file is never overwritten');
 done_testing();
