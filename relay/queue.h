@@ -1,5 +1,5 @@
 /*
- * queue.h — the outage queue (SPEC 3.2 items 4-5, issue 5): an LMDB store
+ * queue.h — the outage queue (SPEC 3.2 items 4-5): an LMDB store
  * of the messages that could not be relayed in session because no server
  * of their route answered. One environment in the `queue` directory, one
  * owner process that writes (the daemon's queue owner role, SPEC 3.8);
