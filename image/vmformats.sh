@@ -25,7 +25,13 @@ qemu-img convert -f raw -O qcow2 -c -m 1 "$raw" "$work/mxgate.qcow2"
 vmdk=$work/ova/mxgate-disk1.vmdk
 qemu-img convert -f raw -O vmdk -o subformat=streamOptimized,adapter_type=ide \
 	-m 1 "$raw" "$vmdk"
-perl -0777 -pi -e 's/\nCID=[0-9a-f]{8}\n/\nCID=6d786761\n/ or die "no CID\n"' "$vmdk"
+# qemu-img prints the CID without leading zeros (1 time in 16 it has
+# fewer than 8 digits): the fixed CID takes its room from the NUL padding
+# that ends the embedded descriptor, so no byte after it moves
+vbefore=$(stat -c %s "$vmdk")
+perl -0777 -pi -e 's/\nCID=([0-9a-f]{1,8})\n([^\0]*)(\0{8})/"\nCID=6d786761\n$2" . substr($3, 8 - length $1)/e
+	or die "vmdk: no CID line followed by descriptor padding\n"' "$vmdk"
+[ "$(stat -c %s "$vmdk")" = "$vbefore" ] || { echo "vmdk: CID rewrite changed the size" >&2; exit 1; }
 vsize=$(stat -c %s "$vmdk")
 sed -e "s/@VMDK_SIZE@/$vsize/" -e "s/@CAPACITY@/$cap/" \
 	-e "s/@VERSION@/${VERSION:-unknown}/" "$here/mxgate.ovf.in" >"$work/ova/mxgate.ovf"
