@@ -1381,27 +1381,35 @@ handshake(struct session *s)
 	session_want(s);
 }
 
-/* Writes queued replies; closes a closing session once they are out. */
-static void
-session_flush(struct session *s)
+/* Writes what of the queued replies the socket takes: 0, or -1 when the
+ * session was closed for a write error. */
+static int
+write_out(struct session *s)
 {
-	if (s->dead)
-		return;
 	while (s->out.len > 0) {
 		ssize_t n = s_write(s, buf_ptr(&s->out), s->out.len);
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				break;
 			session_close(s, "write error");
-			return;
+			return -1;
 		}
 		buf_consume(&s->out, (size_t)n);
 	}
 	if (s->tls != NULL && tls_flush(s->tls, s->fd) != 0 &&
 	    errno != EAGAIN) {
 		session_close(s, "TLS write error");
-		return;
+		return -1;
 	}
+	return 0;
+}
+
+/* Writes queued replies; closes a closing session once they are out. */
+static void
+session_flush(struct session *s)
+{
+	if (s->dead || write_out(s) != 0)
+		return;
 	if (s->closing && s->out.len == 0) {
 		session_close(s, s->srv.close_reason);
 		return;
@@ -1429,10 +1437,17 @@ session_process(struct session *s)
 	if (s->dead || s->starttls || s->handshaking)
 		return;
 	while (!s->closing) {
-		if (s->out.len > SESSION_OUT_HIGH)
+		/* pipelined input answered without a decision can fill the
+		 * reply buffer (the machine then stops for room): send the
+		 * replies and go on; when the client does not read them,
+		 * EPOLLOUT resumes here (session_io) */
+		if (s->out.len > SESSION_OUT_HIGH && (write_out(s) != 0 ||
+		    s->out.len > SESSION_OUT_HIGH))
 			break;
 		switch (smtp_server_step(&s->srv, &s->in, &ev)) {
 		case SMTP_EV_NONE:
+			if (s->out.len > SESSION_OUT_HIGH && s->in.len > 0)
+				continue;	/* stopped for room */
 			goto done;
 		case SMTP_EV_HELO:
 			tx_reset(s);
@@ -1468,6 +1483,8 @@ session_process(struct session *s)
 			s->closing = 1;
 	}
 done:
+	if (s->dead)
+		return;
 	if (s->srv.state == SMTP_CLOSED)
 		s->closing = 1;
 	/* while the customer decides, the sender's clock is stopped */
@@ -1562,6 +1579,11 @@ session_io(struct watch *w, uint32_t events)
 
 	if (events & EPOLLOUT) {
 		session_flush(s);
+		if (s->dead)
+			return;
+		/* the replies that held back buffered input are out */
+		if (s->in.len > 0)
+			session_process(s);
 		if (s->dead)
 			return;
 	}
