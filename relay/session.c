@@ -1339,7 +1339,8 @@ s_read(struct session *s, void *p, size_t n)
 
 /* The 220 to STARTTLS is on the wire: anything the client sent after
  * STARTTLS was sent in the clear and is dropped (RFC 3207 4.2, the
- * CVE-2011-0411 injection), then the handshake starts. */
+ * CVE-2011-0411 injection), so is every transaction state, then the
+ * handshake starts. */
 static void
 start_tls(struct session *s)
 {
@@ -1349,6 +1350,7 @@ start_tls(struct session *s)
 		    "bytes after STARTTLS discarded", s->client, s->in.len);
 		buf_reset(&s->in);
 	}
+	tx_reset(s);
 	if ((s->tls = tls_conn_server(s->r->tls_srv)) == NULL) {
 		log_msg("smtpd", "TLS setup for %s: %s", s->client,
 		    strerror(errno));

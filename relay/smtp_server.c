@@ -619,9 +619,12 @@ answer(struct smtp_server *s, const char *line, int client_error)
 	enum smtp_ev was = s->pending;
 	char cls = line[0];
 
-	s->pending = SMTP_EV_NONE;
-	if (s->state == SMTP_CLOSED)
+	/* nothing awaits a verdict (one discarded by STARTTLS, or the
+	 * session closed): a late one never reaches the client */
+	if (was == SMTP_EV_NONE || was == SMTP_EV_STARTTLS ||
+	    s->state == SMTP_CLOSED)
 		return;
+	s->pending = SMTP_EV_NONE;
 	if (strncmp(line, "421", 3) == 0) {
 		smtp_server_close(s, line, "421 sent");
 		return;
