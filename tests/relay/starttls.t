@@ -28,9 +28,14 @@ use MxTest;
 use MxSMTP;
 use MxTLS;
 
-plan skip_all => 'needs root (the roles drop to their own users)' if $> != 0;
-plan skip_all => 'openssl not installed'
-	unless system('openssl version >/dev/null 2>&1') == 0;
+# a missing prerequisite fails with its reason (deps/packages has them all)
+for my $need (['root (the roles drop to their own users)', $> == 0],
+    ['openssl (package openssl)', system('openssl version >/dev/null 2>&1') == 0]) {
+	next if $need->[1];
+	fail("needs $need->[0]");
+	done_testing();
+	exit;
+}
 my $have_ssl = eval { require IO::Socket::SSL; 1 };
 my $T0 = time;
 
@@ -248,9 +253,8 @@ for my $name (sort keys %cat) {
 
 # --- posttls-finger ---------------------------------------------------------
 
-SKIP: {
-	skip 'posttls-finger not installed', 2
-	    unless -x '/usr/sbin/posttls-finger';
+ok(-x '/usr/sbin/posttls-finger', 'posttls-finger installed (package postfix)');
+if (-x '/usr/sbin/posttls-finger') {
 	my $pcf = tmpdir();
 	write_file("$pcf/main.cf", "compatibility_level = 3.6\n");
 	local $ENV{MAIL_CONFIG} = $pcf;
@@ -402,8 +406,7 @@ if ($have_ssl) {
 
 # --- memory per idle TLS session ------------------------------------------
 
-SKIP: {
-	skip 'IO::Socket::SSL missing', 3 unless $have_ssl;
+if ($have_ssl) {	# its absence failed above
 	my $N = 200;
 	my $T = 45;	# seconds to open them, at most
 	my %w;
@@ -507,9 +510,8 @@ ok(!-e "$mx3->{dir}/tls", 'no self-signed pair made beside the queue');
 
 # --- testssl results ---------------------------------------------------------
 
-SKIP: {
-	skip 'testssl.sh not installed (Debian package testssl.sh)', 7
-	    unless $testssl;
+ok($testssl, 'testssl installed (package testssl.sh)');
+if ($testssl) {
 	my ($prc, $p) = collect($ts[0], 200 - (time - $T0));
 	note "testssl -p:\n$p";
 	for my $proto ('SSLv2', 'SSLv3', 'TLS 1', 'TLS 1.1') {
