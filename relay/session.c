@@ -1621,12 +1621,28 @@ session_io(struct watch *w, uint32_t events)
 		session_read(s);
 }
 
+/* A session still closing when a deadline passes (its last replies not
+ * read within command_timeout) is closed without them: a client that
+ * stops reading cannot hold its session past the deadlines. */
+static int
+closed_unread(struct session *s, const char *why)
+{
+	if (!s->closing)
+		return 0;
+	log_msg("smtpd", "%s: %zu bytes of replies not read by %s",
+	    why, s->out.len, s->client);
+	session_close(s, why);
+	return 1;
+}
+
 static void
 session_idle_timeout(struct timer *t)
 {
 	struct session *s = t->arg;
 	char line[ADDR_DOMAIN_MAX + 64];
 
+	if (closed_unread(s, "timeout"))
+		return;
 	snprintf(line, sizeof(line), "421 4.4.2 %s Error: timeout exceeded",
 	    s->cf->hostname);
 	log_msg("smtpd", "timeout after %s from %s",
@@ -1634,6 +1650,8 @@ session_idle_timeout(struct timer *t)
 	smtp_server_close(&s->srv, line, "timeout");
 	s->closing = 1;
 	session_flush(s);
+	if (!s->dead)
+		arm_idle(s);	/* the grace for the 421 to be read */
 }
 
 static void
@@ -1642,12 +1660,16 @@ session_life_timeout(struct timer *t)
 	struct session *s = t->arg;
 	char line[ADDR_DOMAIN_MAX + 64];
 
+	if (closed_unread(s, "session timeout"))
+		return;
 	snprintf(line, sizeof(line), "421 4.4.2 %s Error: session time limit "
 	    "exceeded", s->cf->hostname);
 	log_msg("smtpd", "session time limit from %s", s->client);
 	smtp_server_close(&s->srv, line, "session timeout");
 	s->closing = 1;
 	session_flush(s);
+	if (!s->dead)
+		arm_idle(s);	/* the grace for the 421 to be read */
 }
 
 /* SIGTERM: idle sessions get 421 now, busy ones after their message. */
