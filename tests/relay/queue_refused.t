@@ -11,11 +11,7 @@ use Test::More;
 use MxTest;
 use MxSMTP;
 
-if ($> != 0) {
-	fail('needs root: the relay roles drop to their own users');
-	done_testing();
-	exit;
-}
+need(['root: the relay roles drop to their own users', $> == 0]);
 
 my $ctl = bin('mxgatectl');
 my $sport = MxSMTP::free_port();

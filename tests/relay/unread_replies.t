@@ -13,11 +13,7 @@ use Time::HiRes qw(time sleep);
 use MxTest;
 use MxSMTP;
 
-if ($> != 0) {
-	fail('needs root: the relay roles drop to their own users');
-	done_testing();
-	exit;
-}
+need(['root: the relay roles drop to their own users', $> == 0]);
 
 my $sink = start_sink();
 my $mx = start_mxgate(config => "route example.test 127.0.0.1:" . $sink->port
