@@ -619,10 +619,13 @@ answer(struct smtp_server *s, const char *line, int client_error)
 	enum smtp_ev was = s->pending;
 	char cls = line[0];
 
-	/* nothing awaits a verdict (one discarded by STARTTLS, or the
-	 * session closed): a late one never reaches the client */
-	if (was == SMTP_EV_NONE || was == SMTP_EV_STARTTLS ||
-	    s->state == SMTP_CLOSED)
+	if (s->state == SMTP_CLOSED) {
+		s->pending = SMTP_EV_NONE;
+		return;
+	}
+	/* nothing awaits a verdict (one was discarded by STARTTLS): a late
+	 * one never reaches the client */
+	if (was == SMTP_EV_NONE || was == SMTP_EV_STARTTLS)
 		return;
 	s->pending = SMTP_EV_NONE;
 	if (strncmp(line, "421", 3) == 0) {
