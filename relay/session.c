@@ -582,32 +582,57 @@ on_content(struct session *s, const struct smtp_event *ev)
 }
 
 /*
- * Whether the message (wire form: a first line may carry a transparency
- * dot) begins with a header field, `field-name ":"` (RFC 5322 3.6.8). When
- * it does not — a header-less message, or one whose first line is
- * indented and would continue our last trace header — make_headers() ends
- * ours with an empty line, as Postfix does; the message stays byte for
- * byte. An empty message or one that starts with the empty line needs
- * nothing.
+ * The length of the field name when the line at p (n octets, not empty)
+ * is a header field, `field-name ":"` (RFC 5322 3.6.8) with the blanks
+ * before the colon that its obsolete syntax allows (4.5, as Postfix's
+ * is_header() takes them); else 0.
  */
-static int
-starts_with_field(const char *p, size_t n)
+static size_t
+field_name(const char *p, size_t n)
 {
-	size_t i = 0;
+	size_t i = 0, len;
 
-	if (n > 0 && p[0] == '.')
-		i = 1;
-	if (n - i < 2 || (p[i] == '\r' && p[i + 1] == '\n'))
-		return 1;
-	for (; i < n; i++) {
-		unsigned char c = (unsigned char)p[i];
+	while (i < n && (unsigned char)p[i] > 32 &&
+	    (unsigned char)p[i] < 127 && p[i] != ':')
+		i++;
+	len = i;
+	while (i < n && (p[i] == ' ' || p[i] == '\t'))
+		i++;
+	return i < n && p[i] == ':' ? len : 0;
+}
 
-		if (c == ':')
-			return i > (p[0] == '.');
-		if (c < 33 || c > 126)
-			return 0;
+/*
+ * Where the message's header section ends (wire form; a transparency dot
+ * changes no line's kind): at its empty line, or at the first line that
+ * is neither a field nor the continuation of one (the body begins there,
+ * as for Postfix's cleanup). 0 when the message does not begin with a
+ * header field: a header-less message, or one whose first line is
+ * indented and would continue our last trace header.
+ */
+static size_t
+header_end(const char *p, size_t n)
+{
+	const char *q, *end = p + n, *nl;
+
+	for (q = p; q < end; q = nl + 1) {
+		if ((nl = memchr(q, '\n', (size_t)(end - q))) == NULL ||
+		    nl - q <= 1)
+			break;
+		if ((*q == ' ' || *q == '\t') ? q == p :
+		    field_name(q, (size_t)(nl - q)) == 0)
+			break;
 	}
-	return 0;
+	return (size_t)(q - p);
+}
+
+/* Whether our trace headers must end with an empty line, as Postfix
+ * does: the message has content that does not begin with a header field
+ * or with its own empty line. The message stays byte for byte. */
+static int
+needs_separator(const char *p, size_t n)
+{
+	return n >= 2 && !(p[0] == '\r' && p[1] == '\n') &&
+	    header_end(p, n) == 0;
 }
 
 /*
@@ -671,7 +696,7 @@ make_headers(struct session *s, char *h, size_t size)
 	    t->qid, t->route->domain, u && t->mode != TX_OUTAGE ? u->addr :
 	    "queue", s->r->gate ? gate_verdict_name(s->gt.verdict) : "none",
 	    s->peer_ip, s->dnsbl_score,
-	    starts_with_field(buf_ptr(&s->msg), s->msg.len) ? "" : "\r\n");
+	    needs_separator(buf_ptr(&s->msg), s->msg.len) ? "\r\n" : "");
 	if (n < 0 || (size_t)n >= size)
 		return 0;
 	return (size_t)n;
@@ -687,15 +712,14 @@ make_headers(struct session *s, char *h, size_t size)
 static void
 message_id(const struct buf *msg, char *out, size_t size)
 {
-	const char *p = buf_ptr(msg), *end = p + msg->len, *q, *nl;
+	const char *p = buf_ptr(msg), *end, *q, *nl;
 	size_t n = 0;
 	int in = 0;
 
 	out[0] = '\0';
+	end = p + header_end(p, msg->len);
 	for (q = p; q < end; q = nl + 1) {
-		if ((nl = memchr(q, '\n', (size_t)(end - q))) == NULL ||
-		    nl - q <= 1)
-			break;
+		nl = memchr(q, '\n', (size_t)(end - q));
 		if (in && *q != ' ' && *q != '\t')
 			break;		/* the field ended */
 		if (!in) {
@@ -727,29 +751,30 @@ static int
 our_field(const char *p, size_t n)
 {
 	size_t a = sizeof(OUR_PREFIX) - 1, b = sizeof(RENAMED_PREFIX) - 1;
+	size_t len = field_name(p, n);
 
-	return n >= a && strncasecmp(p, OUR_PREFIX, a) == 0 &&
-	    !(n >= b && strncasecmp(p, RENAMED_PREFIX, b) == 0);
+	return len >= a && strncasecmp(p, OUR_PREFIX, a) == 0 &&
+	    !(len >= b && strncasecmp(p, RENAMED_PREFIX, b) == 0);
 }
 
 /*
  * Our own trace headers cannot be forged: an X-Mxgate-* field arriving in
- * the message's header section (up to its first empty line) is renamed
+ * the message's header section (header_end()) is renamed
  * X-Mxgate-Original-*, its value untouched, so the X-Mxgate-* fields the
- * customer sees are only the ones we prepend. Nothing else changes.
+ * customer sees are only the ones we prepend. Nothing else changes: not
+ * the body, nor a header-less message's first lines.
  * 0, or -1 when the renamed message does not fit the memory budget.
  */
 static int
 rename_our_fields(struct session *s)
 {
-	const char *p = buf_ptr(&s->msg), *end = p + s->msg.len, *q, *nl;
+	const char *p = buf_ptr(&s->msg), *end, *q, *nl;
 	size_t grow = sizeof(RENAMED_PREFIX) - sizeof(OUR_PREFIX), k = 0;
 	struct buf nb;
 
+	end = p + header_end(p, s->msg.len);
 	for (q = p; q < end; q = nl + 1) {
-		if ((nl = memchr(q, '\n', (size_t)(end - q))) == NULL ||
-		    nl - q <= 1)
-			break;		/* the empty line: the body begins */
+		nl = memchr(q, '\n', (size_t)(end - q));
 		k += our_field(q, (size_t)(nl - q));
 	}
 	if (k == 0)
@@ -758,9 +783,7 @@ rename_our_fields(struct session *s)
 		return -1;
 	buf_init(&nb, s->msg.max + k * grow);
 	for (q = p; q < end; q = nl + 1) {
-		if ((nl = memchr(q, '\n', (size_t)(end - q))) == NULL ||
-		    nl - q <= 1)
-			break;
+		nl = memchr(q, '\n', (size_t)(end - q));
 		if (our_field(q, (size_t)(nl - q))) {
 			if (buf_append(&nb, RENAMED_PREFIX, grow +
 			    sizeof(OUR_PREFIX) - 1) != 0 ||
@@ -770,7 +793,7 @@ rename_our_fields(struct session *s)
 		} else if (buf_append(&nb, q, (size_t)(nl + 1 - q)) != 0)
 			goto fail;
 	}
-	if (q < end && buf_append(&nb, q, (size_t)(end - q)) != 0)
+	if (buf_append(&nb, end, s->msg.len - (size_t)(end - p)) != 0)
 		goto fail;
 	log_msg("cleanup", "%s: %zu X-Mxgate-* header(s) from the sender "
 	    "renamed X-Mxgate-Original-*", s->tx.qid, k);
@@ -1339,7 +1362,8 @@ s_read(struct session *s, void *p, size_t n)
 
 /* The 220 to STARTTLS is on the wire: anything the client sent after
  * STARTTLS was sent in the clear and is dropped (RFC 3207 4.2, the
- * CVE-2011-0411 injection), then the handshake starts. */
+ * CVE-2011-0411 injection), so is every transaction state, then the
+ * handshake starts. */
 static void
 start_tls(struct session *s)
 {
@@ -1349,6 +1373,7 @@ start_tls(struct session *s)
 		    "bytes after STARTTLS discarded", s->client, s->in.len);
 		buf_reset(&s->in);
 	}
+	tx_reset(s);
 	if ((s->tls = tls_conn_server(s->r->tls_srv)) == NULL) {
 		log_msg("smtpd", "TLS setup for %s: %s", s->client,
 		    strerror(errno));
@@ -1381,27 +1406,35 @@ handshake(struct session *s)
 	session_want(s);
 }
 
-/* Writes queued replies; closes a closing session once they are out. */
-static void
-session_flush(struct session *s)
+/* Writes what of the queued replies the socket takes: 0, or -1 when the
+ * session was closed for a write error. */
+static int
+write_out(struct session *s)
 {
-	if (s->dead)
-		return;
 	while (s->out.len > 0) {
 		ssize_t n = s_write(s, buf_ptr(&s->out), s->out.len);
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				break;
 			session_close(s, "write error");
-			return;
+			return -1;
 		}
 		buf_consume(&s->out, (size_t)n);
 	}
 	if (s->tls != NULL && tls_flush(s->tls, s->fd) != 0 &&
 	    errno != EAGAIN) {
 		session_close(s, "TLS write error");
-		return;
+		return -1;
 	}
+	return 0;
+}
+
+/* Writes queued replies; closes a closing session once they are out. */
+static void
+session_flush(struct session *s)
+{
+	if (s->dead || write_out(s) != 0)
+		return;
 	if (s->closing && s->out.len == 0) {
 		session_close(s, s->srv.close_reason);
 		return;
@@ -1429,10 +1462,17 @@ session_process(struct session *s)
 	if (s->dead || s->starttls || s->handshaking)
 		return;
 	while (!s->closing) {
-		if (s->out.len > SESSION_OUT_HIGH)
+		/* pipelined input answered without a decision can fill the
+		 * reply buffer (the machine then stops for room): send the
+		 * replies and go on; when the client does not read them,
+		 * EPOLLOUT resumes here (session_io) */
+		if (s->out.len > SESSION_OUT_HIGH && (write_out(s) != 0 ||
+		    s->out.len > SESSION_OUT_HIGH))
 			break;
 		switch (smtp_server_step(&s->srv, &s->in, &ev)) {
 		case SMTP_EV_NONE:
+			if (s->out.len > SESSION_OUT_HIGH && s->in.len > 0)
+				continue;	/* stopped for room */
 			goto done;
 		case SMTP_EV_HELO:
 			tx_reset(s);
@@ -1468,6 +1508,8 @@ session_process(struct session *s)
 			s->closing = 1;
 	}
 done:
+	if (s->dead)
+		return;
 	if (s->srv.state == SMTP_CLOSED)
 		s->closing = 1;
 	/* while the customer decides, the sender's clock is stopped */
@@ -1564,6 +1606,11 @@ session_io(struct watch *w, uint32_t events)
 		session_flush(s);
 		if (s->dead)
 			return;
+		/* the replies that held back buffered input are out */
+		if (s->in.len > 0)
+			session_process(s);
+		if (s->dead)
+			return;
 	}
 	if (s->handshaking) {
 		handshake(s);
@@ -1574,12 +1621,28 @@ session_io(struct watch *w, uint32_t events)
 		session_read(s);
 }
 
+/* A session still closing when a deadline passes (its last replies not
+ * read within command_timeout) is closed without them: a client that
+ * stops reading cannot hold its session past the deadlines. */
+static int
+closed_unread(struct session *s, const char *why)
+{
+	if (!s->closing)
+		return 0;
+	log_msg("smtpd", "%s: %zu bytes of replies not read by %s",
+	    why, s->out.len, s->client);
+	session_close(s, why);
+	return 1;
+}
+
 static void
 session_idle_timeout(struct timer *t)
 {
 	struct session *s = t->arg;
 	char line[ADDR_DOMAIN_MAX + 64];
 
+	if (closed_unread(s, "timeout"))
+		return;
 	snprintf(line, sizeof(line), "421 4.4.2 %s Error: timeout exceeded",
 	    s->cf->hostname);
 	log_msg("smtpd", "timeout after %s from %s",
@@ -1587,6 +1650,8 @@ session_idle_timeout(struct timer *t)
 	smtp_server_close(&s->srv, line, "timeout");
 	s->closing = 1;
 	session_flush(s);
+	if (!s->dead)
+		arm_idle(s);	/* the grace for the 421 to be read */
 }
 
 static void
@@ -1595,12 +1660,16 @@ session_life_timeout(struct timer *t)
 	struct session *s = t->arg;
 	char line[ADDR_DOMAIN_MAX + 64];
 
+	if (closed_unread(s, "session timeout"))
+		return;
 	snprintf(line, sizeof(line), "421 4.4.2 %s Error: session time limit "
 	    "exceeded", s->cf->hostname);
 	log_msg("smtpd", "session time limit from %s", s->client);
 	smtp_server_close(&s->srv, line, "session timeout");
 	s->closing = 1;
 	session_flush(s);
+	if (!s->dead)
+		arm_idle(s);	/* the grace for the 421 to be read */
 }
 
 /* SIGTERM: idle sessions get 421 now, busy ones after their message. */

@@ -619,9 +619,15 @@ answer(struct smtp_server *s, const char *line, int client_error)
 	enum smtp_ev was = s->pending;
 	char cls = line[0];
 
-	s->pending = SMTP_EV_NONE;
-	if (s->state == SMTP_CLOSED)
+	if (s->state == SMTP_CLOSED) {
+		s->pending = SMTP_EV_NONE;
 		return;
+	}
+	/* nothing awaits a verdict (one was discarded by STARTTLS): a late
+	 * one never reaches the client */
+	if (was == SMTP_EV_NONE || was == SMTP_EV_STARTTLS)
+		return;
+	s->pending = SMTP_EV_NONE;
 	if (strncmp(line, "421", 3) == 0) {
 		smtp_server_close(s, line, "421 sent");
 		return;

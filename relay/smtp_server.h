@@ -124,7 +124,9 @@ enum smtp_ev smtp_server_step(struct smtp_server *s, struct buf *in,
 
 /* Answers the pending decision with a complete reply line without CRLF,
  * e.g. "250 2.1.5 Ok". The reply class decides the transition: 2xx/3xx
- * accept (354 for DATA), 4xx/5xx refuse. A 421 closes the session. */
+ * accept (354 for DATA), 4xx/5xx refuse. A 421 closes the session.
+ * Without a pending decision (none asked, or one discarded by
+ * smtp_server_tls_started()) it does nothing: no reply goes out. */
 void smtp_server_reply(struct smtp_server *s, const char *line);
 /* (After SMTP_EV_STARTTLS the machine steps nothing until
  * smtp_server_tls_started(); it is not answered with a reply.) */

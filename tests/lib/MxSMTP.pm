@@ -479,6 +479,8 @@ sub mx_strip {
 #   >repeat N ESCAPED send ESCAPED N times
 #   < REGEX           the next reply (lines joined with \n, no CRLF)
 #                     must match REGEX from its start
+#   <repeat N REGEX   the next N replies must each match REGEX (one
+#                     expectation; it names the first that does not)
 #   ! closed          the server must close, with nothing more to say
 #   ~ SECS            pause
 # Sends are buffered and written together, in one write, before the next
@@ -513,10 +515,10 @@ sub parse_dialogue {
 			push @{ $d{steps} }, [ $n, 'send', dlg_unescape($1) ];
 		} elsif ($line =~ /^>repeat (\d+) (.*)$/) {
 			push @{ $d{steps} }, [ $n, 'send', dlg_unescape($2) x $1 ];
-		} elsif ($line =~ /^< (.*)$/) {
-			my $re = $1;
+		} elsif ($line =~ /^<(?:repeat (\d+))? (.*)$/) {
+			my ($times, $re) = ($1 // 1, $2);
 			eval { qr/$re/ } or die "$file:$n: bad regex: $@";
-			push @{ $d{steps} }, [ $n, 'expect', $re ];
+			push @{ $d{steps} }, [ $n, 'expect', $re, $times ];
 		} elsif ($line =~ /^! closed\s*$/) {
 			push @{ $d{steps} }, [ $n, 'closed' ];
 		} elsif ($line =~ /^~ (\d+(?:\.\d+)?)$/) {
@@ -537,7 +539,7 @@ sub run_dialogue {
 	my $pending = '';
 	my $base = (split m{/}, $d->{file})[-1];
 	for my $st (@{ $d->{steps} }) {
-		my ($n, $kind, $arg) = @$st;
+		my ($n, $kind, $arg, $times) = @$st;
 		if ($kind eq 'send') {
 			$pending .= $arg;
 			next;
@@ -551,12 +553,16 @@ sub run_dialogue {
 			next;
 		}
 		if ($kind eq 'expect') {
-			my $r = $c->reply($d->{timeout});
-			my $ok = defined $r && $r =~ /\A(?:$arg)/;
-			my $why = defined $r ? "got: $r" :
-			    "got no reply (" . ($c->{eof} ? 'closed' :
-			    'timeout') . ")";
-			push @res, [ $ok, "$base:$n: < $arg", $why ];
+			my ($ok, $why, $i) = (1, '', 0);
+			while ($ok && $i++ < $times) {
+				my $r = $c->reply($d->{timeout});
+				$ok = defined $r && $r =~ /\A(?:$arg)/;
+				$why = ($times > 1 ? "reply $i of $times: " : '') .
+				    (defined $r ? "got: $r" : "got no reply (" .
+				    ($c->{eof} ? 'closed' : 'timeout') . ")");
+			}
+			push @res, [ $ok, "$base:$n: <" .
+			    ($times > 1 ? "repeat $times" : '') . " $arg", $why ];
 		} elsif ($kind eq 'closed') {
 			my $ok = $c->closed($d->{timeout});
 			push @res, [ $ok, "$base:$n: ! closed",

@@ -10,7 +10,19 @@ use IO::Socket::INET;
 use IPC::Open3;
 use Symbol 'gensym';
 
-our @EXPORT = qw(out_dir bin tmpdir run write_file read_file free_port);
+our @EXPORT = qw(out_dir bin tmpdir run write_file read_file free_port need);
+
+# need([WHAT, TRUE], ...): a missing prerequisite fails the test with its
+# reason ("needs WHAT") and ends it: never a silent skip.
+sub need {
+	require Test::More;
+	for my $n (@_) {
+		next if $n->[1];
+		Test::More::fail("needs $n->[0]");
+		Test::More::done_testing();
+		exit;
+	}
+}
 
 sub out_dir { $ENV{MXGATE_OUT} // ($ENV{MXGATE_TOP} // '.') . '/out' }
 sub bin     { out_dir() . '/bin/' . shift }

@@ -19,11 +19,7 @@ use Test::More;
 use MxTest;
 use MxSMTP;
 
-if ($> != 0) {
-	fail('needs root: the relay roles drop to their own users');
-	done_testing();
-	exit;
-}
+need(['root: the relay roles drop to their own users', $> == 0]);
 
 my $sink = start_sink();
 my $mx = start_mxgate(config => "route example.test 127.0.0.1:" . $sink->port . "\n");
@@ -92,6 +88,13 @@ my @cases = (
     [ 'a header field', "Subject: normal\r\n\r\nbody\r\n", 0 ],
     [ 'the empty line first', "\r\nbody only\r\n", 0 ],
     [ 'a stuffed field name', "..dotted: field\r\n\r\nbody\r\n", 0 ],
+    [ 'obsolete blanks before the colon', "Subject \t: obs\r\n\r\nbody\r\n", 0 ],
+    [ 'a field name with a blank inside', "not a: field\r\n\r\nbody\r\n", 1 ],
+    # what is not the header section is not touched: X-Mxgate-* lines in
+    # a header-less message, or after the line that ends a malformed
+    # header section (the body to any parser), are not renamed
+    [ 'X-Mxgate-* in a header-less message', " indented\r\nX-Mxgate-Gate: text\r\n", 1 ],
+    [ 'X-Mxgate-* after a non-field line', "Subject: s\r\nno field here\r\nX-Mxgate-Gate: text\r\n", 0 ],
 );
 for my $case (@cases) {
 	my ($name, $data, $sep) = @$case;

@@ -28,9 +28,8 @@ use MxTest;
 use MxSMTP;
 use MxTLS;
 
-plan skip_all => 'needs root (the roles drop to their own users)' if $> != 0;
-plan skip_all => 'openssl not installed'
-	unless system('openssl version >/dev/null 2>&1') == 0;
+need(['root (the roles drop to their own users)', $> == 0],
+    ['openssl (package openssl)', system('openssl version >/dev/null 2>&1') == 0]);
 my $have_ssl = eval { require IO::Socket::SSL; 1 };
 my $T0 = time;
 
@@ -248,9 +247,8 @@ for my $name (sort keys %cat) {
 
 # --- posttls-finger ---------------------------------------------------------
 
-SKIP: {
-	skip 'posttls-finger not installed', 2
-	    unless -x '/usr/sbin/posttls-finger';
+ok(-x '/usr/sbin/posttls-finger', 'posttls-finger installed (package postfix)');
+if (-x '/usr/sbin/posttls-finger') {
 	my $pcf = tmpdir();
 	write_file("$pcf/main.cf", "compatibility_level = 3.6\n");
 	local $ENV{MAIL_CONFIG} = $pcf;
@@ -303,8 +301,9 @@ sub tls_client {
 	return bless $c, 'TLSClient';
 }
 
-SKIP: {
-	skip 'IO::Socket::SSL missing (libio-socket-ssl-perl)', 24 unless $have_ssl;
+ok($have_ssl, 'IO::Socket::SSL for the injection tests (libio-socket-ssl-perl, '
+    . 'in deps/packages)') or diag $@;
+if ($have_ssl) {
 
 	# RSET pipelined after STARTTLS, in the same write
 	my $c = tls_client();
@@ -364,12 +363,44 @@ SKIP: {
 	$c->cmd('RSET');
 	like($c->cmd('EHLO y') // '', qr/\A250-/, 'reset: EHLO inside TLS');
 	like($c->cmd('QUIT') // '', qr/^221 /, 'reset: QUIT');
+
+	# STARTTLS and a MAIL behind it in one write, while a RCPT waits for
+	# the customer (smtp-sink answers it after 1 s): the customer's
+	# answer, an upstream event, steps RSET and STARTTLS; the MAIL is
+	# plaintext and is discarded, never executed, before or after TLS
+	my $slow = start_sink(args => ['-W', 'rcpt:1']);
+	my $smx = gate($slow->port);
+	$c = tls_client($smx->port);
+	$c->hello('client.sender.test');
+	my $evil = "MAIL FROM:<evil\@sender.test>\r\n";
+	my $t0 = time;
+	$c->send_raw("MAIL FROM:<bob\@sender.test>\r\n"
+	    . "RCPT TO:<alice\@example.test>\r\nRSET\r\nSTARTTLS\r\n$evil");
+	like($c->reply // '', qr/^250 2\.1\.0 /, 'pending: MAIL 250');
+	like($c->reply // '', qr/^250 2\.1\.5 /, 'pending: RCPT 250 (the customer\'s)');
+	cmp_ok(time - $t0, '>=', 0.9, '... after the customer\'s 1 s: it was pending');
+	like($c->reply // '', qr/^250 2\.0\.0 /, 'pending: RSET 250');
+	like($c->reply // '', qr/^220 2\.0\.0 Ready to start TLS$/,
+	    'pending: 220 to STARTTLS');
+	is($c->reply(0.5), undef, 'nothing after the 220 in the clear (the MAIL '
+	    . 'behind it not answered)');
+	ok($c->starttls, 'pending: TLS handshake') or diag IO::Socket::SSL::errstr();
+	like($c->cmd('EHLO y') // '', qr/\A250-/, 'pending: EHLO inside TLS');
+	like($c->cmd('RCPT TO:<alice@example.test>') // '', qr/^503 /,
+	    'the MAIL pipelined behind STARTTLS was not executed (RCPT -> 503)');
+	like($c->cmd('QUIT') // '', qr/^221 /, 'pending: QUIT');
+	ok($smx->wait_log(qr/STARTTLS injection from unknown\[127\.0\.0\.1\]: @{[
+	    length $evil]} plaintext bytes after STARTTLS discarded/),
+	    'log: the MAIL line\'s ' . length($evil) . ' bytes discarded');
+	ok(!grep({ /evil\@sender/ } $smx->log_lines),
+	    'the injected sender appears nowhere in the log');
+	$smx->stop;
+	$slow->stop;
 }
 
 # --- memory per idle TLS session ------------------------------------------
 
-SKIP: {
-	skip 'IO::Socket::SSL missing', 3 unless $have_ssl;
+if ($have_ssl) {	# its absence failed above
 	my $N = 200;
 	my $T = 45;	# seconds to open them, at most
 	my %w;
@@ -473,9 +504,8 @@ ok(!-e "$mx3->{dir}/tls", 'no self-signed pair made beside the queue');
 
 # --- testssl results ---------------------------------------------------------
 
-SKIP: {
-	skip 'testssl.sh not installed (Debian package testssl.sh)', 7
-	    unless $testssl;
+ok($testssl, 'testssl installed (package testssl.sh)');
+if ($testssl) {
 	my ($prc, $p) = collect($ts[0], 200 - (time - $T0));
 	note "testssl -p:\n$p";
 	for my $proto ('SSLv2', 'SSLv3', 'TLS 1', 'TLS 1.1') {

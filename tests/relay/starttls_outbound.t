@@ -24,9 +24,8 @@ use MxTest;
 use MxSMTP;
 use MxTLS;
 
-plan skip_all => 'needs root (the roles drop to their own users)' if $> != 0;
-plan skip_all => 'openssl not installed'
-	unless system('openssl version >/dev/null 2>&1') == 0;
+need(['root (the roles drop to their own users)', $> == 0],
+    ['openssl (package openssl)', system('openssl version >/dev/null 2>&1') == 0]);
 my $T0 = time;
 
 my $dir = tmpdir();
@@ -316,8 +315,9 @@ ok($pf_up, 'the customer Postfix started') or diag("postfix start: $out");
 }
 
 # the injection, client side
-SKIP: {
-	skip 'IO::Socket::SSL missing (libio-socket-ssl-perl)', 6 unless $have_ssl;
+ok($have_ssl, 'IO::Socket::SSL installed (package libio-socket-ssl-perl)')
+    or diag $@;
+if ($have_ssl) {
 	my ($r, $id) = send_to($mx, 'inject.test');
 	like($r, qr/^250 /, 'injection: 250 to the sender');
 	ok($mx->wait_log(qr/127\.0\.0\.1:$fakeport: 14 bytes after the 220 to STARTTLS discarded \(injection attempt\)/),

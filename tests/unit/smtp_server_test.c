@@ -328,6 +328,30 @@ test_errors_and_limits(void)
 	feeds(&t, "EHLO c\r\n");
 	ok(strstr(out(&t), "STARTTLS") == NULL, "after TLS: not offered again");
 	t_free(&t);
+
+	/* a decision pending when TLS starts is discarded with the rest:
+	 * its verdict, arriving late, never reaches the client */
+	t_init(&t, 100000, 50);
+	t.s.lim.tls_available = 1;
+	feeds(&t, "EHLO c\r\nMAIL FROM:<b@s.test>\r\n");
+	out(&t);
+	{
+		struct smtp_event ev;
+
+		buf_append(&t.in, "RCPT TO:<a@e.test>\r\n", 20);
+		ok(smtp_server_step(&t.s, &t.in, &ev) == SMTP_EV_RCPT &&
+		    t.s.pending == SMTP_EV_RCPT, "RCPT: decision pending");
+	}
+	smtp_server_tls_started(&t.s);
+	ok(t.s.pending == SMTP_EV_NONE && t.s.state == SMTP_HELO,
+	    "TLS started: no decision pending, HELO state");
+	smtp_server_reply(&t.s, "250 2.1.5 Ok");
+	smtp_server_relay_reply(&t.s, "550 5.1.1 late");
+	is_str(out(&t), "", "the late verdicts are not sent");
+	feeds(&t, "RCPT TO:<a@e.test>\r\n");
+	is_str(out(&t), "503 5.5.1 Error: need MAIL command\r\n",
+	    "... and the transaction is gone");
+	t_free(&t);
 }
 
 static const char MSG[] =
