@@ -31,6 +31,10 @@ static const struct {
 	[IPC_QUEUE_PUT]   = { sizeof(struct ipc_queue_put), 1 },
 	[IPC_QUEUE_REP]   = { sizeof(struct ipc_queue_rep), 0 },
 	[IPC_ROUTE_UP]    = { sizeof(struct ipc_route_up), 0 },
+	[IPC_RUNNER_HELLO] = { sizeof(struct ipc_runner_hello), 0 },
+	[IPC_DELIVER]     = { sizeof(struct ipc_deliver), 1 },
+	[IPC_DELIVERED]   = { sizeof(struct ipc_delivered), 0 },
+	[IPC_RUNNER_IDLE] = { sizeof(struct ipc_runner_idle), 0 },
 };
 
 int
@@ -169,7 +173,8 @@ add_peer(int ctl, const char *role, struct pollfd *pfd, int *peer, int *np)
 }
 
 void
-ipc_serve_peers(int ctl, const char *role, ipc_serve_fn *serve, void *arg)
+ipc_serve_peers(int ctl, const char *role, ipc_serve_fn *serve,
+    ipc_tick_fn *tick, void *arg)
 {
 	struct pollfd pfd[IPC_MAX_PEERS + 1];
 	int peer[IPC_MAX_PEERS + 1];
@@ -178,9 +183,9 @@ ipc_serve_peers(int ctl, const char *role, ipc_serve_fn *serve, void *arg)
 	pfd[0].fd = ctl;
 	pfd[0].events = POLLIN;
 	for (;;) {
-		int live = 0;
+		int live = 0, wait = tick != NULL ? tick(arg) : -1;
 
-		if (poll(pfd, (nfds_t)np, -1) < 0) {
+		if (poll(pfd, (nfds_t)np, wait) < 0) {
 			if (errno == EINTR)
 				continue;
 			fatal(EXIT_TEMP, "%s: poll", role);

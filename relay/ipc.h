@@ -21,6 +21,10 @@ enum ipc_type {
 	IPC_QUEUE_PUT,		/* worker -> queue: store this (+ memfd) */
 	IPC_QUEUE_REP,		/* queue -> worker: stored, or why not */
 	IPC_ROUTE_UP,		/* worker -> queue: a customer took mail */
+	IPC_RUNNER_HELLO,	/* runner -> queue: ready for messages */
+	IPC_DELIVER,		/* queue -> runner: deliver this (+ memfd) */
+	IPC_DELIVERED,		/* runner -> queue: the report is written */
+	IPC_RUNNER_IDLE,	/* queue -> runner: nothing due; hang up */
 	IPC_TYPE_MAX
 };
 
@@ -37,8 +41,10 @@ struct ipc_connect_rep {
 };
 
 struct ipc_add_channel {
-	uint32_t	worker;		/* slot, for the log */
+	uint32_t	worker;		/* slot, for the log; IPC_PEER_RUNNER:
+					   the queue runner's channel */
 };
+#define IPC_PEER_RUNNER	0x10000u
 
 /*
  * IPC_QUEUE_PUT: the memfd holds env_len bytes of envelope, then msg_len
@@ -64,6 +70,37 @@ struct ipc_queue_rep {
  * instead of waiting out its backoff). */
 struct ipc_route_up {
 	uint32_t	worker;
+};
+
+/* IPC_RUNNER_HELLO: the runner's first message on its channel to the
+ * queue owner, which from then on hands it one message at a time. */
+struct ipc_runner_hello {
+	uint32_t	pid;
+};
+
+/*
+ * IPC_DELIVER: the memfd holds env_len bytes of envelope (envelope.h;
+ * only the recipients still pending), msg_len bytes of message, and room
+ * for REPORT_MAX bytes after them, where the runner writes its report
+ * (IPC_DELIVERED gives its length). One message at a time; the runner
+ * never sees the store or its key.
+ */
+struct ipc_deliver {
+	uint32_t	id;		/* the queue owner's job number */
+	uint32_t	nrcpt;
+	uint32_t	env_len;
+	uint32_t	pad;
+	uint64_t	msg_len;
+	char		qid[24];	/* for the runner's log lines */
+};
+
+struct ipc_delivered {
+	uint32_t	id;
+	uint32_t	report_len;
+};
+
+struct ipc_runner_idle {
+	uint32_t	pad;
 };
 
 #define IPC_PAYLOAD_MAX	64
@@ -93,7 +130,10 @@ const char *ipc_decode(const void *wire, size_t n, int has_fd,
  */
 #define IPC_MAX_PEERS	64
 typedef int ipc_serve_fn(void *arg, int fd, int peer);
+/* tick (may be NULL) runs before every wait and returns how long the
+ * wait may last in ms (-1: until a peer speaks). */
+typedef int ipc_tick_fn(void *arg);
 void ipc_serve_peers(int ctl, const char *role, ipc_serve_fn *serve,
-    void *arg);
+    ipc_tick_fn *tick, void *arg);
 
 #endif

@@ -83,6 +83,6 @@ jail_main(const struct config *cf, int ctl, const struct sandbox_ids *ids)
 	    cf->nroutes == 1 ? "" : "s");
 	/* the parent closes our control channel when this generation is
 	 * replaced: we end with its last worker */
-	ipc_serve_peers(ctl, "jail", serve_peer, (void *)cf);
+	ipc_serve_peers(ctl, "jail", serve_peer, NULL, (void *)cf);
 	return EXIT_OK;
 }

@@ -79,7 +79,7 @@ static struct {
 	pid_t			 parent;	/* our pid, for the children */
 	int64_t			 regen_at;	/* new generation due, 0: none */
 	int			 regen_count;
-	struct sandbox_ids	 ids_smtpd, ids_jail, ids_queue;
+	struct sandbox_ids	 ids_smtpd, ids_jail, ids_queue, ids_runner;
 	struct gate		*gate;		/* in a shared mapping */
 	pid_t			 gate_owner[GATE_MAX_WORKERS];	/* slot -> pid */
 } M;
@@ -260,41 +260,42 @@ spawn_queue(struct gen *g)
 
 static int channel_to(int ctl, int slot, const char *role);
 
-/* The queue runner: opens the store as root, gets its own channel to the
- * jail, then sandboxes itself (runner.c). */
+/* The queue runner: a channel to the jail and one to the queue owner
+ * (which hands it the messages), nothing else; no store, no key. */
 static void
 spawn_runner(struct gen *g)
 {
-	struct queue *q;
-	char err[256];
-	int jfd;
+	int fds[2];
 	pid_t pid;
 
 	g->runner_at = 0;
-	if ((jfd = channel_to(g->jail_ctl, CONF_MAX_WORKERS, "jail")) < 0) {
+	if ((fds[0] = channel_to(g->jail_ctl, CONF_MAX_WORKERS, "jail")) < 0) {
 		log_msg("master", "cannot start the queue runner: no jail "
 		    "channel");
 		return;
 	}
+	if ((fds[1] = channel_to(g->queue_ctl, (int)IPC_PEER_RUNNER,
+	    "queue")) < 0) {
+		log_msg("master", "cannot start the queue runner: no queue "
+		    "channel");
+		close(fds[0]);
+		return;
+	}
 	if ((pid = fork()) < 0) {
 		log_msg("master", "fork: %s", strerror(errno));
-		close(jfd);
+		close(fds[0]);
+		close(fds[1]);
 		g->runner_at = mono_ms() + 1000;
 		return;
 	}
 	if (pid == 0) {
-		close_except(&jfd, 1);
+		close_except(fds, 2);
 		child_signals();
-		if (queue_open(&q, g->cf->queue_dir, NULL,
-		    g->cf->queue_map_size, 0, err, sizeof(err)) != QUEUE_OK) {
-			log_msg("qmgr", "fatal: queue %s: %s", g->cf->queue_dir,
-			    err);
-			_exit(EXIT_TEMP);
-		}
-		runner_set_tls(g->tls_cli);
-		_exit(runner_main(g->cf, q, jfd, &M.ids_queue));
+		_exit(runner_main(g->cf, fds[0], fds[1], g->tls_cli,
+		    &M.ids_runner));
 	}
-	close(jfd);
+	close(fds[0]);
+	close(fds[1]);
 	g->runner = pid;
 }
 
@@ -727,7 +728,8 @@ relay_main(struct config *cf, const char *config_path)
 
 	if (sandbox_lookup(ROLE_SMTPD, cf->chroot_dir, &M.ids_smtpd) != 0 ||
 	    sandbox_lookup(ROLE_JAIL, cf->chroot_dir, &M.ids_jail) != 0 ||
-	    sandbox_lookup(ROLE_QUEUE, cf->chroot_dir, &M.ids_queue) != 0)
+	    sandbox_lookup(ROLE_QUEUE, cf->chroot_dir, &M.ids_queue) != 0 ||
+	    sandbox_lookup(ROLE_RUNNER, cf->chroot_dir, &M.ids_runner) != 0)
 		return EXIT_TEMP;
 	if (create_queue(cf) != 0 || gate_setup(cf) != 0)
 		return EXIT_TEMP;

@@ -1,8 +1,10 @@
 /*
  * queued.c — see queued.h. The queue owner trusts a worker no further
  * than its bytes: every envelope string is length-checked and then
- * validated again (addr.c) before it is stored, because the runner later
- * writes it into MAIL FROM and RCPT TO command lines.
+ * validated again (envelope.c, addr.c) before it is stored, because the
+ * runner later writes it into MAIL FROM and RCPT TO command lines. The
+ * runner's channel (the one the parent marked IPC_PEER_RUNNER, never a
+ * worker's) is served by the scheduler, qsched.c.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -12,47 +14,12 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "envelope.h"
 #include "ipc.h"
 #include "log.h"
+#include "qsched.h"
 #include "queued.h"
 #include "util.h"
-
-/* Next NUL-terminated string of at most max bytes in [p, end). */
-static const char *
-env_string(const char **p, const char *end, size_t max)
-{
-	const char *s = *p, *nul = memchr(s, '\0', (size_t)(end - s));
-
-	if (nul == NULL || (size_t)(nul - s) > max)
-		return NULL;
-	*p = nul + 1;
-	return s;
-}
-
-int
-queued_envelope_parse(const char *env, size_t len, uint32_t nrcpt,
-    struct queue_msg *m)
-{
-	const char *end = env + len, *s;
-	uint32_t i;
-
-	if (nrcpt == 0 || nrcpt > QUEUE_RCPT_MAX)
-		return -1;
-	if ((s = env_string(&env, end, ADDR_PATH_MAX)) == NULL ||
-	    addr_check(s, 1) != ADDR_OK)
-		return -1;
-	str_copy(m->from, s, sizeof(m->from));
-	if ((s = env_string(&env, end, ADDR_DOMAIN_MAX)) == NULL ||
-	    !addr_domain_valid(s))
-		return -1;
-	str_copy(m->route_domain, s, sizeof(m->route_domain));
-	for (i = 0; i < nrcpt; i++)
-		if ((s = env_string(&env, end, ADDR_PATH_MAX)) == NULL ||
-		    addr_check(s, 0) != ADDR_OK ||
-		    queue_msg_add_rcpt(m, s) != 0)
-			return -1;
-	return env == end ? 0 : -1;
-}
 
 #define QUEUED_BATCH	32	/* puts committed together (group commit) */
 
@@ -89,8 +56,7 @@ prepare(struct put *p, int fd)
 		return;
 	}
 	p->maplen = total;
-	if (queued_envelope_parse(p->map, put->env_len, put->nrcpt,
-	    &p->m) != 0)
+	if (envelope_decode(p->map, put->env_len, put->nrcpt, &p->m) != 0)
 		return;
 	p->iov.iov_base = (char *)p->map + put->env_len;
 	p->iov.iov_len = (size_t)put->msg_len;
@@ -127,10 +93,17 @@ store_batch(struct queue *q, struct put *b, int n)
 
 #define FLUSH_EVERY_US	(10 * 1000000LL)	/* at most one flush per 10 s */
 
+/* What the queue owner serves. */
+struct owner {
+	struct queue	*q;
+	struct qsched	*sched;
+};
+
 /* A worker delivered in session: make the queued mail due now. */
 static void
-route_up(struct queue *q)
+route_up(struct owner *o)
 {
+	struct queue *q = o->q;
 	static int64_t last;
 	int64_t now = wall_us();
 	int n = 0;
@@ -141,12 +114,40 @@ route_up(struct queue *q)
 	if (queue_flush(q, NULL, now, &n) == QUEUE_OK && n > 0)
 		log_msg("qmgr", "a customer server answers again: %d queued "
 		    "message%s made due now", n, n == 1 ? "" : "s");
+	qsched_wake(o->sched);
 }
 
-/* Serves every pending request on ch in batches; 0 at EOF. */
+/* The runner's channel: its hello, then one report per message. */
 static int
-serve(struct queue *q, int ch)
+serve_runner(struct owner *o, int ch)
 {
+	union {
+		struct ipc_runner_hello	hello;
+		struct ipc_delivered	done;
+	} u;
+	enum ipc_type type;
+	int fd, r;
+
+	while ((r = ipc_recv(ch, &type, &u, &fd)) == 1) {
+		if (type == IPC_RUNNER_HELLO) {
+			qsched_runner_up(o->sched, ch);
+		} else if (type == IPC_DELIVERED) {
+			qsched_delivered(o->sched, u.done.id,
+			    u.done.report_len);
+		} else
+			fatalx(EXIT_TEMP, "queue: unexpected message %d from "
+			    "the runner", type);
+	}
+	if (r == 0)
+		qsched_runner_down(o->sched);
+	return r == 0 ? 0 : 1;
+}
+
+/* Serves every pending request of a worker on ch in batches; 0 at EOF. */
+static int
+serve(struct owner *o, int ch)
+{
+	struct queue *q = o->q;
 	struct put b[QUEUED_BATCH];
 	struct ipc_queue_rep rep;
 	enum ipc_type type;
@@ -159,7 +160,7 @@ serve(struct queue *q, int ch)
 			if (r != 1)
 				break;
 			if (type == IPC_ROUTE_UP) {
-				route_up(q);
+				route_up(o);
 				n--;
 				continue;
 			}
@@ -197,16 +198,31 @@ serve(struct queue *q, int ch)
 static int
 serve_peer(void *arg, int fd, int peer)
 {
-	return serve(arg, fd);
+	return (uint32_t)peer == IPC_PEER_RUNNER ? serve_runner(arg, fd) :
+	    serve(arg, fd);
+}
+
+static int
+tick(void *arg)
+{
+	struct owner *o = arg;
+
+	return qsched_run(o->sched);
 }
 
 int
 queued_main(const struct config *cf, struct queue *q, int ctl,
     const struct sandbox_ids *ids)
 {
+	struct owner o;
+
 	sandbox_enter(ROLE_QUEUE, ids);
+	o.q = q;
+	if ((o.sched = qsched_new(cf, q)) == NULL)
+		fatal(EXIT_TEMP, "qmgr: memory");
 	log_msg("qmgr", "queue owner ready: %s", cf->queue_dir);
-	ipc_serve_peers(ctl, "qmgr", serve_peer, q);
+	ipc_serve_peers(ctl, "qmgr", serve_peer, tick, &o);
+	qsched_free(o.sched);
 	queue_close(q);
 	return EXIT_OK;
 }

@@ -91,7 +91,37 @@ static const int queue_calls[] = {
 	SYS_openat, SYS_open, SYS_fstat, SYS_stat, SYS_newfstatat,
 	SYS_ftruncate, SYS_msync, SYS_getsockopt, SYS_flock, SYS_fcntl,
 	SYS_getdents64, SYS_unlink, SYS_unlinkat, SYS_rename, SYS_poll,
-	SYS_ppoll, SYS_sendto, SYS_recvfrom,	/* the runner's TLS I/O */
+	SYS_ppoll, SYS_memfd_create,
+};
+
+/* the runner: its channels, the engine's sockets (read/write, TLS
+ * records by send(): sendto, and SO_ERROR), the memfd it maps and
+ * writes its report into */
+static const int runner_calls[] = {
+	SYS_epoll_wait, SYS_epoll_pwait, SYS_epoll_ctl, SYS_recvmsg,
+	SYS_sendmsg, SYS_sendto, SYS_recvfrom, SYS_getsockopt, SYS_pwrite64,
+	SYS_fstat, SYS_newfstatat,
+};
+
+/* The role table: who each role runs as, the system calls it may make
+ * beyond common_calls (special cases in install_filter()), its
+ * descriptor limit. master.c decides what each inherits; the roles'
+ * entry functions are jail_main, queued_main, runner_main, worker_main. */
+static const struct role_def {
+	const char	*name;
+	const char	*user;
+	const int	*calls;
+	size_t		 ncalls;
+	rlim_t		 nofile;
+} roles[] = {
+	[ROLE_SMTPD]  = { "smtpd", "mxgate-smtpd", smtpd_calls,
+	    ARRAY_LEN(smtpd_calls), 65536 },
+	[ROLE_JAIL]   = { "jail", "mxgate-jail", jail_calls,
+	    ARRAY_LEN(jail_calls), 4096 },
+	[ROLE_QUEUE]  = { "queue", "mxgate-queue", queue_calls,
+	    ARRAY_LEN(queue_calls), 4096 },
+	[ROLE_RUNNER] = { "runner", "mxgate-runner", runner_calls,
+	    ARRAY_LEN(runner_calls), 256 },
 };
 
 #define MAX_INSNS	256
@@ -134,9 +164,9 @@ install_filter(enum role r)
 	emit(&p, BPF_JGE_K, 0, 1, X32_SYSCALL_BIT);
 	emit(&p, BPF_RET_K, 0, 0, RET_KILL_PROCESS);
 	allow_list(&p, common_calls, ARRAY_LEN(common_calls));
+	allow_list(&p, roles[r].calls, roles[r].ncalls);
 	switch (r) {
 	case ROLE_SMTPD:
-		allow_list(&p, smtpd_calls, ARRAY_LEN(smtpd_calls));
 		/* a library that tries a file (BearSSL's /dev/urandom
 		 * fallback) gets EACCES instead of killing the worker */
 		emit(&p, BPF_JEQ_K, 0, 1, SYS_open);
@@ -153,7 +183,6 @@ install_filter(enum role r)
 		emit(&p, BPF_LD_W_ABS, 0, 0, OFF_NR);
 		break;
 	case ROLE_JAIL:
-		allow_list(&p, jail_calls, ARRAY_LEN(jail_calls));
 		/* socket(AF_INET | AF_INET6, ...) only */
 		emit(&p, BPF_JEQ_K, 0, 6, SYS_socket);
 		emit(&p, BPF_LD_W_ABS, 0, 0, OFF_ARG0);
@@ -164,7 +193,7 @@ install_filter(enum role r)
 		emit(&p, BPF_RET_K, 0, 0, deny);	/* not reached */
 		break;
 	case ROLE_QUEUE:
-		allow_list(&p, queue_calls, ARRAY_LEN(queue_calls));
+	case ROLE_RUNNER:
 		break;
 	}
 	emit(&p, BPF_RET_K, 0, 0, deny);
@@ -179,27 +208,18 @@ install_filter(enum role r)
 const char *
 role_name(enum role r)
 {
-	switch (r) {
-	case ROLE_SMTPD: return "smtpd";
-	case ROLE_JAIL: return "jail";
-	case ROLE_QUEUE: return "queue";
-	}
-	return "?";
+	return (size_t)r < ARRAY_LEN(roles) ? roles[r].name : "?";
 }
 
 int
 sandbox_lookup(enum role r, const char *empty_dir, struct sandbox_ids *ids)
 {
-	static const char *users[] = {
-		[ROLE_SMTPD] = "mxgate-smtpd",
-		[ROLE_JAIL] = "mxgate-jail",
-		[ROLE_QUEUE] = "mxgate-queue",
-	};
+	const char *user = roles[r].user;
 	struct passwd *pw;
 	struct stat st;
 
 	memset(ids, 0, sizeof(*ids));
-	ids->user = users[r];
+	ids->user = user;
 	if (str_copy(ids->empty_dir, empty_dir, sizeof(ids->empty_dir)) >=
 	    sizeof(ids->empty_dir)) {
 		log_msg("master", "fatal: chroot path too long");
@@ -211,10 +231,10 @@ sandbox_lookup(enum role r, const char *empty_dir, struct sandbox_ids *ids)
 		ids->gid = getegid();
 		return 0;
 	}
-	if ((pw = getpwnam(users[r])) == NULL || pw->pw_uid == 0) {
+	if ((pw = getpwnam(user)) == NULL || pw->pw_uid == 0) {
 		log_msg("master", "fatal: user %s does not exist (or is root); "
 		    "create it: useradd --system --no-create-home "
-		    "--shell /usr/sbin/nologin %s", users[r], users[r]);
+		    "--shell /usr/sbin/nologin %s", user, user);
 		return -1;
 	}
 	ids->uid = pw->pw_uid;
@@ -254,7 +274,7 @@ sandbox_enter(enum role r, const struct sandbox_ids *ids)
 		fatal(EXIT_TEMP, "%s: no_new_privs", role_name(r));
 	rl.rlim_cur = rl.rlim_max = 0;
 	setrlimit(RLIMIT_CORE, &rl);
-	rl.rlim_cur = rl.rlim_max = r == ROLE_SMTPD ? 65536 : 4096;
+	rl.rlim_cur = rl.rlim_max = roles[r].nofile;
 	if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
 		getrlimit(RLIMIT_NOFILE, &rl);
 		rl.rlim_cur = rl.rlim_max;

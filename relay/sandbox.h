@@ -9,7 +9,7 @@
 
 #include <sys/types.h>
 
-enum role { ROLE_SMTPD, ROLE_JAIL, ROLE_QUEUE };
+enum role { ROLE_SMTPD, ROLE_JAIL, ROLE_QUEUE, ROLE_RUNNER };
 
 struct sandbox_ids {
 	int	 privileged;	/* started as root: chroot + setuid */
@@ -21,7 +21,7 @@ struct sandbox_ids {
 };
 
 const char *role_name(enum role r);
-/* Looks up the role's user (mxgate-smtpd, mxgate-jail, mxgate-queue). */
+/* Looks up the role's user (the role table in sandbox.c). */
 int  sandbox_lookup(enum role r, const char *empty_dir,
     struct sandbox_ids *ids);
 void sandbox_enter(enum role r, const struct sandbox_ids *ids);

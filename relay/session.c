@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "envelope.h"
 #include "ipc.h"
 #include "log.h"
 #include "queue.h"
@@ -38,6 +39,15 @@ static void session_flush(struct session *s);
 static void tx_reset(struct session *s);
 static void tell_queue_route_up(struct relay *r);
 static void gate_log(struct session *s);
+static void up_ready_cb(void *arg);
+static void up_reply_cb(void *arg, const struct smtp_reply *r);
+static void up_failed_cb(void *arg, const char *why, int refused,
+    const struct smtp_reply *r);
+
+/* the outbound engine's callbacks (upstream.h) for an in-session relay */
+static const struct upstream_cb session_up_cb = {
+	up_ready_cb, up_reply_cb, up_failed_cb
+};
 void session_close(struct session *s, const char *reason);
 static void send_banner(struct session *s);
 static void gate_start(struct session *s);
@@ -90,14 +100,16 @@ reply_and_continue(struct session *s, const char *line)
 static void
 passthrough(const struct smtp_reply *r, char *out, size_t size)
 {
-	const char *t = r->text;
-	int has_enh = (t[0] == '2' || t[0] == '4' || t[0] == '5') &&
-	    t[1] == '.' && strchr(t, ' ') != NULL;
+	char st[QUEUE_STATUS_MAX];
+	size_t n = strlen(r->text);
 
-	if (has_enh)
-		snprintf(out, size, "%d %s", r->code, t);
+	smtp_reply_status(r->code, r->text, st, sizeof(st));
+	if (strncmp(r->text, st, strlen(st)) == 0 && n > strlen(st) &&
+	    r->text[strlen(st)] == ' ')
+		snprintf(out, size, "%d %s", r->code, r->text);
 	else
-		snprintf(out, size, "%d %d.0.0 %s", r->code, r->code / 100, t);
+		snprintf(out, size, "%d %d.0.0 %s", r->code, r->code / 100,
+		    r->text);
 }
 
 /* --- transaction ---------------------------------------------------- */
@@ -201,23 +213,6 @@ tx_add_rcpt(struct tx *t, const char *addr)
 	return 0;
 }
 
-static int
-write_all(int fd, const void *p, size_t n)
-{
-	const char *c = p;
-
-	while (n > 0) {
-		ssize_t w = write(fd, c, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		c += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Store & forward (SPEC 3.2.4): hands the message to the queue owner in
  * a memfd; the 250 is sent only when the owner says it is committed. */
 static void
@@ -233,17 +228,18 @@ tx_queue_submit(struct session *s)
 	fd = memfd_create("mxgate-put", MFD_CLOEXEC);
 	ok = fd >= 0 && hlen > 0;
 	if (ok) {
-		envlen += strlen(t->from.addr) + 1 + strlen(t->route->domain) + 1;
-		ok = write_all(fd, t->from.addr, strlen(t->from.addr) + 1) == 0 &&
-		    write_all(fd, t->route->domain,
-		    strlen(t->route->domain) + 1) == 0;
-		for (i = 0; ok && i < t->nrcpt; i++) {
-			envlen += strlen(t->rcpt[i]) + 1;
-			ok = write_all(fd, t->rcpt[i], strlen(t->rcpt[i]) + 1)
-			    == 0;
-		}
-		ok = ok && write_all(fd, hdr, hlen) == 0 &&
+		const char **rcpt = calloc((size_t)t->nrcpt, sizeof(*rcpt));
+		char *env = malloc(ENVELOPE_MAX);
+
+		for (i = 0; rcpt != NULL && i < t->nrcpt; i++)
+			rcpt[i] = t->rcpt[i];
+		envlen = rcpt && env ? envelope_encode(env, ENVELOPE_MAX,
+		    t->from.addr, t->route->domain, rcpt, t->nrcpt) : 0;
+		ok = envlen > 0 && write_all(fd, env, envlen) == 0 &&
+		    write_all(fd, hdr, hlen) == 0 &&
 		    write_all(fd, buf_ptr(&s->msg), s->msg.len) == 0;
+		free(rcpt);
+		free(env);
 	}
 	memset(&put, 0, sizeof(put));
 	put.id = t->put_id = ++s->r->queue_seq;
@@ -371,15 +367,11 @@ tx_advance(struct session *s)
 	if (smtp_client_pending(&u->cli) > 0)
 		return;		/* a reply is on its way */
 	if (!t->mail_sent) {
-		if (t->size_decl > 0 && u->cli.cap_size)
-			snprintf(line, sizeof(line), "MAIL FROM:<%s> SIZE=%llu%s",
-			    t->from.addr, (unsigned long long)t->size_decl,
-			    t->body_8bit && u->cli.cap_8bitmime ?
-			    " BODY=8BITMIME" : "");
-		else
-			snprintf(line, sizeof(line), "MAIL FROM:<%s>%s",
-			    t->from.addr, t->body_8bit && u->cli.cap_8bitmime ?
-			    " BODY=8BITMIME" : "");
+		if (smtp_client_mail_line(&u->cli, line, sizeof(line),
+		    t->from.addr, t->size_decl, t->body_8bit) != 0) {
+			upstream_fail(u, "MAIL FROM line too long");
+			return;
+		}
 		t->mail_sent = 1;
 		if (upstream_send(u, COP_MAIL, line) != 0)
 			upstream_fail(u, "cannot queue MAIL");
@@ -406,13 +398,15 @@ tx_connect(struct session *s, int from_host)
 	int i;
 
 	for (i = from_host; i < t->route->nhosts; i++) {
-		if (relay_host_is_down(s->r, &t->route->host[i]) &&
+		if (upstream_host_is_down(&s->r->outbound,
+		    &t->route->host[i]) &&
 		    i + 1 < t->route->nhosts) {
 			t->down = 1;
 			continue;
 		}
 		t->host = i;
-		s->up = upstream_open(s, t->route, i);
+		s->up = upstream_open(&s->r->outbound, s->cf, t->route, i,
+		    &session_up_cb, s);
 		if (s->up != NULL)
 			return;
 		t->down = 1;
@@ -859,19 +853,24 @@ on_eom(struct session *s, const struct smtp_event *ev)
 
 /* --- upstream callbacks --------------------------------------------- */
 
-void
-session_upstream_ready(struct session *s)
+static void
+up_ready_cb(void *arg)
 {
+	struct session *s = arg;
+
 	tx_advance(s);
 }
 
-void
-session_upstream_failed(struct session *s, const char *why, int refused)
+static void
+up_failed_cb(void *arg, const char *why, int refused,
+    const struct smtp_reply *r)
 {
+	struct session *s = arg;
 	struct tx *t = &s->tx;
 	int next = 0;
 
-	/* s->up is already NULL */
+	(void)r;
+	s->up = NULL;		/* already freed */
 	log_msg("smtp", "%s: %s", t->active ? t->qid : "NOQUEUE", why);
 	if (refused)
 		t->refused = 1;
@@ -921,11 +920,7 @@ log_sent(struct session *s, const struct smtp_reply *r, const char *status)
 	char dsn[16];
 	int i;
 
-	if (r->text[0] >= '2' && r->text[0] <= '5' && r->text[1] == '.')
-		snprintf(dsn, sizeof(dsn), "%.*s", (int)strcspn(r->text, " "),
-		    r->text);
-	else
-		snprintf(dsn, sizeof(dsn), "%d.0.0", r->code / 100);
+	smtp_reply_status(r->code, r->text, dsn, sizeof(dsn));
 	for (i = 0; i < t->nrcpt; i++)
 		log_msg("smtp", "%s: to=<%s>, relay=%s[%s]:%d, delay=%.2f, "
 		    "delays=%.2f/0/%.2f/%.2f, dsn=%s, status=%s (%d %s)",
@@ -934,9 +929,10 @@ log_sent(struct session *s, const struct smtp_reply *r, const char *status)
 		    d, dsn, status, r->code, r->text);
 }
 
-void
-session_upstream_reply(struct session *s, const struct smtp_reply *r)
+static void
+up_reply_cb(void *arg, const struct smtp_reply *r)
 {
+	struct session *s = arg;
 	struct tx *t = &s->tx;
 	char line[SMTP_CLIENT_TEXT_MAX + 64];
 	char hdr[2048];

@@ -1,8 +1,8 @@
 /*
  * session.h — the relay's internal objects, shared by worker.c (listeners,
  * signals, reload, drain), session.c (one inbound SMTP session and its
- * mail transaction) and upstream.c (the connection to the customer's
- * server that serves one session's transaction in-session).
+ * mail transaction); the connection to the customer's server is the
+ * outbound engine of upstream.h.
  *
  * Ownership: the relay owns its sessions; a session owns its buffers, its
  * message content and at most one upstream. Nothing here is shared
@@ -21,15 +21,13 @@
 #include "net.h"
 #include "smtp_client.h"
 #include "smtp_server.h"
+#include "upstream.h"
 
 #define SESSION_IN_CHUNK	4096		/* read size, command phase */
 #define SESSION_DATA_CHUNK	65536		/* read size, DATA phase */
 #define SESSION_IN_MAX		(SESSION_DATA_CHUNK + 2048)
 #define SESSION_OUT_MAX		(64 * 1024)	/* queued replies */
 #define SESSION_OUT_HIGH	(48 * 1024)	/* stop reading above this */
-#define UPSTREAM_BUF_MAX	(64 * 1024)
-#define HOST_DOWN_MS		10000		/* skip a dead server this long */
-#define HOST_TABLE		64		/* remembered dead servers */
 #define DRAIN_MAX_MS		60000		/* SIGTERM: longest drain */
 
 /* A configuration shared by the sessions that started under it. */
@@ -40,36 +38,6 @@ struct cfg {
 
 struct relay;
 struct session;
-
-enum up_state {
-	UP_JAIL, UP_CONNECTING, UP_GREETING, UP_EHLO, UP_HELO, UP_STARTTLS,
-	UP_HANDSHAKE, UP_READY
-};
-
-struct upstream {
-	struct session		*s;
-	int			 fd;
-	struct watch		 w;
-	struct timer		 t;
-	const struct route	*route;
-	int			 host;		/* index in route->host */
-	char			 addr[NET_ENDPOINTLEN];
-	char			 ip[NET_ADDRSTRLEN];
-	int			 port;
-	enum up_state		 state;
-	uint32_t		 jail_id;	/* UP_JAIL: request number */
-	struct upstream		*jail_next;	/* UP_JAIL: waiting list */
-	struct buf		 in, out;
-	struct smtp_client	 cli;
-	/* message body being sent after 354: headers are in `out` */
-	const char		*body;
-	size_t			 body_len, body_off;
-	int			 sending_body;
-	struct tls_conn		*tls;		/* after our STARTTLS */
-	int			 tls_done;	/* handshake finished */
-	int			 refused;	/* greeted with 5xx: up, refusing */
-	int64_t			 t_start, t_ready;	/* mono ms */
-};
 
 enum tx_mode { TX_PROXY, TX_OUTAGE, TX_MAIL_REJECTED };
 enum tx_pend { PEND_NONE, PEND_RCPT, PEND_EOM, PEND_QUEUE };
@@ -137,23 +105,16 @@ struct session {
 	struct session		*dead_next;
 };
 
-struct host_down {
-	struct sockaddr_storage	addr;
-	int64_t			until;
-};
-
 struct relay {
 	struct loop		*loop;
 	struct cfg		*cfg;		/* current */
 	int			 slot, nworkers;
-	int			 jail_fd;	/* channel to the jail */
+	struct upstream_env	 outbound;	/* jail channel, TLS client,
+						   dead-server memory */
 	struct watch		 jailw;
-	uint32_t		 jail_seq;
-	struct upstream		*jail_wait;	/* awaiting a socket */
 	struct gate		*gate;		/* shared admission table */
 	struct dnsbl_client	*dnsbl;		/* NULL: no DNSBL zones */
 	struct tls_server	*tls_srv;	/* inbound STARTTLS, or NULL */
-	struct tls_client	*tls_cli;	/* toward the customer */
 	int			 queue_fd;	/* channel to the queue owner */
 	struct watch		 queuew;
 	uint32_t		 queue_seq;
@@ -170,7 +131,6 @@ struct relay {
 	int			 retiring;	/* reload: let sessions end */
 	int64_t			 drain_deadline;
 	unsigned		 qid_seq;
-	struct host_down	 down[HOST_TABLE];
 };
 
 /* session.c */
@@ -184,35 +144,10 @@ void session_drain(struct session *s);
 /* Frees the sessions closed during the last loop turn: a callback chain
  * may still hold a closed session, never a freed one. */
 void session_reap(struct relay *r);
-/* called by upstream.c */
-void session_upstream_ready(struct session *s);
-void session_upstream_reply(struct session *s, const struct smtp_reply *r);
-/* refused: the server greeted with 5xx (it is up and refuses service),
- * which is not an outage: when every server of the route refuses, the
- * sender is answered 451 and no copy is kept */
-void session_upstream_failed(struct session *s, const char *why,
-    int refused);
 /* called by worker.c: the queue owner's answer, or its loss */
 void session_queue_reply(struct relay *r, uint32_t id, int status,
     const char *qid);
 void session_queue_lost(struct relay *r);
-
-/* upstream.c */
-struct upstream *upstream_open(struct session *s, const struct route *route,
-    int host);
-void upstream_close(struct upstream *u, int polite);
-/* Reports why through session_upstream_failed() as a failure (never a
- * refusal); u is freed. */
-void upstream_fail(struct upstream *u, const char *why);
-/* Queue a command / the message; -1 when the buffers are full. The bytes
- * leave from the event loop, never inside these calls. */
-int  upstream_send(struct upstream *u, enum smtp_cop op, const char *line);
-int  upstream_send_body(struct upstream *u, const char *headers,
-    size_t hlen, const char *body, size_t blen);
-void upstream_jail_reply(struct relay *r, uint32_t id, int err, int fd);
-void upstream_jail_lost(struct relay *r);
-void relay_host_down(struct relay *r, const struct sockaddr_storage *ss);
-int  relay_host_is_down(struct relay *r, const struct sockaddr_storage *ss);
 
 /* worker.c */
 void cfg_release(struct cfg *c);

@@ -146,3 +146,49 @@ smtp_client_feed(struct smtp_client *c, struct buf *in, struct smtp_reply *r)
 		return 1;
 	}
 }
+
+void
+smtp_reply_status(int code, const char *p, char *status, size_t size)
+{
+	int parts = 0, digits = 0;
+	size_t n;
+
+	if (p[0] - '0' == code / 100 && p[1] == '.') {
+		for (n = 0; p[n] != '\0' && p[n] != ' '; n++) {
+			if (p[n] == '.') {
+				if (digits == 0 || digits > 3)
+					break;
+				parts++;
+				digits = 0;
+			} else if (p[n] >= '0' && p[n] <= '9')
+				digits++;
+			else
+				break;
+		}
+		if ((p[n] == '\0' || p[n] == ' ') && parts == 2 &&
+		    digits >= 1 && digits <= 3 && n < size) {
+			memcpy(status, p, n);
+			status[n] = '\0';
+			return;
+		}
+	}
+	if (size >= 6) {
+		memcpy(status, "4.0.0", 6);
+		status[0] = (char)('0' + (code / 100 % 10));
+	}
+}
+
+int
+smtp_client_mail_line(const struct smtp_client *c, char *line, size_t size,
+    const char *from, uint64_t msg_size, int eightbit)
+{
+	char sz[32] = "";
+	int n;
+
+	if (msg_size > 0 && c->cap_size)
+		snprintf(sz, sizeof(sz), " SIZE=%llu",
+		    (unsigned long long)msg_size);
+	n = snprintf(line, size, "MAIL FROM:<%s>%s%s", from, sz,
+	    eightbit && c->cap_8bitmime ? " BODY=8BITMIME" : "");
+	return n >= 0 && (size_t)n < size ? 0 : -1;
+}

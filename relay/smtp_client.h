@@ -71,4 +71,16 @@ int smtp_client_pending(const struct smtp_client *c);
 int smtp_client_feed(struct smtp_client *c, struct buf *in,
     struct smtp_reply *r);
 
+/* The enhanced status code ("D.D.D", RFC 3463) at the start of a reply's
+ * text when its class matches code, else "C.0.0" for the code's class.
+ * status holds at least 12 bytes. */
+void smtp_reply_status(int code, const char *text, char *status,
+    size_t size);
+
+/* "MAIL FROM:<from>" with SIZE= (when size > 0 and the server offers
+ * SIZE) and BODY=8BITMIME (when eightbit and the server offers it).
+ * Returns 0, or -1 when it does not fit. */
+int smtp_client_mail_line(const struct smtp_client *c, char *line,
+    size_t size, const char *from, uint64_t msg_size, int eightbit);
+
 #endif

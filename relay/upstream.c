@@ -1,12 +1,7 @@
 /*
- * upstream.c — one connection to a customer server, serving one inbound
- * session's transactions in-session. It connects through outbound.c (the
- * jail seam), greets with EHLO (falling back to HELO), sends the commands
- * the session asks for and hands every reply back to the session. Any
- * failure (connect, timeout, EOF, 421, protocol error) is reported once
- * through session_upstream_failed() and the upstream is gone.
- *
- * It never decides what the sender is told; the session does.
+ * upstream.c — see upstream.h. Every state change happens from the event
+ * loop; a callback may free the upstream it is called for (u->gone tells
+ * the caller up the stack).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -19,8 +14,8 @@
 
 #include "ipc.h"
 #include "log.h"
-#include "session.h"
 #include "tls.h"
+#include "upstream.h"
 #include "util.h"
 
 static void up_io(struct watch *w, uint32_t events);
@@ -34,7 +29,7 @@ static void up_fail(struct upstream *u, const char *fmt, ...)
 /* --- dead-server memory: skip a server that just failed ------------ */
 
 void
-relay_host_down(struct relay *r, const struct sockaddr_storage *ss)
+upstream_host_down(struct upstream_env *r, const struct sockaddr_storage *ss)
 {
 	int i, slot = 0;
 
@@ -51,7 +46,8 @@ relay_host_down(struct relay *r, const struct sockaddr_storage *ss)
 }
 
 int
-relay_host_is_down(struct relay *r, const struct sockaddr_storage *ss)
+upstream_host_is_down(struct upstream_env *r,
+    const struct sockaddr_storage *ss)
 {
 	int64_t now = mono_ms();
 	int i;
@@ -67,23 +63,27 @@ relay_host_is_down(struct relay *r, const struct sockaddr_storage *ss)
 static void
 up_arm(struct upstream *u, uint64_t seconds)
 {
-	loop_timer_set(u->s->r->loop, &u->t, mono_ms() + (int64_t)seconds * 1000,
+	loop_timer_set(u->env->loop, &u->t, mono_ms() + (int64_t)seconds * 1000,
 	    up_timeout, u);
 }
 
 /* Asks the jail for a socket to the server; the answer arrives through
- * upstream_jail_reply(). */
+ * upstream_jail_input(). */
 struct upstream *
-upstream_open(struct session *s, const struct route *route, int host)
+upstream_open(struct upstream_env *r, const struct config *cf,
+    const struct route *route, int host, const struct upstream_cb *cb,
+    void *arg)
 {
-	struct relay *r = s->r;
 	struct ipc_connect_req req;
 	struct upstream *u;
 	struct netaddr a;
 
 	if (r->jail_fd < 0 || (u = calloc(1, sizeof(*u))) == NULL)
 		return NULL;
-	u->s = s;
+	u->env = r;
+	u->cf = cf;
+	u->cb = cb;
+	u->arg = arg;
 	u->fd = -1;
 	u->w.fd = -1;
 	u->route = route;
@@ -110,12 +110,12 @@ upstream_open(struct session *s, const struct route *route, int host)
 	}
 	u->jail_next = r->jail_wait;
 	r->jail_wait = u;
-	up_arm(u, s->cf->connect_timeout);
+	up_arm(u, cf->connect_timeout);
 	return u;
 }
 
 static void
-jail_unlink(struct relay *r, struct upstream *u)
+jail_unlink(struct upstream_env *r, struct upstream *u)
 {
 	struct upstream **pp;
 
@@ -126,8 +126,8 @@ jail_unlink(struct relay *r, struct upstream *u)
 		}
 }
 
-void
-upstream_jail_reply(struct relay *r, uint32_t id, int err, int fd)
+static void
+jail_reply(struct upstream_env *r, uint32_t id, int err, int fd)
 {
 	struct upstream *u;
 
@@ -135,7 +135,7 @@ upstream_jail_reply(struct relay *r, uint32_t id, int err, int fd)
 		if (u->jail_id == id)
 			break;
 	if (u == NULL) {
-		/* the session went away meanwhile */
+		/* its owner closed it meanwhile */
 		if (fd >= 0)
 			close(fd);
 		return;
@@ -158,15 +158,29 @@ upstream_jail_reply(struct relay *r, uint32_t id, int err, int fd)
 	}
 }
 
-void
-upstream_jail_lost(struct relay *r)
+int
+upstream_jail_input(struct upstream_env *r)
 {
+	struct ipc_connect_rep rep;
+	enum ipc_type type;
+	int fd, got;
+
+	while ((got = ipc_recv(r->jail_fd, &type, &rep, &fd)) == 1) {
+		if (type != IPC_CONNECT_REP)
+			fatalx(EXIT_TEMP, "unexpected message %d from the "
+			    "jail", (int)type);
+		jail_reply(r, rep.id, rep.err, fd);
+	}
+	if (got != 0)
+		return 1;
+	r->jail_fd = -1;
 	while (r->jail_wait != NULL) {
 		struct upstream *u = r->jail_wait;
 		r->jail_wait = u->jail_next;
 		u->state = UP_CONNECTING;	/* not "waiting" any more */
 		up_fail(u, "the jail is gone");
 	}
+	return 0;
 }
 
 void
@@ -183,16 +197,18 @@ upstream_close(struct upstream *u, int polite)
 			tls_flush(u->tls, u->fd);
 		(void)ignored;
 	}
-	loop_timer_cancel(u->s->r->loop, &u->t);
+	if (u->gone != NULL)
+		*u->gone = 1;
+	loop_timer_cancel(u->env->loop, &u->t);
 	if (u->state == UP_JAIL)
-		jail_unlink(u->s->r, u);
+		jail_unlink(u->env, u);
 	if (u->tls != NULL) {
 		if (u->tls_done)
 			tls_close(u->tls, u->fd);
 		tls_conn_free(u->tls);
 	}
 	if (u->fd >= 0) {
-		loop_del(u->s->r->loop, &u->w);
+		loop_del(u->env->loop, &u->w);
 		close(u->fd);
 	}
 	buf_free(&u->in);
@@ -200,28 +216,40 @@ upstream_close(struct upstream *u, int polite)
 	free(u);
 }
 
-/* Reports the failure to the session exactly once; u is freed. */
+/* Reports the failure exactly once; u is freed first. */
 static void
-up_fail(struct upstream *u, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+up_fail_reply(struct upstream *u, const struct smtp_reply *r,
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 static void
-up_fail(struct upstream *u, const char *fmt, ...)
+up_fail_reply(struct upstream *u, const struct smtp_reply *r,
+    const char *fmt, ...)
 {
-	struct session *s = u->s;
+	const struct upstream_cb *cb = u->cb;
+	void *arg = u->arg;
+	int refused = u->refused;
 	char why[160];
 	va_list ap;
-
-	int refused = u->refused;
 
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
 	if (!refused && u->state != UP_READY && u->state != UP_JAIL)
-		relay_host_down(s->r, &u->route->host[u->host]);
-	s->up = NULL;
+		upstream_host_down(u->env, &u->route->host[u->host]);
 	upstream_close(u, 0);
-	session_upstream_failed(s, why, refused);
+	cb->failed(arg, why, refused, r);
+}
+
+static void
+up_fail(struct upstream *u, const char *fmt, ...)
+{
+	char why[160];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	up_fail_reply(u, NULL, "%s", why);
 }
 
 void
@@ -237,9 +265,16 @@ upstream_send(struct upstream *u, enum smtp_cop op, const char *line)
 {
 	if (smtp_client_send(&u->cli, op, line) != 0)
 		return -1;
-	up_arm(u, u->s->cf->relay_timeout);
+	up_arm(u, u->cf->relay_timeout);
 	up_want(u);
 	return 0;
+}
+
+int
+upstream_idle(const struct upstream *u)
+{
+	return u->state == UP_READY && !u->sending_body &&
+	    smtp_client_pending(&u->cli) == 0 && !u->cli.error;
 }
 
 int
@@ -252,7 +287,7 @@ upstream_send_body(struct upstream *u, const char *headers, size_t hlen,
 	u->body_len = blen;
 	u->body_off = 0;
 	u->sending_body = 1;
-	up_arm(u, u->s->cf->relay_timeout);
+	up_arm(u, u->cf->relay_timeout);
 	up_want(u);
 	return 0;
 }
@@ -268,7 +303,7 @@ up_want(struct upstream *u)
 		ev |= EPOLLOUT;
 	if (u->tls != NULL)
 		ev |= tls_want(u->tls);
-	loop_mod(u->s->r->loop, &u->w, ev);
+	loop_mod(u->env->loop, &u->w, ev);
 }
 
 static void
@@ -289,8 +324,16 @@ up_flush(struct upstream *u)
 		}
 		if (n == 0) {
 			if (u->sending_body) {
-				/* body done: the terminating dot */
+				/* body done: the terminating dot, on a
+				 * line of its own */
 				u->sending_body = 0;
+				if (u->body_len > 0 && (u->body_len < 2 ||
+				    memcmp(u->body + u->body_len - 2, "\r\n",
+				    2) != 0) &&
+				    buf_append(&u->out, "\r\n", 2) != 0) {
+					up_fail(u, "output buffer full");
+					return;
+				}
 				if (buf_append(&u->out, ".\r\n", 3) != 0 ||
 				    smtp_client_expect(&u->cli, COP_DOT) != 0) {
 					up_fail(u, "output buffer full");
@@ -334,8 +377,8 @@ up_ready(struct upstream *u)
 {
 	u->state = UP_READY;
 	u->t_ready = mono_ms();
-	loop_timer_cancel(u->s->r->loop, &u->t);
-	session_upstream_ready(u->s);
+	loop_timer_cancel(u->env->loop, &u->t);
+	u->cb->ready(u->arg);
 }
 
 /* Our STARTTLS got 220: bytes the server sent after it are dropped (the
@@ -350,14 +393,14 @@ up_start_tls(struct upstream *u)
 		    "discarded (injection attempt)", u->addr, u->in.len);
 		buf_reset(&u->in);
 	}
-	u->tls = tls_conn_client(u->s->r->tls_cli, rt->tls_name[0] ?
+	u->tls = tls_conn_client(u->env->tls_cli, rt->tls_name[0] ?
 	    rt->tls_name : NULL, rt->tls == TLS_VERIFY);
 	if (u->tls == NULL) {
 		up_fail(u, "TLS setup toward %s: %s", u->addr, strerror(errno));
 		return;
 	}
 	u->state = UP_HANDSHAKE;
-	up_arm(u, u->s->cf->relay_timeout);
+	up_arm(u, u->cf->relay_timeout);
 	up_handshake(u);
 }
 
@@ -387,7 +430,7 @@ up_handshake(struct upstream *u)
 	    u->ip, u->port, tls_version(u->tls), tls_cipher(u->tls),
 	    tls_cipher_bits(u->tls), tls_cipher_bits(u->tls));
 	/* RFC 3207 4.2: forget everything, greet again */
-	snprintf(line, sizeof(line), "EHLO %s", u->s->cf->hostname);
+	snprintf(line, sizeof(line), "EHLO %s", u->cf->hostname);
 	u->state = UP_EHLO;
 	if (upstream_send(u, COP_EHLO, line) != 0)
 		up_fail(u, "cannot queue EHLO");
@@ -396,7 +439,6 @@ up_handshake(struct upstream *u)
 static void
 up_on_reply(struct upstream *u, const struct smtp_reply *r)
 {
-	struct session *s = u->s;
 	char line[ADDR_DOMAIN_MAX + 16];
 
 	switch (r->op) {
@@ -406,11 +448,12 @@ up_on_reply(struct upstream *u, const struct smtp_reply *r)
 			 * service, which no queueing can cure; 421 and the
 			 * rest are outages */
 			u->refused = r->code / 100 == 5;
-			up_fail(u, "%s refused us: %d %s", u->addr, r->code,
+			up_fail(u, "host %s refused to talk to me: %d %s",
+			    u->addr, r->code,
 			    r->text);
 			return;
 		}
-		snprintf(line, sizeof(line), "EHLO %s", s->cf->hostname);
+		snprintf(line, sizeof(line), "EHLO %s", u->cf->hostname);
 		u->state = UP_EHLO;
 		if (upstream_send(u, COP_EHLO, line) != 0)
 			up_fail(u, "cannot queue EHLO");
@@ -433,7 +476,7 @@ up_on_reply(struct upstream *u, const struct smtp_reply *r)
 	case COP_EHLO:
 	case COP_HELO:
 		if (r->code / 100 == 2 && !u->tls_done &&
-		    u->route->tls != TLS_NONE && s->r->tls_cli != NULL) {
+		    u->route->tls != TLS_NONE && u->env->tls_cli != NULL) {
 			if (u->cli.cap_starttls) {
 				u->state = UP_STARTTLS;
 				if (upstream_send(u, COP_STARTTLS, "STARTTLS")
@@ -454,7 +497,7 @@ up_on_reply(struct upstream *u, const struct smtp_reply *r)
 			return;
 		}
 		if (r->op == COP_EHLO && r->code / 100 == 5) {
-			snprintf(line, sizeof(line), "HELO %s", s->cf->hostname);
+			snprintf(line, sizeof(line), "HELO %s", u->cf->hostname);
 			u->state = UP_HELO;
 			if (upstream_send(u, COP_HELO, line) != 0)
 				up_fail(u, "cannot queue HELO");
@@ -464,22 +507,22 @@ up_on_reply(struct upstream *u, const struct smtp_reply *r)
 		    r->op == COP_EHLO ? "EHLO" : "HELO", r->code, r->text);
 		return;
 	case COP_QUIT:
-	case COP_RSET:
 		return;
 	default:
 		break;
 	}
 	if (r->code == 421) {
-		up_fail(u, "%s: %d %s", u->addr, r->code, r->text);
+		up_fail_reply(u, r, "%s: %d %s", u->addr, r->code, r->text);
 		return;
 	}
 	if (smtp_client_pending(&u->cli) == 0 && !u->sending_body)
-		loop_timer_cancel(s->r->loop, &u->t);
-	session_upstream_reply(s, r);
+		loop_timer_cancel(u->env->loop, &u->t);
+	u->cb->reply(u->arg, r);
 }
 
+/* Reads and dispatches replies; stops when a callback freed u. */
 static void
-up_read(struct upstream *u)
+up_read(struct upstream *u, const int *gone)
 {
 	struct smtp_reply r;
 	ssize_t n;
@@ -509,7 +552,6 @@ again:
 	}
 	buf_commit(&u->in, (size_t)n);
 	for (;;) {
-		struct session *s = u->s;
 		got = smtp_client_feed(&u->cli, &u->in, &r);
 		if (got == 0)
 			return;
@@ -518,8 +560,8 @@ again:
 			return;
 		}
 		up_on_reply(u, &r);
-		/* the reply may have closed or replaced us */
-		if (s->up != u)
+		/* the reply may have closed us */
+		if (*gone)
 			return;
 		if (u->state == UP_HANDSHAKE)
 			return;
@@ -532,7 +574,7 @@ static void
 up_io(struct watch *w, uint32_t events)
 {
 	struct upstream *u = w->arg;
-	struct session *s = u->s;
+	int gone = 0;
 
 	if (u->state == UP_CONNECTING) {
 		int err = 0;
@@ -544,22 +586,25 @@ up_io(struct watch *w, uint32_t events)
 			return;
 		}
 		u->state = UP_GREETING;
-		up_arm(u, s->cf->relay_timeout);
-		loop_mod(s->r->loop, &u->w, EPOLLIN);
+		up_arm(u, u->cf->relay_timeout);
+		loop_mod(u->env->loop, &u->w, EPOLLIN);
 		return;
 	}
 	if (u->state == UP_HANDSHAKE) {
 		up_handshake(u);
 		return;
 	}
+	u->gone = &gone;
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR) ||
 	    (u->tls != NULL && (events & EPOLLOUT))) {
-		up_read(u);
-		if (s->up != u)
+		up_read(u, &gone);
+		if (gone)
 			return;
 	}
 	if (events & EPOLLOUT)
 		up_flush(u);
+	if (!gone)
+		u->gone = NULL;
 }
 
 static void

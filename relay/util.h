@@ -43,6 +43,9 @@ int path_beside(const char *dir, const char *name, char *out, size_t size);
  * (ENAMETOOLONG for a path of 1024 bytes or more). */
 int mkdir_p(const char *path, unsigned mode);
 
+/* Writes all n bytes (retrying short writes and EINTR); 0 or -1. */
+int write_all(int fd, const void *p, size_t n);
+
 int64_t mono_ms(void);		/* monotonic clock, milliseconds */
 int64_t wall_us(void);		/* wall clock, microseconds since the epoch */
 

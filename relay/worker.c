@@ -155,22 +155,14 @@ on_signal(struct watch *w, uint32_t events)
 static void
 on_jail(struct watch *w, uint32_t events)
 {
-	struct ipc_connect_rep rep;
-	enum ipc_type type;
-	int fd, r;
+	int fd = w->fd;
 
-	while ((r = ipc_recv(w->fd, &type, &rep, &fd)) == 1) {
-		if (type != IPC_CONNECT_REP)
-			fatalx(EXIT_TEMP, "worker: unexpected message %d from "
-			    "the jail", type);
-		upstream_jail_reply(&R, rep.id, rep.err, fd);
-	}
-	if (r == 0) {
+	(void)events;
+	if (upstream_jail_input(&R.outbound) == 0) {
 		/* the jail is gone: outbound fails until we are replaced */
 		log_msg("smtpd", "jail channel closed; draining");
 		loop_del(R.loop, w);
-		R.jail_fd = -1;
-		upstream_jail_lost(&R);
+		close(fd);
 		start_drain();
 	}
 }
@@ -219,14 +211,15 @@ worker_main(const struct worker_env *env)
 	R.cfg->refs = 1;
 	R.slot = slot;
 	R.nworkers = nworkers > 0 ? nworkers : 1;
-	R.jail_fd = jail_fd;
+	R.outbound.jail_fd = jail_fd;
 	R.queue_fd = queue_fd;
 	R.tls_srv = env->tls_srv;
-	R.tls_cli = env->tls_cli;
+	R.outbound.tls_cli = env->tls_cli;
 	R.gate = env->gate;
 	log_init(cf->hostname);
 	if ((R.loop = loop_new()) == NULL)
 		fatal(EXIT_TEMP, "epoll");
+	R.outbound.loop = R.loop;
 	if (R.gate != NULL && gate_set_worker(R.gate, env->gate_slot) != 0)
 		fatalx(EXIT_TEMP, "worker %d: gate slot %d", slot,
 		    env->gate_slot);

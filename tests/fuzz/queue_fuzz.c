@@ -9,8 +9,11 @@
  * yields only addresses that pass addr_check() and make a command line
  * the SMTP client accepts; no time computation overflows (UBSan).
  *
- * Input: byte 0 selects (0 envelope, 1 record, 2 worker envelope),
- * byte 1 the recipient count (2), then the bytes.
+ * The runner's report (envelope.c) as the queue owner reads it: a
+ * decoded report encodes back to the same bytes.
+ *
+ * Input: byte 0 selects (0 envelope, 1 record, 2 worker envelope,
+ * 3 runner report), byte 1 the recipient count (2, 3), then the bytes.
  */
 #include <limits.h>
 #include <stdio.h>
@@ -19,7 +22,7 @@
 #include "addr.h"
 #include "fuzz.h"
 #include "queue.h"
-#include "queued.h"
+#include "envelope.h"
 #include "smtp_client.h"
 
 static const int64_t nows[] = {
@@ -50,7 +53,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const uint8_t key[QCRYPT_KEY_LEN] = { 1, 2, 3 };
 	struct fuzz_in in = { data, size };
-	unsigned sel = fuzz_u8(&in) % 3, nrcpt = fuzz_u8(&in);
+	unsigned sel = fuzz_u8(&in) % 4, nrcpt = fuzz_u8(&in);
 	struct queue_msg m;
 	struct smtp_client c;
 	struct buf out;
@@ -77,7 +80,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		policy(&m);
 		break;
 	case 2:
-		if (queued_envelope_parse((const char *)in.p, in.len, nrcpt,
+		if (envelope_decode((const char *)in.p, in.len, nrcpt,
 		    &m) != 0)
 			break;
 		FUZZ_ASSERT(m.nrcpt == (int)nrcpt);
@@ -99,6 +102,23 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		buf_free(&out);
 		policy(&m);
 		break;
+	case 3: {
+		static char again[REPORT_MAX];
+		struct delivery_report d;
+		size_t n;
+
+		for (i = 0; i < (int)(nrcpt % 8) + 1; i++)
+			FUZZ_ASSERT(queue_msg_add_rcpt(&m, "r@example.test") ==
+			    0);
+		if (report_decode((const char *)in.p, in.len, &d, &m) != 0)
+			break;
+		for (i = 0; i < m.nrcpt; i++)
+			FUZZ_ASSERT(m.rcpt[i].state >= QRCPT_PENDING &&
+			    m.rcpt[i].state <= QRCPT_FAILED);
+		n = report_encode(again, sizeof(again), &d, &m);
+		FUZZ_ASSERT(n == in.len && memcmp(again, in.p, n) == 0);
+		break;
+	}
 	}
 	queue_msg_free(&m);
 	return 0;

@@ -1,7 +1,9 @@
 /*
- * runner_test.c — the queue runner (relay/runner.c) against real peers:
- * the real jail in a forked child (its sandbox on, unprivileged) and
- * Postfix's smtp-sink as the customer's servers, loopback only.
+ * runner_test.c — the outage queue's delivery: the queue owner with its
+ * scheduler (relay/queued.c, qsched.c) and the keyless runner
+ * (relay/runner.c) against real peers: the real jail in a forked child
+ * (its sandbox on, unprivileged) and Postfix's smtp-sink as the
+ * customer's servers, loopback only.
  *
  *  (a) nothing listening: every message stays, attempts 1, next try in
  *      30-60 s, status=deferred logged;
@@ -36,6 +38,7 @@
 #include "ipc.h"
 #include "jail.h"
 #include "queue.h"
+#include "queued.h"
 #include "runner.h"
 #include "sandbox.h"
 #include "tap.h"
@@ -459,8 +462,9 @@ main(void)
 	char text[1024], errs[512], err[256], id[8][QUEUE_ID_LEN + 1];
 	char *msg[3];
 	size_t mlen[3];
-	int ctl[2], ch[2], port_a, st, i, n, lfd;
-	pid_t jail, runner;
+	int ctl[2], ch[2], qctl[2], rch[2], port_a, st, i, n, lfd;
+	struct ipc_add_channel radd = { .worker = IPC_PEER_RUNNER };
+	pid_t jail, runner, owner;
 	int64_t now, t0;
 	FILE *ef;
 
@@ -525,18 +529,41 @@ main(void)
 	    "the runner's channel is handed to the jail");
 	close(ch[1]);
 
-	/* the runner: opens its own handle after the fork, like the parent */
-	if ((runner = fork()) == 0) {
-		struct queue *rq;
+	/* the queue owner: opens its own handle after the fork, like the
+	 * parent; it schedules and hands messages to the runner */
+	/* close-on-exec: the smtp-sinks started later must not hold the
+	 * owner's control channel open */
+	socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, qctl);
+	socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, rch);
+	if ((owner = fork()) == 0) {
+		struct queue *oq;
 
 		close(ctl[0]);
+		close(ch[0]);
+		close(qctl[0]);
+		close(rch[0]);
+		close(rch[1]);
 		dup2(lfd, 2);
-		if (queue_open(&rq, qdir, NULL, 0, 0, err, sizeof(err)) !=
+		if (queue_open(&oq, qdir, NULL, 0, 0, err, sizeof(err)) !=
 		    QUEUE_OK)
 			_exit(3);
-		_exit(runner_main(cf, rq, ch[0], &ids));
+		_exit(queued_main(cf, oq, qctl[1], &ids));
+	}
+	close(qctl[1]);
+	ok(ipc_send(qctl[0], IPC_ADD_CHANNEL, &radd, sizeof(radd), rch[1])
+	    == 0, "the runner's channel is handed to the queue owner");
+	close(rch[1]);
+
+	/* the runner: a channel to the jail and one to the queue owner,
+	 * no store */
+	if ((runner = fork()) == 0) {
+		close(ctl[0]);
+		close(qctl[0]);
+		dup2(lfd, 2);
+		_exit(runner_main(cf, ch[0], rch[0], NULL, &ids));
 	}
 	close(ch[0]);
+	close(rch[0]);
 
 	/* (a) nothing listening */
 	t0 = wall_us();
@@ -676,6 +703,14 @@ main(void)
 	ok(wait_for(cond_log, "runner stopped", 1000), "runner stopped logged");
 	ok(!log_has("mxgate: "), "no fatal message in the log");
 
+	close(qctl[0]);
+	for (t0 = mono_ms(), st = -1; mono_ms() - t0 < 3000 &&
+	    waitpid(owner, &st, WNOHANG) == 0; st = -1)
+		msleep(20);
+	if (st == -1)
+		stop_pid(owner, 100, NULL);
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the queue owner ends with "
+	    "its channels (status %d)", st);
 	close(ctl[0]);
 	stop_pid(jail, 3000, NULL);
 	stop_pid(sa.pid, 3000, NULL);

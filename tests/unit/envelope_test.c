@@ -1,14 +1,17 @@
 /*
- * queued_test.c — the queue owner's envelope check (queued.h): a worker's
+ * envelope_test.c — the formats between roles (envelope.h): encode and
+ * decode round trips of the envelope and the runner's report, and the
+ * queue owner's envelope check: a worker's
  * envelope is stored only when every address passes addr.c again, so no
  * string the runner later writes into MAIL FROM or RCPT TO can carry CR,
  * LF, NUL, a second '@' or a second hop; and addr_check() itself.
  */
+#define _GNU_SOURCE
 #include <string.h>
 
 #include "addr.h"
 #include "queue.h"
-#include "queued.h"
+#include "envelope.h"
 #include "tap.h"
 
 /* Parses an envelope given as one C literal with embedded NULs. */
@@ -18,7 +21,7 @@ parse(const char *env, size_t len, uint32_t nrcpt, struct queue_msg *m)
 	int rc;
 
 	queue_msg_init(m);
-	rc = queued_envelope_parse(env, len, nrcpt, m);
+	rc = envelope_decode(env, len, nrcpt, m);
 	return rc;
 }
 
@@ -78,6 +81,82 @@ main(void)
 		is_int(parse(bad[i].env, bad[i].len, bad[i].nrcpt, &m), -1,
 		    "refused: %s", bad[i].name);
 		queue_msg_free(&m);
+	}
+
+	/* encode -> decode round trip */
+	{
+		static char buf[ENVELOPE_MAX];
+		const char *rc[2] = { "b@example.test", "\"c..d\"@example.test" };
+		size_t n = envelope_encode(buf, sizeof(buf), "", "example.test",
+		    rc, 2);
+
+		ok(n == 1 + 13 + 15 + 20, "encode: %zu bytes", n);
+		queue_msg_init(&m);
+		ok(n > 0 && envelope_decode(buf, n, 2, &m) == 0 &&
+		    m.from[0] == '\0' && m.nrcpt == 2 &&
+		    strcmp(m.rcpt[1].addr, rc[1]) == 0, "decode(encode())");
+		queue_msg_free(&m);
+		is_int((int)envelope_encode(buf, 10, "", "example.test", rc, 2),
+		    0, "encode: does not fit -> 0");
+		is_int((int)envelope_encode(buf, sizeof(buf), "", "example.test",
+		    rc, 0), 0, "encode: no recipient -> 0");
+	}
+	/* the runner's report */
+	{
+		static char buf[REPORT_MAX];
+		struct delivery_report d = { "10.0.0.1[10.0.0.1]:25",
+		    "250 2.0.0 Ok", 0 }, d2;
+		struct queue_msg a, b;
+		size_t n;
+
+		queue_msg_init(&a);
+		queue_msg_add_rcpt(&a, "x@example.test");
+		queue_msg_add_rcpt(&a, "y@example.test");
+		queue_msg_add_rcpt(&a, "z@example.test");
+		queue_set_result(&a, 0, QRCPT_SENT, "2.0.0", "250 2.0.0 Ok");
+		queue_set_result(&a, 1, QRCPT_FAILED, "5.1.1", "550 5.1.1 no");
+		queue_set_result(&a, 2, QRCPT_PENDING, "4.4.2", "lost");
+		n = report_encode(buf, sizeof(buf), &d, &a);
+		ok(n > 0, "report encoded: %zu bytes", n);
+		queue_msg_init(&b);
+		queue_msg_add_rcpt(&b, "x@example.test");
+		queue_msg_add_rcpt(&b, "y@example.test");
+		queue_msg_add_rcpt(&b, "z@example.test");
+		ok(report_decode(buf, n, &d2, &b) == 0 &&
+		    strcmp(d2.relay, d.relay) == 0 &&
+		    strcmp(d2.result, d.result) == 0 && !d2.route_down &&
+		    b.rcpt[0].state == QRCPT_SENT &&
+		    b.rcpt[1].state == QRCPT_FAILED &&
+		    strcmp(b.rcpt[1].status, "5.1.1") == 0 &&
+		    strcmp(b.rcpt[1].last_error, "550 5.1.1 no") == 0 &&
+		    b.rcpt[2].state == QRCPT_PENDING, "report round trip");
+		is_int(report_decode(buf, n - 1, &d2, &b), -1,
+		    "report: truncated -> refused");
+		buf[n - 1] = 'x';
+		is_int(report_decode(buf, n, &d2, &b), -1,
+		    "report: unterminated -> refused");
+		buf[n - 1] = '\0';
+		b.nrcpt = 2;
+		is_int(report_decode(buf, n, &d2, &b), -1,
+		    "report: more results than recipients -> refused");
+		b.nrcpt = 3;
+		{
+			char *st = memchr(buf, 'S', n);
+			*st = 'Q';
+			is_int(report_decode(buf, n, &d2, &b), -1,
+			    "report: unknown state -> refused");
+			*st = 'S';
+		}
+		{
+			char *st = memmem(buf, n, "5.1.1", 5);
+			st[0] = '9';
+			is_int(report_decode(buf, n, &d2, &b), -1,
+			    "report: bad enhanced status -> refused");
+			st[0] = '5';
+		}
+		is_int(report_decode(buf, n, &d2, &b), 0, "report: restored");
+		queue_msg_free(&a);
+		queue_msg_free(&b);
 	}
 
 	is_int(addr_check("a@example.test", 0), ADDR_OK, "addr_check: plain");
