@@ -265,7 +265,7 @@ dnsbl_conf_default(struct dnsbl_conf *c)
 	c->ttl_min = 10;
 	c->ttl_max = 3600;
 	c->neg_ttl = 300;
-	c->tcp = 1;
+	c->tcp = 0;	/* the worker may not open sockets: UDP unless asked */
 }
 
 int

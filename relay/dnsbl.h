@@ -77,7 +77,9 @@ struct dnsbl_conf {
 	uint32_t		cache_size;	/* entries: 8192 */
 	uint32_t		ttl_min, ttl_max;	/* seconds: 10, 3600 */
 	uint32_t		neg_ttl;	/* NXDOMAIN without SOA: 300 */
-	int			tcp;		/* TCP on TC=1: 1 */
+	int			tcp;		/* TCP on TC=1 (default 0: a
+						   sandboxed worker has no
+						   socket()) */
 	dnsbl_log_fn		*log;		/* problems, or NULL */
 	void			*log_arg;
 };

@@ -91,35 +91,27 @@ struct gate {
 
 /* --- configuration ------------------------------------------------- */
 
+/* The defaults are the configuration's (config_new(), one place): a
+ * test of the gate runs with what the daemon ships. */
 void
 gate_conf_default(struct gate_conf *gc)
 {
-	memset(gc, 0, sizeof(*gc));
-	gc->ip_concurrency = 10;
-	gc->net_concurrency = 50;
-	gc->ip_rate = 30;
-	gc->net_rate = 120;
-	gc->net4_prefix = 24;
-	gc->net6_prefix = 64;
-	gc->max_sessions = 1000;	/* the config's defaults are in config.c */
-	gc->pass_ttl_ms = 3600 * 1000;
-	gc->pregreet_wait_ms = 2000;
-	gc->block_action = GATE_BLOCK_REPLY;
-	gc->max_unknown_rcpt = 10;
-	gc->max_refused_rcpt = 30;
-	gc->tempblock_ms = 600 * 1000;
-	gc->min_data_rate = 256;
-	gc->data_rate_grace_ms = 10 * 1000;
+	struct config *cf = config_new();
+
+	gate_conf_from_config(cf, gc);
+	config_free(cf);
 }
 
 void
 gate_conf_from_config(const struct config *cf, struct gate_conf *gc)
 {
-	gate_conf_default(gc);
-	if (cf == NULL)
+	if (cf == NULL) {
+		gate_conf_default(gc);
 		return;
-	if (cf->max_sessions > 0)
-		gc->max_sessions = cf->max_sessions;
+	}
+	memset(gc, 0, sizeof(*gc));
+	gc->data_rate_grace_ms = 10 * 1000;	/* not configurable */
+	gc->max_sessions = cf->max_sessions;
 	gc->ip_concurrency = cf->gate_ip_concurrency;
 	gc->net_concurrency = cf->gate_net_concurrency;
 	gc->ip_rate = cf->gate_ip_rate;

@@ -91,6 +91,7 @@ main(int argc, char **argv)
 	int ch, i, n, round, rounds = 1;
 
 	dnsbl_conf_default(&c);
+	c.tcp = 1;		/* a probe outside the sandbox: TC=1 falls back */
 	c.log = on_log;
 	while ((ch = getopt(argc, argv, "r:z:a:t:T:R:n:")) != -1) {
 		switch (ch) {

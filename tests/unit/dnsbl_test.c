@@ -345,6 +345,7 @@ base_conf(struct dnsbl_conf *c)
 	c->threshold = 5;
 	c->timeout_ms = 300;
 	c->retry_ms = 120;
+	c->tcp = 1;		/* this process may open sockets */
 	c->log = logline;
 }
 

@@ -287,6 +287,8 @@ test_limits(void)
 
 	/* rates: 30/min per IP, 120/min per /24 */
 	gate_conf_default(&gc);
+	gc.ip_rate = 30;
+	gc.net_rate = 120;
 	gate_reload(g, NULL, &gc);
 	a = ip("10.60.0.1");
 	for (i = n = 0; i < 40; i++) {
