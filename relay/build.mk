@@ -5,9 +5,9 @@
 
 # Each feature area lists its modules in its own fragment (owned by the
 # person working on it) so parallel work never edits the same line.
--include $(TOP)/relay/queue.mk
--include $(TOP)/relay/tls.mk
--include $(TOP)/relay/gate.mk
+include $(TOP)/relay/queue.mk
+include $(TOP)/relay/tls.mk
+include $(TOP)/relay/gate.mk
 
 RELAY_CORE := util net addr config loop buf log smtp_server smtp_client \
 	outbound upstream session worker master ipc jail sandbox queued \

@@ -5,8 +5,9 @@
  * recently passed clients, and the in-session abuse counters.
  *
  * Owns: a fixed-size open-addressing table inside a region the caller
- * provides (the parent mmaps it MAP_SHARED|MAP_ANONYMOUS before forking the
- * front workers, so every limit holds across N workers), and a private
+ * provides (the parent maps the `gate_file` MAP_SHARED before forking the
+ * front workers, so every limit holds across N workers, and mxgatectl
+ * maps the same file), and a private
  * per-process handle (the configuration's CIDR sets, the limits).
  * Every operation on the shared table takes one spinlock held for a
  * bounded number of steps (at most GATE_PROBE slots per key).

@@ -483,6 +483,17 @@ start_generation(struct config *cf)
 	return 0;
 }
 
+/* The one back-off of every restart: 1, 2, 4 ... s, at most
+ * RESTART_MAX_MS; *count is that role's restarts so far. */
+static int64_t
+restart_delay(int *count)
+{
+	int64_t wait = 1000LL << (*count < 5 ? *count : 5);
+
+	(*count)++;
+	return wait > RESTART_MAX_MS ? RESTART_MAX_MS : wait;
+}
+
 /* A generation stops: on reload its workers finish their sessions
  * (SIGUSR1); on shutdown they get 421 when idle (SIGTERM). */
 static void
@@ -604,12 +615,8 @@ reap(void)
 			if (g->runner == pid) {
 				g->runner = 0;
 				if (!g->retired && !M.stopping) {
-					int64_t wait = 1000LL <<
-					    (g->runner_restarts < 5 ?
-					    g->runner_restarts : 5);
-					if (wait > RESTART_MAX_MS)
-						wait = RESTART_MAX_MS;
-					g->runner_restarts++;
+					int64_t wait = restart_delay(
+					    &g->runner_restarts);
 					g->runner_at = mono_ms() + wait;
 					log_msg("master", "queue runner %d %s; "
 					    "restarting in %lld ms", (int)pid,
@@ -628,11 +635,8 @@ reap(void)
 				if (!g->retired && !M.stopping) {
 					/* replaced after a backoff, so a role
 					 * that cannot start is no busy loop */
-					int64_t wait = 1000LL << (M.regen_count
-					    < 5 ? M.regen_count : 5);
-					if (wait > RESTART_MAX_MS)
-						wait = RESTART_MAX_MS;
-					M.regen_count++;
+					int64_t wait = restart_delay(
+					    &M.regen_count);
 					M.regen_at = mono_ms() + wait;
 					log_msg("master", "%s %d %s; a new "
 					    "generation starts in %lld ms",
@@ -655,11 +659,7 @@ reap(void)
 					maybe_free(g);
 					break;
 				}
-				int64_t wait = 1000LL << (g->restarts[j] < 5 ?
-				    g->restarts[j] : 5);
-				if (wait > RESTART_MAX_MS)
-					wait = RESTART_MAX_MS;
-				g->restarts[j]++;
+				int64_t wait = restart_delay(&g->restarts[j]);
 				g->restart_at[j] = mono_ms() + wait;
 				log_msg("master", "worker %d (pid %d) %s; "
 				    "restarting in %lld ms", j, (int)pid,

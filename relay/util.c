@@ -135,13 +135,21 @@ wall_us(void)
 static void __attribute__((noreturn))
 vdie(int code, int with_errno, const char *fmt, va_list ap)
 {
-	int saved = errno;
+	char line[1024];
+	int saved = errno, n;
+	size_t len;
 
-	fputs("mxgate: ", stderr);
-	vfprintf(stderr, fmt, ap);
+	/* one write(2): the line never interleaves with another process's */
+	n = snprintf(line, sizeof(line), "mxgate: ");
+	n += vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+	len = (size_t)n < sizeof(line) - 1 ? (size_t)n : sizeof(line) - 2;
 	if (with_errno)
-		fprintf(stderr, ": %s", strerror(saved));
-	fputc('\n', stderr);
+		len += (size_t)snprintf(line + len, sizeof(line) - len - 1,
+		    ": %s", strerror(saved));
+	if (len > sizeof(line) - 2)
+		len = sizeof(line) - 2;
+	line[len++] = '\n';
+	(void)write_all(2, line, len);
 	exit(code);
 }
 

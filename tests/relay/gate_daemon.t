@@ -12,9 +12,9 @@
 #     to smtp-sink within a second (the latency is printed);
 #  4. the allowlisted client passes every test;
 #  5. the per-message filter line carries the verdict and DNSBL score;
-# and, beyond the issue's list: a slow-drip DATA cut after the grace
-# (SLOW DATA), a hangup during the pregreet wait, and SIGHUP applying a
-# new block entry to the new generation of workers. 
+# and also: a slow-drip DATA cut after the grace (SLOW DATA), a hangup
+# during the pregreet wait, and SIGHUP applying a new block entry to the
+# new generation of workers.
 # Clients are 127.0.0.X source addresses (all of 127/8 is loopback). Every
 # wait is bounded; every process started here is stopped at the end.
 use strict;
