@@ -57,6 +57,8 @@ struct ipc_queue_put {
 	uint32_t	env_len;
 	uint32_t	pad;
 	uint64_t	msg_len;
+	char		qid[24];	/* the session's queue id, proposed
+					   for the record (queue.h format) */
 };
 
 struct ipc_queue_rep {

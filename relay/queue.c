@@ -888,13 +888,16 @@ put_txn(struct queue *q, MDB_txn *txn, struct queue_msg *m,
 		    queue_retry_delay_us(m->attempts ? m->attempts : 1, rnd);
 	m->size = total;
 
-	/* a fresh id: arrival time + 16 random bits, never reused */
-	for (tries = 0; ; tries++) {
+	/* the caller's id when it proposes a well-formed one (the session's,
+	 * so one id names a message in every log line), else a fresh one:
+	 * arrival time + 16 random bits; never one in use */
+	for (tries = id_valid(m->id) ? -1 : 0; ; tries++) {
 		if (tries == ID_TRIES)
 			return QUEUE_ERR;
 		if (qcrypt_random(&rnd, sizeof(rnd)) != 0)
 			return QUEUE_ERR;
-		id_make(m->arrival_us + tries, (uint16_t)rnd, m->id);
+		if (tries >= 0)
+			id_make(m->arrival_us + tries, (uint16_t)rnd, m->id);
 		k.mv_size = QUEUE_ID_LEN;
 		k.mv_data = m->id;
 		rc = mdb_get(txn, q->meta, &k, &v);

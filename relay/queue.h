@@ -118,7 +118,9 @@ struct queue_attempt {
 };
 
 struct queue_msg {
-	char			id[QUEUE_ID_LEN + 1];	/* set by queue_put */
+	char			id[QUEUE_ID_LEN + 1];	/* set by queue_put (a
+						   well-formed free id the
+						   caller put here is kept) */
 	char			from[ADDR_PATH_MAX + 1];	/* "" is <> */
 	char			route_domain[ADDR_DOMAIN_MAX + 1];
 	struct queue_rcpt	*rcpt;		/* owned; queue_msg_free */

@@ -58,6 +58,9 @@ prepare(struct put *p, int fd)
 	p->maplen = total;
 	if (envelope_decode(p->map, put->env_len, put->nrcpt, &p->m) != 0)
 		return;
+	/* proposed: queue_put() takes it when it is well-formed and free */
+	if (memchr(put->qid, '\0', sizeof(put->qid)) != NULL)
+		str_copy(p->m.id, put->qid, sizeof(p->m.id));
 	p->iov.iov_base = (char *)p->map + put->env_len;
 	p->iov.iov_len = (size_t)put->msg_len;
 	p->status = QUEUE_OK;

@@ -61,12 +61,12 @@ new_qid(struct session *s)
 	int64_t us = wall_us();
 	unsigned seq = ++s->r->qid_seq;
 
-	/* seconds (20 bits) . microseconds (20 bits) . pid^seq (12 bits):
-	 * Postfix-like upper-case hex, unique within a process and across
-	 * processes in practice. */
-	snprintf(s->tx.qid, sizeof(s->tx.qid), "%05X%05X%03X",
-	    (unsigned)((us / 1000000) & 0xfffff), (unsigned)(us % 1000000),
-	    (unsigned)((getpid() ^ (int)seq) & 0xfff));
+	/* the queue's id format (queue.h): arrival time in microseconds
+	 * (14 hex) and pid^seq (4 hex); a message stored on an outage keeps
+	 * it, so one id names it from the first log line to the last */
+	snprintf(s->tx.qid, sizeof(s->tx.qid), "%014llX%04X",
+	    (unsigned long long)us & 0xffffffffffffffull,
+	    (unsigned)((getpid() ^ (int)seq) & 0xffff));
 }
 
 static const char *
@@ -82,8 +82,11 @@ static void
 log_reject(struct session *s, const char *stage, const char *reply,
     const char *to)
 {
+	/* Postfix names a transaction by its queue id only once it holds
+	 * a recipient */
 	log_msg("smtpd", "%s: reject: %s from %s: %s; from=<%s>%s%s%s "
-	    "proto=%s helo=<%s>", s->tx.active ? s->tx.qid : "NOQUEUE",
+	    "proto=%s helo=<%s>", s->tx.active && s->tx.nrcpt > 0 ?
+	    s->tx.qid : "NOQUEUE",
 	    stage, s->client, reply, s->tx.active ? s->tx.from.addr : "",
 	    to ? " to=<" : "", to ? to : "", to ? ">" : "", proto_name(s),
 	    s->srv.helo);
@@ -113,6 +116,29 @@ passthrough(const struct smtp_reply *r, char *out, size_t size)
 }
 
 /* --- transaction ---------------------------------------------------- */
+
+#define VERDICT_TO_MAX	1536	/* recipients listed in the verdict line */
+
+/* "<a>,<b>,..." for the verdict line; when they do not all fit, as many
+ * as do and ",...(N in all)". */
+static void
+rcpt_list(const struct tx *t, char *out, size_t size)
+{
+	size_t len = 0, tail = 32;
+	int i;
+
+	out[0] = '\0';
+	for (i = 0; i < t->nrcpt; i++) {
+		size_t need = strlen(t->rcpt[i]) + 3;
+		if (len + need + tail >= size) {
+			snprintf(out + len, size - len, ",...(%d in all)",
+			    t->nrcpt);
+			return;
+		}
+		len += (size_t)snprintf(out + len, size - len, "%s<%s>",
+		    i ? "," : "", t->rcpt[i]);
+	}
+}
 
 static void
 msg_release(struct session *s)
@@ -198,9 +224,13 @@ tx_refused_pending(struct session *s, const char *why)
 	reply_and_continue(s, line);
 }
 
+/* The first recipient makes the transaction a message: its "client="
+ * line (Postfix logs it when the queue file is created). */
 static int
-tx_add_rcpt(struct tx *t, const char *addr)
+tx_add_rcpt(struct session *s, const char *addr)
 {
+	struct tx *t = &s->tx;
+
 	if (t->nrcpt == t->caprcpt) {
 		int cap = t->caprcpt ? t->caprcpt * 2 : 4;
 		void *p = realloc(t->rcpt, (size_t)cap * sizeof(*t->rcpt));
@@ -210,6 +240,8 @@ tx_add_rcpt(struct tx *t, const char *addr)
 		t->caprcpt = cap;
 	}
 	str_copy(t->rcpt[t->nrcpt++], addr, sizeof(t->rcpt[0]));
+	if (t->nrcpt == 1)
+		log_msg("smtpd", "%s: client=%s", t->qid, s->client);
 	return 0;
 }
 
@@ -246,6 +278,7 @@ tx_queue_submit(struct session *s)
 	put.nrcpt = (uint32_t)t->nrcpt;
 	put.env_len = (uint32_t)envlen;
 	put.msg_len = hlen + s->msg.len;
+	str_copy(put.qid, t->qid, sizeof(put.qid));
 	if (!ok || s->r->queue_fd < 0 || ipc_send(s->r->queue_fd,
 	    IPC_QUEUE_PUT, &put, sizeof(put), fd) != 0) {
 		log_msg("smtpd", "%s: cannot hand the message to the queue: %s",
@@ -275,7 +308,7 @@ tx_outage_pending(struct session *s)
 	}
 	if (t->pend == PEND_RCPT) {
 		t->pend = PEND_NONE;
-		if (tx_add_rcpt(t, t->pending.addr) != 0) {
+		if (tx_add_rcpt(s, t->pending.addr) != 0) {
 			reply_and_continue(s, "452 4.3.1 Error: insufficient "
 			    "system resources");
 			return;
@@ -320,11 +353,13 @@ session_queue_reply(struct relay *r, uint32_t id, int status,
 	t = &s->tx;
 	t->pend = PEND_NONE;
 	if (status == QUEUE_OK) {
+		/* the store keeps our id (else it names its own) */
 		for (i = 0; i < t->nrcpt; i++)
 			log_msg("smtp", "%s: to=<%s>, relay=none, delay=%.2f, "
-			    "dsn=4.4.1, status=deferred (%s; queued as %s)",
-			    t->qid, t->rcpt[i], (double)(mono_ms() -
-			    t->t_start) / 1000, t->outage, qid);
+			    "dsn=4.4.1, status=deferred (%s%s%s)", t->qid,
+			    t->rcpt[i], (double)(mono_ms() - t->t_start) / 1000,
+			    t->outage, strcmp(qid, t->qid) ? "; queued as " :
+			    "", strcmp(qid, t->qid) ? qid : "");
 		snprintf(line, sizeof(line), "250 2.0.0 Ok: queued as %s", qid);
 	} else if (status == QUEUE_FULL) {
 		snprintf(line, sizeof(line), "452 4.3.1 Error: insufficient "
@@ -470,7 +505,6 @@ on_mail(struct session *s, const struct smtp_event *ev)
 	t->body_8bit = ev->body_8bit;
 	t->t_start = mono_ms();
 	t->mode = TX_PROXY;
-	log_msg("smtpd", "%s: client=%s", t->qid, s->client);
 	reply_and_continue(s, "250 2.1.0 Ok");
 }
 
@@ -825,20 +859,25 @@ on_eom(struct session *s, const struct smtp_event *ev)
 		return;
 	}
 	{
-		char mid[256];
+		char mid[256], to[VERDICT_TO_MAX];
 
 		message_id(&s->msg, mid, sizeof(mid));
 		if (mid[0] != '\0')
 			log_msg("cleanup", "%s: message-id=%s", t->qid, mid);
+		log_msg("qmgr", "%s: from=<%s>, size=%llu, nrcpt=%d (%s)",
+		    t->qid, t->from.addr, (unsigned long long)t->msg_size,
+		    t->nrcpt, t->mode == TX_PROXY && s->up != NULL ?
+		    "in-session" : "store-and-forward");
+		/* the verdict line: everything an auditor's filter report
+		 * needs about the message, together */
+		rcpt_list(t, to, sizeof(to));
+		log_msg("smtpd", "%s: filter: PASS client=%s gate=%s "
+		    "dnsbl_score=%d from=<%s> to=%s message-id=%s size=%llu "
+		    "(gating only, no content filter)", t->qid, s->client,
+		    s->r->gate ? gate_verdict_name(s->gt.verdict) : "none",
+		    s->dnsbl_score, t->from.addr, to, mid[0] ? mid : "<>",
+		    (unsigned long long)t->msg_size);
 	}
-	log_msg("qmgr", "%s: from=<%s>, size=%llu, nrcpt=%d (%s)",
-	    t->qid, t->from.addr, (unsigned long long)t->msg_size, t->nrcpt,
-	    t->mode == TX_PROXY && s->up != NULL ? "in-session" :
-	    "store-and-forward");
-	log_msg("smtpd", "%s: filter: PASS client=%s gate=%s dnsbl_score=%d "
-	    "(gating only, no content filter)", t->qid, s->client,
-	    s->r->gate ? gate_verdict_name(s->gt.verdict) : "none",
-	    s->dnsbl_score);
 	t->pend = PEND_EOM;
 	if (t->mode != TX_PROXY || s->up == NULL) {
 		if (t->outage[0] == '\0')
@@ -960,7 +999,7 @@ up_reply_cb(void *arg, const struct smtp_reply *r)
 		t->pend = PEND_NONE;
 		passthrough(r, line, sizeof(line));
 		if (r->code / 100 == 2) {
-			if (tx_add_rcpt(t, t->pending.addr) != 0) {
+			if (tx_add_rcpt(s, t->pending.addr) != 0) {
 				reply_and_continue(s, "452 4.3.1 Error: "
 				    "insufficient system resources");
 				break;
@@ -1175,6 +1214,10 @@ gate_refuse(struct session *s, const char *reason)
 		size_t n = strlen(line);
 		if (n >= 2 && line[n - 2] == '\r')
 			line[n - 2] = '\0';
+		/* Postfix's line for a client refused at connect, so log
+		 * reports count it among the rejected */
+		log_msg("smtpd", "NOQUEUE: reject: CONNECT from %s: %s; "
+		    "proto=SMTP", s->client, line);
 		smtp_server_close(&s->srv, line, reason);
 	} else
 		s->srv.close_reason = reason;

@@ -19,6 +19,7 @@
 #include "gate.h"
 #include "loop.h"
 #include "net.h"
+#include "queue.h"
 #include "smtp_client.h"
 #include "smtp_server.h"
 #include "upstream.h"
@@ -44,7 +45,7 @@ enum tx_pend { PEND_NONE, PEND_RCPT, PEND_EOM, PEND_QUEUE };
 
 struct tx {
 	int			 active;
-	char			 qid[16];
+	char			 qid[QUEUE_ID_LEN + 1];
 	struct smtp_path	 from;
 	uint64_t		 size_decl;
 	int			 body_8bit;

@@ -94,6 +94,8 @@ upstream_open(struct upstream_env *r, const struct config *cf,
 	netaddr_from_sockaddr((const struct sockaddr *)&route->host[host], &a);
 	netaddr_format(&a, u->ip, sizeof(u->ip));
 	u->port = sockaddr_port(&route->host[host]);
+	snprintf(u->relay, sizeof(u->relay), "%s[%s]:%d", u->ip, u->ip,
+	    u->port);
 	buf_init(&u->in, UPSTREAM_BUF_MAX);
 	buf_init(&u->out, UPSTREAM_BUF_MAX);
 	smtp_client_init(&u->cli, &u->out);
@@ -146,7 +148,7 @@ jail_reply(struct upstream_env *r, uint32_t id, int err, int fd)
 			close(fd);
 		if (err != EPERM)
 			u->state = UP_CONNECTING;	/* counts as down */
-		up_fail(u, "connect to %s: %s", u->addr,
+		up_fail(u, "connect to %s: %s", u->relay,
 		    strerror(err ? err : EIO));
 		return;
 	}
@@ -353,7 +355,7 @@ up_flush(struct upstream *u)
 		if (w < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				break;
-			up_fail(u, "write to %s: %s", u->addr, strerror(errno));
+			up_fail(u, "write to %s: %s", u->relay, strerror(errno));
 			return;
 		}
 		if ((size_t)w <= u->out.len) {
@@ -366,7 +368,7 @@ up_flush(struct upstream *u)
 	}
 	if (u->tls != NULL && tls_flush(u->tls, u->fd) != 0 &&
 	    errno != EAGAIN) {
-		up_fail(u, "TLS write to %s: %s", u->addr, tls_error(u->tls));
+		up_fail(u, "TLS write to %s: %s", u->relay, tls_error(u->tls));
 		return;
 	}
 	up_want(u);
@@ -390,13 +392,13 @@ up_start_tls(struct upstream *u)
 
 	if (u->in.len > 0) {
 		log_msg("smtp", "%s: %zu bytes after the 220 to STARTTLS "
-		    "discarded (injection attempt)", u->addr, u->in.len);
+		    "discarded (injection attempt)", u->relay, u->in.len);
 		buf_reset(&u->in);
 	}
 	u->tls = tls_conn_client(u->env->tls_cli, rt->tls_name[0] ?
 	    rt->tls_name : NULL, rt->tls == TLS_VERIFY);
 	if (u->tls == NULL) {
-		up_fail(u, "TLS setup toward %s: %s", u->addr, strerror(errno));
+		up_fail(u, "TLS setup toward %s: %s", u->relay, strerror(errno));
 		return;
 	}
 	u->state = UP_HANDSHAKE;
@@ -414,13 +416,13 @@ up_handshake(struct upstream *u)
 			up_want(u);
 			return;
 		}
-		up_fail(u, "TLS handshake with %s failed: %s", u->addr,
+		up_fail(u, "TLS handshake with %s failed: %s", u->relay,
 		    tls_error(u->tls));
 		return;
 	}
 	if (u->route->tls == TLS_VERIFY && !tls_peer_verified(u->tls)) {
 		up_fail(u, "%s: certificate not verified (tls verify %s)",
-		    u->addr, u->route->tls_name);
+		    u->relay, u->route->tls_name);
 		return;
 	}
 	u->tls_done = 1;
@@ -449,7 +451,7 @@ up_on_reply(struct upstream *u, const struct smtp_reply *r)
 			 * rest are outages */
 			u->refused = r->code / 100 == 5;
 			up_fail(u, "host %s refused to talk to me: %d %s",
-			    u->addr, r->code,
+			    u->relay, r->code,
 			    r->text);
 			return;
 		}
@@ -465,13 +467,13 @@ up_on_reply(struct upstream *u, const struct smtp_reply *r)
 		}
 		if (u->route->tls == TLS_MAY) {
 			log_msg("smtp", "%s: STARTTLS refused (%d %s); "
-			    "continuing in plaintext (tls may)", u->addr,
+			    "continuing in plaintext (tls may)", u->relay,
 			    r->code, r->text);
 			up_ready(u);
 			return;
 		}
 		up_fail(u, "%s refused STARTTLS: %d %s (route tls %s)",
-		    u->addr, r->code, r->text, tls_policy_name(u->route->tls));
+		    u->relay, r->code, r->text, tls_policy_name(u->route->tls));
 		return;
 	case COP_EHLO:
 	case COP_HELO:
@@ -486,7 +488,7 @@ up_on_reply(struct upstream *u, const struct smtp_reply *r)
 			}
 			if (u->route->tls != TLS_MAY) {
 				up_fail(u, "%s does not offer STARTTLS and route "
-				    "%s requires TLS (tls %s)", u->addr,
+				    "%s requires TLS (tls %s)", u->relay,
 				    u->route->domain,
 				    tls_policy_name(u->route->tls));
 				return;
@@ -503,7 +505,7 @@ up_on_reply(struct upstream *u, const struct smtp_reply *r)
 				up_fail(u, "cannot queue HELO");
 			return;
 		}
-		up_fail(u, "%s said to %s: %d %s", u->addr,
+		up_fail(u, "%s said to %s: %d %s", u->relay,
 		    r->op == COP_EHLO ? "EHLO" : "HELO", r->code, r->text);
 		return;
 	case COP_QUIT:
@@ -512,7 +514,7 @@ up_on_reply(struct upstream *u, const struct smtp_reply *r)
 		break;
 	}
 	if (r->code == 421) {
-		up_fail_reply(u, r, "%s: %d %s", u->addr, r->code, r->text);
+		up_fail_reply(u, r, "%s: %d %s", u->relay, r->code, r->text);
 		return;
 	}
 	if (smtp_client_pending(&u->cli) == 0 && !u->sending_body)
@@ -533,7 +535,7 @@ up_read(struct upstream *u, const int *gone)
 again:
 	p = buf_space(&u->in, 4096);
 	if (p == NULL) {
-		up_fail(u, "%s: reply too long", u->addr);
+		up_fail(u, "%s: reply too long", u->relay);
 		return;
 	}
 	n = u->tls ? tls_read(u->tls, u->fd, p, 4096) : read(u->fd, p, 4096);
@@ -542,12 +544,12 @@ again:
 			up_want(u);
 			return;
 		}
-		up_fail(u, "read from %s: %s", u->addr, u->tls ?
+		up_fail(u, "read from %s: %s", u->relay, u->tls ?
 		    tls_error(u->tls) : strerror(errno));
 		return;
 	}
 	if (n == 0) {
-		up_fail(u, "%s closed the connection", u->addr);
+		up_fail(u, "%s closed the connection", u->relay);
 		return;
 	}
 	buf_commit(&u->in, (size_t)n);
@@ -556,7 +558,7 @@ again:
 		if (got == 0)
 			return;
 		if (got < 0) {
-			up_fail(u, "%s: protocol error in reply", u->addr);
+			up_fail(u, "%s: protocol error in reply", u->relay);
 			return;
 		}
 		up_on_reply(u, &r);
@@ -582,7 +584,7 @@ up_io(struct watch *w, uint32_t events)
 		if (getsockopt(u->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
 			err = errno;
 		if (err != 0) {
-			up_fail(u, "connect to %s: %s", u->addr, strerror(err));
+			up_fail(u, "connect to %s: %s", u->relay, strerror(err));
 			return;
 		}
 		u->state = UP_GREETING;
@@ -612,6 +614,6 @@ up_timeout(struct timer *t)
 {
 	struct upstream *u = t->arg;
 
-	up_fail(u, "%s: %s timed out", u->addr,
+	up_fail(u, "%s: %s timed out", u->relay,
 	    u->state <= UP_CONNECTING ? "connect" : "reply");
 }

@@ -78,7 +78,9 @@ struct upstream {
 	struct timer		 t;
 	const struct route	*route;
 	int			 host;		/* index in route->host */
-	char			 addr[NET_ENDPOINTLEN];
+	char			 addr[NET_ENDPOINTLEN];	/* "addr:port" */
+	char			 relay[NET_ADDRSTRLEN * 2 + 8];	/* Postfix's
+					   "host[addr]:port", in log lines */
 	char			 ip[NET_ADDRSTRLEN];
 	int			 port;
 	enum up_state		 state;

@@ -148,10 +148,10 @@ for my $case ([ 'plain', "Message-ID: <abc.123\@sender.test>\r\n", '<abc.123@sen
 	    "message-id line ($name): $want");
 }
 {
-	my $before = () = $mx->log =~ /message-id=/g;
+	my $before = () = $mx->log =~ /cleanup\[\d+\]: \S+: message-id=/g;
 	relay_one(data => "Subject: no id\r\n\r\nbody\r\n");
 	sleep 0.3;
-	my $after = () = $mx->log =~ /message-id=/g;
+	my $after = () = $mx->log =~ /cleanup\[\d+\]: \S+: message-id=/g;
 	is($after, $before, 'no Message-ID: no message-id line');
 }
 

@@ -70,7 +70,7 @@ for my $kind (qw(bigkey hugekey trailing early)) {
 	ok(MxSMTP::wait_until(5, sub {
 		(read_file($evil{$kind}{log}) // '') =~ /^handshake failed: /m }),
 	    "$kind: the customer saw the handshake fail");
-	my $line = $mx->wait_log(qr/TLS handshake with 127\.0\.0\.1:$evil{$kind}{port} failed: handshake: certificate: /, 5);
+	my $line = $mx->wait_log(qr/TLS handshake with 127\.0\.0\.1\[127\.0\.0\.1\]:$evil{$kind}{port} failed: handshake: certificate: /, 5);
 	ok($line, "$kind: the log says the handshake failed on the certificate");
 	like($line // '', qr/\Q$want{$kind}\E/, "$kind: ... and why");
 	unlike(read_file($evil{$kind}{log}) // '', qr/^plaintext command: (MAIL|RCPT|DATA)/mi,
