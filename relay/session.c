@@ -1610,9 +1610,13 @@ again:
 		    "lost connection");
 		return;
 	}
-	buf_commit(&s->in, (size_t)n);
-	if (s->srv.pending == SMTP_EV_NONE)
+	/* command_timeout bounds a whole command line, from its first byte
+	 * (a client that trickles a byte at a time is cut like a silent
+	 * one); in DATA every read counts, min_data_rate bounds the rest */
+	if (s->srv.pending == SMTP_EV_NONE &&
+	    (s->srv.state == SMTP_DATA || s->in.len == 0))
 		arm_idle(s);
+	buf_commit(&s->in, (size_t)n);
 	if (s->srv.state == SMTP_DATA && s->r->gate != NULL) {
 		s->gs.data_bytes += (uint64_t)n;
 		if (gate_data_too_slow(s->r->gate, &s->gs, mono_ms())) {

@@ -36,4 +36,14 @@ check: deps
 		exit $$(cat $(O)/.prove-status)
 	$(Q)$(MAKE) --no-print-directory $(CHECK_IMAGE)
 
-.PHONY: unit
+# The fault tests at full size (make check runs them reduced): a minute
+# of a flapping customer, 10,000 flood connections and 1,000 slowloris
+# clients. About 3 minutes; needs root.
+faults: deps
+	$(Q)[ "$$(id -u)" = 0 ] || { echo "make faults: run it as root" >&2; exit 1; }
+	$(Q)$(MAKE) --no-print-directory relay unit
+	$(Q)cd $(TOP) && MXGATE_OUT=$(O) MXGATE_TOP=$(TOP) FLAP_SECONDS=60 \
+		FLOOD_CONNS=10000 FLOOD_SLOW=1000 $(PROVE) -v -I tests/lib \
+		tests/relay/flapping.t tests/relay/floods.t
+
+.PHONY: unit faults

@@ -286,7 +286,8 @@ use Time::HiRes qw(time sleep);
 sub MxSMTP::smtp_connect {
 	my ($port, %o) = @_;
 	my $sock = IO::Socket::INET->new(PeerAddr => $MxSMTP::HOST,
-	    PeerPort => $port, Proto => 'tcp', Timeout => 5)
+	    PeerPort => $port, Proto => 'tcp', Timeout => 5,
+	    $o{local} ? (LocalAddr => $o{local}) : ())
 	    or die "connect to $port: $!";
 	$sock->autoflush(1);
 	binmode $sock;
