@@ -40,10 +40,16 @@ void ctl_audit_open(struct ctl *c);
 void ctl_audit(struct ctl *c, const char *op, const char *arg,
     const char *result);
 
+/* "user=NAME login=NAME tty=TTY" of whoever runs us (ctl_audit.c). */
+void ctl_who(char *out, size_t size);
+/* Lower-case hex SHA-256 of n bytes (ctl_audit.c). */
+void ctl_sha256_hex(const void *p, size_t n, char out[65]);
+
 /* Subcommands. */
 int ctl_queue(struct ctl *c, int argc, char **argv);
 int ctl_gate(struct ctl *c, int argc, char **argv);
 int ctl_audit_cmd(struct ctl *c, int argc, char **argv);
 int ctl_status(struct ctl *c, int argc, char **argv);
+int ctl_config_cmd(struct ctl *c, int argc, char **argv);
 
 #endif

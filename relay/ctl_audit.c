@@ -57,8 +57,8 @@ sha256_done_hex(br_sha256_context *sc, char out[HEX_LEN + 1])
 }
 
 /* SHA-256 of n bytes at p, in hex */
-static void
-sha256_hex(const void *p, size_t n, char out[HEX_LEN + 1])
+void
+ctl_sha256_hex(const void *p, size_t n, char out[65])
 {
 	br_sha256_context sc;
 
@@ -81,7 +81,7 @@ last_line_hash(int fd, char out[HEX_LEN + 1])
 	if (fstat(fd, &st) != 0)
 		return -1;
 	if (st.st_size == 0) {
-		sha256_hex("", 0, out);
+		ctl_sha256_hex("", 0, out);
 		return 0;
 	}
 	off = st.st_size > (off_t)sizeof(buf) ? st.st_size - (off_t)sizeof(buf)
@@ -94,7 +94,7 @@ last_line_hash(int fd, char out[HEX_LEN + 1])
 		len--;		/* a last line cut short hashes as it is */
 	for (start = len; start > 0 && buf[start - 1] != '\n'; start--)
 		;
-	sha256_hex(buf + start, len - start, out);
+	ctl_sha256_hex(buf + start, len - start, out);
 	return 0;
 }
 
@@ -116,6 +116,22 @@ login_name(char *out, size_t size)
 		out[j] = '\0';
 		return;
 	}
+}
+
+void
+ctl_who(char *out, size_t size)
+{
+	const struct passwd *pw = getpwuid(getuid());
+	const char *t = ttyname(0);
+	char login[64];
+	size_t i;
+
+	login_name(login, sizeof(login));
+	snprintf(out, size, "user=%s login=%s tty=%s", pw ? pw->pw_name : "?",
+	    login, t ? t : "-");
+	for (i = 0; out[i] != '\0'; i++)
+		if ((unsigned char)out[i] < 0x20 || out[i] == 0x7f)
+			out[i] = '?';
 }
 
 void
@@ -239,7 +255,7 @@ verify_line(void *arg, const char *line, size_t n, size_t no)
 		v->bad = no;
 		return 1;
 	}
-	sha256_hex(line, n, v->prev);
+	ctl_sha256_hex(line, n, v->prev);
 	return 0;
 }
 
@@ -337,7 +353,7 @@ ctl_audit_cmd(struct ctl *c, int argc, char **argv)
 		struct verify v = { .lines = 0, .bad = 0 };
 
 		ctl_audit_open(c);
-		sha256_hex("", 0, v.prev);
+		ctl_sha256_hex("", 0, v.prev);
 		if (each_line(c, verify_line, &v) < 0)
 			return EXIT_TEMP;
 		if (v.bad) {

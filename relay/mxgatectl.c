@@ -37,6 +37,10 @@ static const struct ctl_cmd cmds[] = {
 	{ "gate", ctl_gate,
 	    "gate [status] | allow|block|unallow|unblock CIDR | release IP" },
 	{ "status", ctl_status, "status [--json]" },
+	{ "config", ctl_config_cmd,
+	    "config show [--running] [FILE] | diff | check | edit [FILE] |\n"
+	    "                   commit [-m MSG] [--confirm SECONDS] | confirm |\n"
+	    "                   rollback [N] | history | discard" },
 	{ "audit", ctl_audit_cmd,
 	    "audit show [--since TIME] [--user NAME] | verify |\n"
 	    "                   export FILE" },

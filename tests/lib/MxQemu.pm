@@ -212,12 +212,34 @@ sub wait_exit {
 	return undef;
 }
 
+# QEMU runs as a child of qemu.sh (which may start it twice): a signal
+# for the VM goes to that child, not only to the script
+sub _children {
+	my ($pid) = @_;
+	my @kids;
+	for my $stat (glob('/proc/[0-9]*/stat')) {
+		my $s = MxTest::read_file($stat) // next;
+		push @kids, $1 if $s =~ /^(\d+) \(.*\) \S+ (\d+) / && $2 == $pid;
+	}
+	return @kids;
+}
+
 sub kill {
 	my $self = shift;
 	return if $self->{done};
-	kill 'TERM', $self->{pid};
+	CORE::kill('TERM', _children($self->{pid}), $self->{pid});
 	waitpid($self->{pid}, 0);
 	$self->{done} = 1;
+}
+
+# power_cut(): SIGKILL to QEMU itself: no shutdown, no flush of the guest's
+# caches (what the host's page cache already has stays, as with a VM whose
+# host keeps running)
+sub power_cut {
+	my $self = shift;
+	return if $self->{done};
+	CORE::kill('KILL', _children($self->{pid}));
+	$self->wait_exit(30);
 }
 
 sub output { $_[0]{buf} }
