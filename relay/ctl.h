@@ -45,11 +45,20 @@ void ctl_who(char *out, size_t size);
 /* Lower-case hex SHA-256 of n bytes (ctl_audit.c). */
 void ctl_sha256_hex(const void *p, size_t n, char out[65]);
 
+/* A file of the configuration directory (ctl_config.c): run is its running
+ * copy; cand its candidate copy — with change, the candidate is made when
+ * there is none and the configuration lock is taken for the rest of the
+ * process; without, cand is the candidate's when one exists, else the
+ * running one. -1 (said why) when path is not in the directory. */
+int ctl_config_file(struct ctl *c, const char *path, int change, char *cand,
+    char *run, size_t size);
+
 /* Subcommands. */
 int ctl_queue(struct ctl *c, int argc, char **argv);
 int ctl_gate(struct ctl *c, int argc, char **argv);
 int ctl_audit_cmd(struct ctl *c, int argc, char **argv);
 int ctl_status(struct ctl *c, int argc, char **argv);
 int ctl_config_cmd(struct ctl *c, int argc, char **argv);
+int ctl_mailboxes(struct ctl *c, int argc, char **argv);
 
 #endif

@@ -903,6 +903,45 @@ confirm_waiter(struct ctl *c, struct state *st, int rev, int prev, long secs)
 	_exit(r > 0 ? 0 : 1);
 }
 
+/* --- for commands that change one file of the configuration -------------- */
+
+int
+ctl_config_file(struct ctl *c, const char *path, int change, char *cand,
+    char *run, size_t size)
+{
+	static struct state st;		/* its lock lasts the process */
+	char dir[SPATH];
+	const char *base = strrchr(path, '/');
+	size_t dl;
+
+	if (base == NULL || state_init(c, &st) != 0)
+		return -1;
+	dl = (size_t)(base - path);
+	if (dl >= sizeof(dir))
+		return -1;
+	memcpy(dir, path, dl);
+	dir[dl] = '\0';
+	base++;
+	if (strcmp(dir, st.dir) != 0 && strcmp(dir, st.link) != 0 &&
+	    strcmp(dir, st.running) != 0) {
+		fprintf(stderr, "mxgatectl: %s is not in the configuration "
+		    "directory %s: change it there, or by hand\n", path, st.dir);
+		return -1;
+	}
+	if ((size_t)snprintf(run, size, "%s/%s", st.running, base) >= size)
+		return -1;
+	if (!change) {
+		if (cand != NULL && (size_t)snprintf(cand, size, "%s/%s",
+		    has_candidate(&st) ? st.cand : st.running, base) >= size)
+			return -1;
+		return 0;
+	}
+	if (state_lock(&st) != 0 || ensure_candidate(&st) != 0)
+		return -1;
+	return (size_t)snprintf(cand, size, "%s/%s", st.cand, base) < size ?
+	    0 : -1;
+}
+
 /* --- the subcommands ------------------------------------------------------- */
 
 static int

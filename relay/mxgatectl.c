@@ -31,6 +31,10 @@ struct ctl_cmd {
 };
 
 static const struct ctl_cmd cmds[] = {
+	{ "mailboxes", ctl_mailboxes,
+	    "mailboxes list | add ADDR... | remove ADDR... |\n"
+	    "                   import FILE [--column NAME|N] [--skip-bad] |"
+	    " export FILE" },
 	{ "queue", ctl_queue,
 	    "queue list [--json] | show ID [--body] | flush [ID] |\n"
 	    "                   delete ID | hold ID | release ID" },

@@ -8,7 +8,8 @@
 # this fragment is included, hence the secondary expansion.
 
 QUEUE_MODS := queue qcrypt dsn envelope qsched runner
-CTL_MODS   := mxgatectl ctl_queue ctl_gate ctl_audit ctl_status ctl_config
+CTL_MODS   := mxgatectl ctl_queue ctl_gate ctl_audit ctl_status ctl_config \
+	ctl_mailboxes
 
 MXGATECTL  := $(O)/bin/mxgatectl
 CTL_CORE_A := $(O)/relay/libmxcore.a

@@ -38,12 +38,14 @@ check: deps
 
 # The fault tests at full size (make check runs them reduced): a minute
 # of a flapping customer, 10,000 flood connections and 1,000 slowloris
-# clients. About 3 minutes; needs root.
+# clients, five power cuts of the appliance under QEMU. About 5 minutes;
+# needs root.
 faults: deps
 	$(Q)[ "$$(id -u)" = 0 ] || { echo "make faults: run it as root" >&2; exit 1; }
-	$(Q)$(MAKE) --no-print-directory relay unit
+	$(Q)$(MAKE) --no-print-directory relay unit image
 	$(Q)cd $(TOP) && MXGATE_OUT=$(O) MXGATE_TOP=$(TOP) FLAP_SECONDS=60 \
-		FLOOD_CONNS=10000 FLOOD_SLOW=1000 $(PROVE) -v -I tests/lib \
-		tests/relay/flapping.t tests/relay/floods.t
+		FLOOD_CONNS=10000 FLOOD_SLOW=1000 POWERCUT_CYCLES=5 \
+		$(PROVE) -v -I tests/lib tests/relay/flapping.t \
+		tests/relay/floods.t tests/image/powercut.t
 
 .PHONY: unit faults
