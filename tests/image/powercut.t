@@ -28,7 +28,7 @@ my $sinkdir = sink_dir();
 my $disk = image_copy($tmp, {
     'mxgate.conf' => "hostname mx.demo.test\nlisten 0.0.0.0:25\n" .
 	"route demo.test 10.0.2.100:25\nqueue /data/queue\n" .
-	"connect_timeout 2\n",
+	"connect_timeout 2\npregreet_wait 0\n",
     'ntp.conf' => "server none\n" });
 my ($port, $sinkport) = (free_port(), free_port());
 my (%acked, $sent);
