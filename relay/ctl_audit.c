@@ -369,6 +369,14 @@ ctl_audit_cmd(struct ctl *c, int argc, char **argv)
 		ctl_audit(c, "audit-verify", NULL, result);
 		return EXIT_OK;
 	}
+	if ((strcmp(sub, "login") == 0 || strcmp(sub, "logout") == 0) &&
+	    argc == 2) {
+		/* the console's login shell records its start and end */
+		ctl_audit_open(c);
+		ctl_audit(c, strcmp(sub, "login") == 0 ? "console.login" :
+		    "console.logout", NULL, "ok");
+		return EXIT_OK;
+	}
 	if (strcmp(sub, "show") == 0) {
 		struct show s = { NULL, NULL };
 

@@ -47,7 +47,7 @@ static const struct ctl_cmd cmds[] = {
 	    "                   rollback [N] | history | discard" },
 	{ "audit", ctl_audit_cmd,
 	    "audit show [--since TIME] [--user NAME] | verify |\n"
-	    "                   export FILE" },
+	    "                   export FILE | login | logout" },
 };
 
 static void __attribute__((noreturn))

@@ -73,7 +73,26 @@ for my $fw (qw(bios uefi)) {
 
 	my @errors = grep { /\berror\b|\bfailed\b/i } split /\r?\n/, $vm->output;
 	is_deeply(\@errors, [], "$fw: no error on the console of a clean boot");
+	if ($fw eq 'bios') {
+		# a failed login first: it must be logged
+		my $p;
+		for (1 .. 10) { $vm->type("\r"); last if $p = $vm->expect(qr/login: /, 10) }
+		$vm->type("nosuch\r");
+		ok($vm->expect(qr/Password: /, 30), "$fw: a login as an unknown user asks for a password");
+		$vm->type("wrong\r");
+		ok($vm->expect(qr/Login incorrect/, 30), "$fw: ... and is refused");
+	}
 	ok($vm->login(90), "$fw: admin logs in on the serial console");
+	if ($fw eq 'bios') {
+		my $sl = $vm->run_cmd('cat /data/log/syslog/current', 30) // '';
+		# busybox names an unknown user UNKNOWN (no user enumeration)
+		like($sl, qr/login\[\d+\]: invalid password for 'UNKNOWN' on 'ttyS0'/,
+		    "$fw: the failed login is in /data/log/syslog") or diag $sl;
+		like($sl, qr/login\[\d+\]: root login on 'ttyS0'/, "$fw: the admin login too");
+		my $au = $vm->run_cmd('mxgatectl audit show', 30) // '';
+		like($au, qr/tty=\/dev\/ttyS0 op=console\.login /,
+		    "$fw: the console session is in the audit trail, with its terminal");
+	}
 	my $mounts = $vm->run_cmd('cat /proc/mounts', 30) // '';
 	like($mounts, qr{^/dev/root / squashfs ro}m, "$fw: root is read-only squashfs");
 	like($mounts, qr{ /data ext4 rw}m, "$fw: data partition mounted (ext4)");
