@@ -111,8 +111,9 @@ $(RAW): $(KERNEL) $(IMG_WORK)/rootfs.ok $(SYSLINUX_DIR)/.ok $(TOP)/image/disk.sh
 		$(IMG_WORK)/disk $@
 
 $(IMG)/SHA256SUMS: $(RAW) $(TOP)/image/vmformats.sh $(TOP)/image/vhd-footer.pl \
+		$(TOP)/image/vhdx.pl \
 		$(TOP)/image/mxgate.ovf.in
-	$(call msg,VM,qcow2+ova+vhd)
+	$(call msg,VM,qcow2+ova+vhd+vhdx)
 	$(Q)$(IMAGE_ENV) $(TOP)/image/vmformats.sh $(RAW) $(IMG_WORK)/vm $(IMG)
 	$(call msg,SUMS,$@)
 

@@ -6,8 +6,9 @@
 #                 VMDK (qemu-img; its random CID is replaced by a fixed one
 #                 and the extent name is always the same)
 #   mxgate.vhd    fixed VHD (raw + footer by image/vhd-footer.pl)
-# VHDX is not produced: qemu-img's vhdx carries random GUIDs under CRC-32C
-# checksums (see docs/IMAGE.md).
+#   mxgate.vhdx   dynamic VHDX for Hyper-V generation 2 (image/vhdx.pl:
+#                 qemu-img's vhdx carries random GUIDs under CRC-32C
+#                 checksums; ours derives them from the raw image)
 # Usage: image/vmformats.sh RAW WORKDIR OUTDIR
 # Env:   SOURCE_DATE_EPOCH, VERSION
 set -eu
@@ -47,6 +48,10 @@ tar --format=ustar --owner=0 --group=0 --numeric-owner --mode=0644 \
 cp --sparse=always "$raw" "$work/mxgate.vhd"
 "$here/vhd-footer.pl" "$work/mxgate.vhd"
 
-for f in mxgate.qcow2 mxgate.ova mxgate.vhd; do mv "$work/$f" "$out/$f"; done
-(cd "$out" && sha256sum mxgate.img mxgate.qcow2 mxgate.ova mxgate.vhd) >"$out/SHA256SUMS.tmp"
+# dynamic VHDX
+"$here/vhdx.pl" "$raw" "$work/mxgate.vhdx"
+
+for f in mxgate.qcow2 mxgate.ova mxgate.vhd mxgate.vhdx; do mv "$work/$f" "$out/$f"; done
+(cd "$out" && sha256sum mxgate.img mxgate.qcow2 mxgate.ova mxgate.vhd \
+	mxgate.vhdx) >"$out/SHA256SUMS.tmp"
 mv "$out/SHA256SUMS.tmp" "$out/SHA256SUMS"

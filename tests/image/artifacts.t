@@ -21,7 +21,7 @@ my $dir = image_dir();
 my ($rc, $out, $err) = run('sh', '-c', "cd '$dir' && sha256sum -c SHA256SUMS");
 is($rc, 0, 'SHA256SUMS matches every artifact') or diag($out . $err);
 like(read_file("$dir/SHA256SUMS"), qr/mxgate\.$_$/m, "SHA256SUMS lists mxgate.$_")
-    for qw(img qcow2 ova vhd);
+    for qw(img qcow2 ova vhd vhdx);
 
 ($rc, $out, $err) = run('qemu-img', 'check', '-f', 'qcow2', "$dir/mxgate.qcow2");
 is($rc, 0, 'qemu-img check: qcow2') or diag($out . $err);
@@ -74,6 +74,30 @@ is($stored, ~$sum & 0xFFFFFFFF, 'VHD footer checksum');
 ($rc, $out) = run('qemu-img', 'info', '--image-opts',
     "driver=vpc,force_size_calc=current_size,file.filename=$dir/mxgate.vhd");
 like($out, qr/virtual size: .*\($raw_size bytes\)/, 'qemu-img reads the VHD');
+
+# dynamic VHDX (image/vhdx.pl): QEMU's own checks, the same disk
+($rc, $out, $err) = run('qemu-img', 'check', '-f', 'vhdx', "$dir/mxgate.vhdx");
+is($rc, 0, 'qemu-img check: VHDX') or diag($out . $err);
+($rc, $out) = run('qemu-img', 'info', '-f', 'vhdx', "$dir/mxgate.vhdx");
+like($out, qr/virtual size: .*\($raw_size bytes\)/, 'VHDX virtual size = raw size');
+like($out, qr/cluster_size: 33554432/, 'VHDX blocks of 32 MiB');
+($rc, $out, $err) = run('qemu-img', 'compare', '-f', 'raw', '-F', 'vhdx',
+    "$dir/mxgate.img", "$dir/mxgate.vhdx");
+is($rc, 0, 'qemu-img compare: the VHDX holds exactly the raw disk') or diag($out . $err);
+cmp_ok(-s "$dir/mxgate.vhdx", '<', $raw_size / 4, 'VHDX is dynamic: zero blocks not stored ('
+    . (-s "$dir/mxgate.vhdx") . ' bytes)');
+{
+	open my $vx, '<:raw', "$dir/mxgate.vhdx" or die;
+	read $vx, my $sig, 8;
+	is($sig, 'vhdxfile', 'VHDX file type identifier');
+	seek $vx, 8, 0;
+	read $vx, my $creator, 12;
+	is($creator, join('', map { pack 'v', ord } split //, 'mxgate'), 'VHDX creator: mxgate');
+	seek $vx, 3 * 1048576 + 8 * 0, 0;
+	read $vx, my $bat0, 8;
+	my $e = unpack 'Q<', $bat0;
+	is($e & 7, 6, 'the first block (partition table, ESP) is stored');
+}
 
 # --- BUILDINFO -------------------------------------------------------------
 ok(-f "$dir/BUILDINFO", 'BUILDINFO exists beside SHA256SUMS');
