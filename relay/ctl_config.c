@@ -1051,8 +1051,7 @@ ctl_config_cmd(struct ctl *c, int argc, char **argv)
 		return EXIT_TEMP;
 	}
 	if (strcmp(sub, "edit") == 0) {
-		const char *ed = getenv("EDITOR"), *f = argc > 1 ? argv[1] :
-		    file;
+		const char *f = argc > 1 ? argv[1] : file;
 		char p[PATH_MAX];
 
 		if (strchr(f, '/') != NULL || f[0] == '.')
@@ -1062,7 +1061,6 @@ ctl_config_cmd(struct ctl *c, int argc, char **argv)
 		{
 			char *ev[] = { "/bin/sh", "-c", "exec ${EDITOR:-vi} "
 			    "\"$0\"", p, NULL };
-			(void)ed;
 			rc = run_wait(ev);
 		}
 		snprintf(arg, sizeof(arg), "file=%s", f);

@@ -158,12 +158,11 @@ has_8bit(const char *p, size_t n)
 }
 
 static void
-send_or_fail(struct job *j, enum smtp_cop op, const char *line)
+send_or_fail(enum smtp_cop op, const char *line)
 {
 	if (upstream_send(R.up, op, line) != 0)
 		upstream_fail(R.up, errno == EINVAL ? "local error: a command "
 		    "holds CR or LF; not sent" : "cannot queue a command");
-	(void)j;
 }
 
 static void
@@ -182,7 +181,7 @@ job_mail(struct job *j)
 		upstream_fail(R.up, "local error: MAIL FROM line too long");
 		return;
 	}
-	send_or_fail(j, COP_MAIL, line);
+	send_or_fail(COP_MAIL, line);
 }
 
 static void
@@ -192,7 +191,7 @@ job_rcpt(struct job *j)
 
 	j->stage = J_RCPT;
 	snprintf(line, sizeof(line), "RCPT TO:<%s>", j->m.rcpt[j->next].addr);
-	send_or_fail(j, COP_RCPT, line);
+	send_or_fail(COP_RCPT, line);
 }
 
 static void
@@ -248,7 +247,7 @@ up_reply(void *arg, const struct smtp_reply *r)
 			return;
 		}
 		j->stage = J_DATA;
-		send_or_fail(j, COP_DATA, "DATA");
+		send_or_fail(COP_DATA, "DATA");
 		return;
 	case J_DATA:
 		if (r->code == 354) {
@@ -406,7 +405,7 @@ job_start(const struct ipc_deliver *d, int fd)
 	R.up->arg = j;
 	if (R.up_dirty) {
 		j->stage = J_RSET;
-		send_or_fail(j, COP_RSET, "RSET");
+		send_or_fail(COP_RSET, "RSET");
 		return;
 	}
 	job_mail(j);
