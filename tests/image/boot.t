@@ -89,6 +89,11 @@ for my $fw (qw(bios uefi)) {
 		like($sl, qr/login\[\d+\]: invalid password for 'UNKNOWN' on 'ttyS0'/,
 		    "$fw: the failed login is in /data/log/syslog") or diag $sl;
 		like($sl, qr/login\[\d+\]: root login on 'ttyS0'/, "$fw: the admin login too");
+		my $il = $vm->run_cmd('cat /data/log/init/current', 30) // '';
+		like($il, qr/^\S+ mxgate-init: mxgate \S+ booting/m,
+		    "$fw: init's own messages are kept in /data/log/init");
+		like($il, qr/mxgate-init: data partition checked: e2fsck exit 0/,
+		    "$fw: ... the data partition check among them");
 		my $au = $vm->run_cmd('mxgatectl audit show', 30) // '';
 		like($au, qr/tty=\/dev\/ttyS0 op=console\.login /,
 		    "$fw: the console session is in the audit trail, with its terminal");
