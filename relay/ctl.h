@@ -45,6 +45,10 @@ void ctl_who(char *out, size_t size);
 /* Lower-case hex SHA-256 of n bytes (ctl_audit.c). */
 void ctl_sha256_hex(const void *p, size_t n, char out[65]);
 
+/* The running revision of the configuration (ctl_config.c), -1 when it
+ * was never committed; info says which, when, by whom, why. */
+int ctl_config_revision(struct ctl *c, char *info, size_t size);
+
 /* A file of the configuration directory (ctl_config.c): run is its running
  * copy; cand its candidate copy — with change, the candidate is made when
  * there is none and the configuration lock is taken for the rest of the

@@ -228,7 +228,7 @@ remove_dir(const char *dir)
 /* --- where things are ------------------------------------------------ */
 
 static int
-state_init(struct ctl *c, struct state *st)
+state_init(struct ctl *c, struct state *st, int create)
 {
 	char p[PATH_MAX], t[PATH_MAX], abs[PATH_MAX], *slash;
 	struct stat sb;
@@ -294,7 +294,7 @@ state_init(struct ctl *c, struct state *st)
 		fprintf(stderr, "mxgatectl: %s: path too long\n", st->link);
 		return -1;
 	}
-	if (mkdir(st->revs, 0750) != 0 && errno != EEXIST) {
+	if (create && mkdir(st->revs, 0750) != 0 && errno != EEXIST) {
 		fprintf(stderr, "mxgatectl: mkdir %s: %s\n", st->revs,
 		    strerror(errno));
 		return -1;
@@ -903,6 +903,29 @@ confirm_waiter(struct ctl *c, struct state *st, int rev, int prev, long secs)
 	_exit(r > 0 ? 0 : 1);
 }
 
+/* --- what other commands want to know ------------------------------------ */
+
+int
+ctl_config_revision(struct ctl *c, char *info, size_t size)
+{
+	struct state st;
+	char t[64] = "", u[64] = "", m[160] = "";
+	int pr, pv;
+	long dl, pid;
+
+	if (state_init(c, &st, 0) != 0 || st.cur < 0) {
+		snprintf(info, size, "never committed through mxgatectl config");
+		return -1;
+	}
+	meta_field(&st, st.cur, "time", t, sizeof(t));
+	meta_field(&st, st.cur, "user", u, sizeof(u));
+	meta_field(&st, st.cur, "message", m, sizeof(m));
+	snprintf(info, size, "revision %d, %s by %s: %s%s", st.cur, t, u, m,
+	    confirm_read(&st, &pr, &pv, &dl, &pid) == 0 ? " (awaiting "
+	    "confirm)" : "");
+	return st.cur;
+}
+
 /* --- for commands that change one file of the configuration -------------- */
 
 int
@@ -914,7 +937,7 @@ ctl_config_file(struct ctl *c, const char *path, int change, char *cand,
 	const char *base = strrchr(path, '/');
 	size_t dl;
 
-	if (base == NULL || state_init(c, &st) != 0)
+	if (base == NULL || state_init(c, &st, 1) != 0)
 		return -1;
 	dl = (size_t)(base - path);
 	if (dl >= sizeof(dir))
@@ -988,7 +1011,7 @@ ctl_config_cmd(struct ctl *c, int argc, char **argv)
 	int rc = EXIT_OK;
 
 	file = file ? file + 1 : c->config_path;
-	if (state_init(c, &st) != 0)
+	if (state_init(c, &st, 1) != 0)
 		return EXIT_TEMP;
 	argc--;
 	argv++;

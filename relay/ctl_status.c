@@ -46,6 +46,8 @@ struct status {
 	char		 ntp[160];
 	int		 relay_up;
 	int		 cert_present;
+	int		 rev;		/* -1: never committed */
+	char		 revinfo[320];
 };
 
 static void
@@ -206,6 +208,7 @@ print_text(const struct config *cf, const struct status *st,
 	printf("mxgate %s\n", MXGATE_VERSION);
 	printf("configuration: %s: %s\n", path, st->conf_ok ? "valid" :
 	    "INVALID");
+	printf("configuration revision: %s\n", st->revinfo);
 	if (!st->conf_ok)
 		fputs(st->conf_err, stdout);
 	if (cf != NULL) {
@@ -262,6 +265,10 @@ print_json(const struct config *cf, const struct status *st,
 	printf(",\"configuration\":");
 	json_str(path);
 	printf(",\"configuration_valid\":%s", st->conf_ok ? "true" : "false");
+	if (st->rev >= 0)
+		printf(",\"configuration_revision\":%d", st->rev);
+	else
+		printf(",\"configuration_revision\":null");
 	if (cf != NULL) {
 		printf(",\"hostname\":");
 		json_str(cf->hostname);
@@ -310,6 +317,7 @@ ctl_status(struct ctl *c, int argc, char **argv)
 	cf = config_load(c->config_path, errs);
 	fclose(errs);
 	st.conf_ok = cf != NULL;
+	st.rev = ctl_config_revision(c, st.revinfo, sizeof(st.revinfo));
 	str_copy(st.conf_err, ebuf ? ebuf : "", sizeof(st.conf_err));
 	free(ebuf);
 	if (cf == NULL)

@@ -157,6 +157,12 @@ like($out, qr/^\*\s+5\s.*rollback to revision 0$/m, 'history: revision 5 is runn
 like($out, qr/^\s+2\s.*carol, unconfirmed$/m, 'history: the unconfirmed revision is kept');
 like($out, qr/^\s+3\s.*confirm timeout: back to revision 1$/m, 'history: the automatic rollback');
 
+($rc, $out) = run($ctl, '-f', "$etc/mxgate.conf", '-a', $audit, 'status');
+like($out, qr/^configuration revision: revision 5, \S+ by root: rollback to revision 0$/m,
+    'mxgatectl status names the running revision');
+($rc, $out) = run($ctl, '-f', "$etc/mxgate.conf", '-a', $audit, 'status', '--json');
+like($out, qr/"configuration_revision":5\b/, '... and so does status --json');
+
 # the audit trail: every change, and it verifies
 my $a = read_file($audit) // '';
 for my $op (qw(config.edit config.commit config.confirm config.rollback config.discard)) {
