@@ -64,8 +64,14 @@ pregreet_wait 0
 max_sessions 5000
 command_timeout 10
 CONF
-my @workers = $mx->log =~ /mxgate\/smtpd\[(\d+)\]: worker \d+ ready/g;
-ok(@workers >= 1, 'workers found: ' . join(' ', @workers));
+# the parent says ready before its workers do: wait for all of them
+my ($nw) = $mx->log =~ / ready: \d+ listeners?, \d+ routes?, (\d+) workers?/;
+$nw //= 1;
+my @workers;
+MxSMTP::wait_until(10, sub {
+	@workers = $mx->log =~ /mxgate\/smtpd\[(\d+)\]: worker \d+ ready/g;
+	@workers >= $nw });
+is(scalar(@workers), $nw, "all $nw workers found: @workers") or diag $mx->log;
 
 sub rss_kb { my $s = read_file("/proc/$_[0]/status") // ''; ($s =~ /^VmRSS:\s+(\d+)/m)[0] // 0 }
 sub fds { scalar(my @f = glob("/proc/$_[0]/fd/*")) }
