@@ -735,12 +735,6 @@ config_parse(struct config *cf, const char *name, const char *text,
 
 /* --- mailboxes ----------------------------------------------------- */
 
-static int
-cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 int
 config_parse_mailboxes(struct config *cf, const char *name,
     const char *text, size_t len, FILE *errs)
@@ -807,7 +801,8 @@ next:
 		pos += adv;
 	}
 	if (cf->nmailboxes > 0)
-		qsort(cf->mailboxes, cf->nmailboxes, sizeof(char *), cmp_str);
+		qsort(cf->mailboxes, cf->nmailboxes, sizeof(char *),
+		    str_ptr_cmp);
 	return c.errors;
 }
 
@@ -825,13 +820,13 @@ config_mailbox_known(const struct config *cf, const char *addr)
 		return 0;
 	str_lower(key);
 	if (bsearch(&k, cf->mailboxes, cf->nmailboxes, sizeof(char *),
-	    cmp_str) != NULL)
+	    str_ptr_cmp) != NULL)
 		return 1;
 	if ((at = strrchr(key, '@')) == NULL)
 		return 0;
 	k = (char *)at;
 	return bsearch(&k, cf->mailboxes, cf->nmailboxes, sizeof(char *),
-	    cmp_str) != NULL;
+	    str_ptr_cmp) != NULL;
 }
 
 /* --- lookups, lifecycle, files ------------------------------------- */

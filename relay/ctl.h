@@ -45,6 +45,10 @@ void ctl_who(char *out, size_t size);
 /* Lower-case hex SHA-256 of n bytes (ctl_audit.c). */
 void ctl_sha256_hex(const void *p, size_t n, char out[65]);
 
+/* A whole file of at most 64 MiB, NUL-terminated (ctl_config.c); NULL
+ * with errno (EFBIG above the limit). */
+char *ctl_read_file(const char *path, size_t *len);
+
 /* The running revision of the configuration (ctl_config.c), -1 when it
  * was never committed; info says which, when, by whom, why. */
 int ctl_config_revision(struct ctl *c, char *info, size_t size);

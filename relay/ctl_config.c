@@ -73,10 +73,10 @@ path_join(char *out, const char *a, const char *b)
 	return snprintf(out, PATH_MAX, "%s/%s", a, b) < PATH_MAX ? 0 : -1;
 }
 
-static char *
-slurp(const char *path, size_t *len)
+char *
+ctl_read_file(const char *path, size_t *len)
 {
-	struct stat st;
+	struct stat st = { 0 };
 	char *p;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	ssize_t n;
@@ -85,8 +85,10 @@ slurp(const char *path, size_t *len)
 		return NULL;
 	if (fstat(fd, &st) != 0 || st.st_size > FILE_SIZE_MAX ||
 	    (p = malloc((size_t)st.st_size + 1)) == NULL) {
+		int e = errno;
+
 		close(fd);
-		errno = EFBIG;
+		errno = st.st_size > FILE_SIZE_MAX ? EFBIG : e;
 		return NULL;
 	}
 	n = read(fd, p, (size_t)st.st_size);
@@ -126,12 +128,6 @@ sync_dir(const char *dir)
 	}
 }
 
-static int
-name_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* The regular files directly in dir (names not starting with '.'),
  * sorted; -1 on error. */
 static int
@@ -157,7 +153,7 @@ list_files(const char *dir, char **names, int max)
 		names[n++] = xstrdup(e->d_name);
 	}
 	closedir(d);
-	qsort(names, (size_t)n, sizeof(*names), name_cmp);
+	qsort(names, (size_t)n, sizeof(*names), str_ptr_cmp);
 	return n;
 }
 
@@ -190,7 +186,7 @@ copy_dir(const char *src, const char *dst)
 	for (i = 0; i < n && rc == 0; i++) {
 		if (path_join(s, src, names[i]) != 0 ||
 		    path_join(d, dst, names[i]) != 0 || stat(s, &st) != 0 ||
-		    (p = slurp(s, &len)) == NULL) {
+		    (p = ctl_read_file(s, &len)) == NULL) {
 			fprintf(stderr, "mxgatectl: %s/%s: %s\n", src, names[i],
 			    strerror(errno));
 			rc = -1;
@@ -401,12 +397,6 @@ split_lines(char *p, size_t len, int *n)
 	return v;
 }
 
-static int
-str_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* Line diff of a -> b: the longest common subsequence for small files,
  * a set difference (added/removed lines, as for a mailbox list) above
  * LCS_LINES_MAX lines. */
@@ -441,8 +431,8 @@ diff_lines(struct text *o, char **a, int na, char **b, int nb)
 		free(l);
 		return;
 	}
-	qsort(a, (size_t)na, sizeof(*a), str_cmp);
-	qsort(b, (size_t)nb, sizeof(*b), str_cmp);
+	qsort(a, (size_t)na, sizeof(*a), str_ptr_cmp);
+	qsort(b, (size_t)nb, sizeof(*b), str_ptr_cmp);
 	for (i = j = 0; i < na || j < nb; ) {
 		int r = i == na ? 1 : j == nb ? -1 : strcmp(a[i], b[j]);
 		if (r == 0) {
@@ -487,9 +477,9 @@ diff_dirs(const char *da, const char *db, struct text *o, char **changed,
 		int nla = 0, nlb = 0;
 
 		if (r <= 0 && path_join(p, da, name) == 0)
-			ta = slurp(p, &lena);
+			ta = ctl_read_file(p, &lena);
 		if (r >= 0 && path_join(p, db, name) == 0)
-			tb = slurp(p, &lenb);
+			tb = ctl_read_file(p, &lenb);
 		if (!(ta && tb && lena == lenb && memcmp(ta, tb, lena) == 0)) {
 			out_add(o, "--- %s%s\n+++ %s%s\n", r <= 0 ? "a/" : "",
 			    r <= 0 ? name : "/dev/null", r >= 0 ? "b/" : "",
@@ -588,7 +578,7 @@ check_dir(const struct state *st, const char *dir, const char *file)
 	snprintf(tmp, sizeof(tmp), "%s/.check-%ld", st->revs, (long)getpid());
 	remove_dir(tmp);
 	if (copy_dir(dir, tmp) != 0 || path_join(conf, tmp, file) != 0 ||
-	    (text = slurp(conf, &len)) == NULL) {
+	    (text = ctl_read_file(conf, &len)) == NULL) {
 		fprintf(stderr, "mxgatectl: cannot read %s/%s\n", dir, file);
 		remove_dir(tmp);
 		return -1;
@@ -694,7 +684,7 @@ meta_field(const struct state *st, int rev, const char *key, char *out,
 	size_t len, kl = strlen(key);
 
 	snprintf(p, sizeof(p), "%s/%d.meta", st->revs, rev);
-	if ((text = slurp(p, &len)) == NULL)
+	if ((text = ctl_read_file(p, &len)) == NULL)
 		return -1;
 	for (line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
 		char *w = line;
@@ -840,7 +830,7 @@ confirm_read(const struct state *st, int *rev, int *prev, long *deadline,
 	int n;
 
 	if (path_join(p, st->revs, "confirm") != 0 ||
-	    (t = slurp(p, &len)) == NULL)
+	    (t = ctl_read_file(p, &len)) == NULL)
 		return -1;
 	n = sscanf(t, "rev=%d prev=%d deadline=%ld pid=%ld", rev, prev,
 	    deadline, pid);
@@ -992,7 +982,7 @@ cmd_show(struct state *st, int argc, char **argv, const char *file)
 		else
 			file = argv[i];
 	}
-	if (path_join(p, dir, file) != 0 || (t = slurp(p, &len)) == NULL) {
+	if (path_join(p, dir, file) != 0 || (t = ctl_read_file(p, &len)) == NULL) {
 		fprintf(stderr, "mxgatectl: %s: %s\n", p, strerror(errno));
 		return EXIT_PERM;
 	}

@@ -19,12 +19,10 @@
  * Addresses are stored lower-cased, as the relay compares them.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "addr.h"
@@ -32,7 +30,6 @@
 #include "ctl.h"
 #include "util.h"
 
-#define IMPORT_MAX	(64u << 20)	/* bytes of an import file */
 #define RECORD_MAX	65536		/* bytes of one CSV record */
 #define FIELDS_MAX	512
 
@@ -63,19 +60,13 @@ list_free(struct list *l)
 	l->cap = 0;
 }
 
-static int
-cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* Sorted, duplicates removed. */
 static void
 list_uniq(struct list *l)
 {
 	size_t i, w = 0;
 
-	qsort(l->a, l->n, sizeof(*l->a), cmp_str);
+	qsort(l->a, l->n, sizeof(*l->a), str_ptr_cmp);
 	for (i = 0; i < l->n; i++) {
 		if (w > 0 && strcmp(l->a[w - 1], l->a[i]) == 0) {
 			free(l->a[i]);
@@ -89,7 +80,7 @@ list_uniq(struct list *l)
 static int
 list_has(const struct list *l, const char *s)
 {
-	return bsearch(&s, l->a, l->n, sizeof(*l->a), cmp_str) != NULL;
+	return bsearch(&s, l->a, l->n, sizeof(*l->a), str_ptr_cmp) != NULL;
 }
 
 /* An address as the list stores it (lower case), or NULL with why. */
@@ -517,29 +508,14 @@ ctl_mailboxes(struct ctl *c, int argc, char **argv)
 		}
 		memset(&im, 0, sizeof(im));
 		im.file = argv[2];
-		{
-			int fd = open(argv[2], O_RDONLY | O_CLOEXEC);
-			struct stat sb;
-			ssize_t r = -1;
-
-			text = NULL;
-			if (fd >= 0 && fstat(fd, &sb) == 0 &&
-			    sb.st_size <= IMPORT_MAX &&
-			    (text = malloc((size_t)sb.st_size + 1)) != NULL)
-				r = read(fd, text, (size_t)sb.st_size);
-			if (fd >= 0)
-				close(fd);
-			if (text == NULL || r < 0) {
-				fprintf(stderr, "mxgatectl: %s: %s\n", argv[2],
-				    text == NULL && fd >= 0 ? "larger than 64 "
-				    "MiB" : strerror(errno));
-				free(text);
-				ctl_audit(c, "mailboxes.import", argv[2],
-				    "failed: unreadable");
-				list_free(&cur);
-				return EXIT_PERM;
-			}
-			len = (size_t)r;
+		if ((text = ctl_read_file(argv[2], &len)) == NULL) {
+			fprintf(stderr, "mxgatectl: %s: %s\n", argv[2],
+			    errno == EFBIG ? "larger than 64 MiB" :
+			    strerror(errno));
+			ctl_audit(c, "mailboxes.import", argv[2],
+			    "failed: unreadable");
+			list_free(&cur);
+			return EXIT_PERM;
 		}
 		k = import(&im, text, len, column);
 		free(text);

@@ -65,8 +65,8 @@ static void job_connect(struct job *j);
 
 /* --- outcomes ------------------------------------------------------------ */
 
-/* Recipients idx[0..n-1] get st with the reply r, or (r NULL) the local
- * reason why with status dflt. */
+/* Recipients idx[0..n-1] (idx NULL: every recipient of the job) get st
+ * with the reply r, or (r NULL) the local reason why with status dflt. */
 static void
 set_results(struct job *j, const int *idx, int n, enum queue_rcpt_state st,
     const struct smtp_reply *r, const char *why, const char *dflt)
@@ -81,8 +81,10 @@ set_results(struct job *j, const int *idx, int n, enum queue_rcpt_state st,
 		str_copy(status, dflt, sizeof(status));
 		str_copy(msg, why, sizeof(msg));
 	}
+	if (idx == NULL)
+		n = j->m.nrcpt;
 	for (i = 0; i < n; i++)
-		queue_set_result(&j->m, idx[i], st, status, msg);
+		queue_set_result(&j->m, idx ? idx[i] : i, st, status, msg);
 }
 
 static enum queue_rcpt_state
@@ -90,6 +92,15 @@ state_of(int code)
 {
 	return code / 100 == 2 ? QRCPT_SENT : code / 100 == 5 ? QRCPT_FAILED :
 	    QRCPT_PENDING;
+}
+
+/* A reply that refuses a step before the message is sent: 5xx fails
+ * the recipients, anything else (4xx, an unexpected 2xx/3xx) leaves
+ * them pending. */
+static enum queue_rcpt_state
+refused_state(int code)
+{
+	return code / 100 == 5 ? QRCPT_FAILED : QRCPT_PENDING;
 }
 
 /* Writes the report into the memfd, tells the queue owner, ends the job. */
@@ -128,10 +139,8 @@ job_lost(struct job *j, const char *why, const struct smtp_reply *r)
 	if (j->stage == J_RCPT)
 		for (i = j->next; i < j->m.nrcpt; i++)
 			idx[n++] = i;
-	else if (j->stage == J_MAIL)
-		for (i = 0; i < j->m.nrcpt; i++)
-			idx[n++] = i;
-	set_results(j, idx, n, QRCPT_PENDING, r, why, "4.4.2");
+	set_results(j, j->stage == J_MAIL ? NULL : idx, n, QRCPT_PENDING, r,
+	    why, "4.4.2");
 	set_results(j, j->acc, j->na, QRCPT_PENDING, r, why, "4.4.2");
 	if (j->stage == J_DOT)
 		log_msg("smtp", "%s: lost the end of data with %s: the "
@@ -217,14 +226,7 @@ up_reply(void *arg, const struct smtp_reply *r)
 			job_rcpt(j);
 			return;
 		}
-		{
-			int idx[QUEUE_RCPT_MAX], i;
-			for (i = 0; i < j->m.nrcpt; i++)
-				idx[i] = i;
-			set_results(j, idx, j->m.nrcpt, state_of(r->code) ==
-			    QRCPT_SENT ? QRCPT_PENDING : state_of(r->code), r,
-			    NULL, NULL);
-		}
+		set_results(j, NULL, 0, refused_state(r->code), r, NULL, NULL);
 		snprintf(j->rep.result, sizeof(j->rep.result), "%d %s (in "
 		    "reply to MAIL FROM)", r->code, r->text);
 		job_end(j);
@@ -235,8 +237,7 @@ up_reply(void *arg, const struct smtp_reply *r)
 		if (r->code / 100 == 2)
 			j->acc[j->na++] = j->next;
 		else
-			set_results(j, &j->next, 1, state_of(r->code) ==
-			    QRCPT_SENT ? QRCPT_PENDING : state_of(r->code), r,
+			set_results(j, &j->next, 1, refused_state(r->code), r,
 			    NULL, NULL);
 		if (++j->next < j->m.nrcpt) {
 			job_rcpt(j);
@@ -257,8 +258,8 @@ up_reply(void *arg, const struct smtp_reply *r)
 				upstream_fail(R.up, "cannot queue the message");
 			return;
 		}
-		set_results(j, j->acc, j->na, state_of(r->code) == QRCPT_SENT ?
-		    QRCPT_PENDING : state_of(r->code), r, NULL, NULL);
+		set_results(j, j->acc, j->na, refused_state(r->code), r, NULL,
+		    NULL);
 		snprintf(j->rep.result, sizeof(j->rep.result), "%d %s (in "
 		    "reply to DATA)", r->code, r->text);
 		if (r->code / 100 == 3 || r->code / 100 == 2) {
@@ -325,7 +326,6 @@ job_connect(struct job *j)
 	const struct route *rt = j->route;
 	struct netaddr a;
 	char ip[NET_ADDRSTRLEN];
-	int idx[QUEUE_RCPT_MAX], i;
 
 	j->stage = J_CONNECT;
 	for (; j->host < rt->nhosts; j->host++) {
@@ -346,10 +346,7 @@ job_connect(struct job *j)
 		log_msg("smtp", "%s", j->rep.result);
 	}
 	/* no server answered: every recipient waits, the route is down */
-	for (i = 0; i < j->m.nrcpt; i++)
-		idx[i] = i;
-	set_results(j, idx, j->m.nrcpt, QRCPT_PENDING, NULL, j->rep.result,
-	    "4.4.1");
+	set_results(j, NULL, 0, QRCPT_PENDING, NULL, j->rep.result, "4.4.1");
 	j->rep.relay[0] = '\0';
 	j->rep.route_down = 1;
 	job_end(j);
@@ -361,7 +358,6 @@ job_start(const struct ipc_deliver *d, int fd)
 {
 	struct job *j = &R.job;
 	struct stat st;
-	int idx[QUEUE_RCPT_MAX], i;
 
 	if (j->active)
 		fatalx(EXIT_TEMP, "runner: a second message while one is in "
@@ -384,12 +380,10 @@ job_start(const struct ipc_deliver *d, int fd)
 	j->active = 1;
 	str_copy(j->m.id, d->qid, sizeof(j->m.id));
 	if ((j->route = config_route(R.cf, j->m.route_domain)) == NULL) {
-		for (i = 0; i < j->m.nrcpt; i++)
-			idx[i] = i;
 		snprintf(j->rep.result, sizeof(j->rep.result), "no route for "
 		    "%s in the configuration any more", j->m.route_domain);
-		set_results(j, idx, j->m.nrcpt, QRCPT_PENDING, NULL,
-		    j->rep.result, "4.3.5");
+		set_results(j, NULL, 0, QRCPT_PENDING, NULL, j->rep.result,
+		    "4.3.5");
 		job_end(j);
 		return;
 	}

@@ -218,7 +218,24 @@ upstream_close(struct upstream *u, int polite)
 	free(u);
 }
 
-/* Reports the failure exactly once; u is freed first. */
+/* Reports the failure exactly once (r: the reply that ended it, or
+ * NULL); u is freed first. */
+static void
+up_vfail(struct upstream *u, const struct smtp_reply *r, const char *fmt,
+    va_list ap)
+{
+	const struct upstream_cb *cb = u->cb;
+	void *arg = u->arg;
+	int refused = u->refused;
+	char why[160];
+
+	vsnprintf(why, sizeof(why), fmt, ap);
+	if (!refused && u->state != UP_READY && u->state != UP_JAIL)
+		upstream_host_down(u->env, &u->route->host[u->host]);
+	upstream_close(u, 0);
+	cb->failed(arg, why, refused, r);
+}
+
 static void
 up_fail_reply(struct upstream *u, const struct smtp_reply *r,
     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -227,31 +244,21 @@ static void
 up_fail_reply(struct upstream *u, const struct smtp_reply *r,
     const char *fmt, ...)
 {
-	const struct upstream_cb *cb = u->cb;
-	void *arg = u->arg;
-	int refused = u->refused;
-	char why[160];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(why, sizeof(why), fmt, ap);
+	up_vfail(u, r, fmt, ap);
 	va_end(ap);
-	if (!refused && u->state != UP_READY && u->state != UP_JAIL)
-		upstream_host_down(u->env, &u->route->host[u->host]);
-	upstream_close(u, 0);
-	cb->failed(arg, why, refused, r);
 }
 
 static void
 up_fail(struct upstream *u, const char *fmt, ...)
 {
-	char why[160];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(why, sizeof(why), fmt, ap);
+	up_vfail(u, NULL, fmt, ap);
 	va_end(ap);
-	up_fail_reply(u, NULL, "%s", why);
 }
 
 void

@@ -187,3 +187,9 @@ write_all(int fd, const void *p, size_t n)
 	}
 	return 0;
 }
+
+int
+str_ptr_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}

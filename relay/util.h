@@ -46,6 +46,9 @@ int mkdir_p(const char *path, unsigned mode);
 /* Writes all n bytes (retrying short writes and EINTR); 0 or -1. */
 int write_all(int fd, const void *p, size_t n);
 
+/* strcmp of two char * for qsort()/bsearch() over arrays of strings. */
+int str_ptr_cmp(const void *a, const void *b);
+
 int64_t mono_ms(void);		/* monotonic clock, milliseconds */
 int64_t wall_us(void);		/* wall clock, microseconds since the epoch */
 
