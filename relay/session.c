@@ -1569,7 +1569,7 @@ done:
 static void
 session_read(struct session *s)
 {
-	size_t chunk = s->srv.state == SMTP_DATA ? SESSION_DATA_CHUNK :
+	size_t chunk = smtp_server_in_message(&s->srv) ? SESSION_DATA_CHUNK :
 	    SESSION_IN_CHUNK;
 	char *p;
 	ssize_t n;
@@ -1614,10 +1614,10 @@ again:
 	 * (a client that trickles a byte at a time is cut like a silent
 	 * one); in DATA every read counts, min_data_rate bounds the rest */
 	if (s->srv.pending == SMTP_EV_NONE &&
-	    (s->srv.state == SMTP_DATA || s->in.len == 0))
+	    (smtp_server_in_message(&s->srv) || s->in.len == 0))
 		arm_idle(s);
 	buf_commit(&s->in, (size_t)n);
-	if (s->srv.state == SMTP_DATA && s->r->gate != NULL) {
+	if (smtp_server_in_message(&s->srv) && s->r->gate != NULL) {
 		s->gs.data_bytes += (uint64_t)n;
 		if (gate_data_too_slow(s->r->gate, &s->gs, mono_ms())) {
 			log_msg("gate", "SLOW DATA [%s] %llu bytes in %lld ms",
@@ -1689,7 +1689,7 @@ session_idle_timeout(struct timer *t)
 	snprintf(line, sizeof(line), "421 4.4.2 %s Error: timeout exceeded",
 	    s->cf->hostname);
 	log_msg("smtpd", "timeout after %s from %s",
-	    s->srv.state == SMTP_DATA ? "DATA" : "command", s->client);
+	    smtp_server_in_message(&s->srv) ? "DATA" : "command", s->client);
 	smtp_server_close(&s->srv, line, "timeout");
 	s->closing = 1;
 	session_flush(s);
@@ -1721,7 +1721,7 @@ session_drain(struct session *s)
 {
 	s->drain = 1;
 	if (!s->tx.active && s->srv.pending == SMTP_EV_NONE && !s->closing &&
-	    s->srv.state != SMTP_DATA) {
+	    !smtp_server_in_message(&s->srv)) {
 		smtp_server_close(&s->srv, "421 4.3.2 Service shutting down",
 		    "shutdown");
 		s->closing = 1;

@@ -1,6 +1,7 @@
 /*
  * smtp_server.c — see smtp_server.h. One handler per verb, dispatched
- * from a table; one framing function for commands and one for DATA.
+ * from a table; one framing function for commands, one for DATA and one
+ * for BDAT chunks.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -135,6 +136,7 @@ cmd_helo_common(struct smtp_server *s, const char *args,
 	s->esmtp = esmtp;
 	s->state = SMTP_IDLE;
 	s->nrcpt = s->rcpt_tried = s->overshoot = 0;
+	s->bdat = 0;
 	if (!esmtp) {
 		reply(s, "250 %s", s->lim.hostname);
 	} else {
@@ -144,7 +146,8 @@ cmd_helo_common(struct smtp_server *s, const char *args,
 		if (s->lim.tls_available && !s->tls)
 			reply(s, "250-STARTTLS");
 		reply(s, "250-ENHANCEDSTATUSCODES");
-		reply(s, "250 8BITMIME");
+		reply(s, "250-8BITMIME");
+		reply(s, "250 CHUNKING");
 	}
 	ev->type = SMTP_EV_HELO;
 	return SMTP_EV_HELO;
@@ -253,6 +256,9 @@ cmd_rcpt(struct smtp_server *s, const char *args, struct smtp_event *ev)
 
 	if (s->state != SMTP_MAIL)
 		return error_reply(s, ev, "503 5.5.1 Error: need MAIL command");
+	if (s->bdat)
+		return error_reply(s, ev,
+		    "503 5.5.1 Error: RCPT after BDAT in one transaction");
 	if ((p = skip_keyword(args, "TO:")) == NULL)
 		return error_reply(s, ev, "501 5.5.4 Syntax: RCPT TO:<address>");
 	memset(ev, 0, sizeof(*ev));
@@ -293,6 +299,9 @@ cmd_data(struct smtp_server *s, const char *args, struct smtp_event *ev)
 		return error_reply(s, ev, "503 5.5.1 Error: need MAIL command");
 	if (*args)
 		return error_reply(s, ev, "501 5.5.4 Syntax: DATA");
+	if (s->bdat)
+		return error_reply(s, ev,
+		    "503 5.5.1 Error: DATA after BDAT in one transaction");
 	if (s->nrcpt == 0)
 		return error_reply(s, ev, s->rcpt_tried ?
 		    "554 5.5.1 Error: no valid recipients" :
@@ -301,6 +310,83 @@ cmd_data(struct smtp_server *s, const char *args, struct smtp_event *ev)
 	s->pending = SMTP_EV_DATA;
 	ev->type = SMTP_EV_DATA;
 	return SMTP_EV_DATA;
+}
+
+/* Starts reading a chunk of `size` octets. A chunk that is not taken
+ * (discard) is still read to its end, then answered with `line`, which
+ * counts as the client's error when `counts`. */
+static void
+chunk_begin(struct smtp_server *s, uint64_t size, int last, int discard,
+    const char *line, int counts)
+{
+	s->in_chunk = 1;
+	s->chunk_left = s->chunk_size = size;
+	s->chunk_last = last;
+	s->chunk_discard = discard;
+	s->chunk_counts = counts;
+	str_copy(s->chunk_reply, discard ? line : "", sizeof(s->chunk_reply));
+}
+
+/* The message-wide state of a BDAT message, at its first chunk. */
+static void
+message_begin(struct smtp_server *s)
+{
+	s->size = 0;
+	s->msg_error = SMTP_MSG_OK;
+	s->discard_line = 0;
+	s->cr = 0;
+	s->line_len = 0;
+	s->dot_done = s->crlf_done = 0;
+}
+
+/* BDAT SP chunk-size [SP "LAST"] (RFC 3030 2). A command that does not
+ * parse cannot say how many octets follow it: the session ends. */
+static enum smtp_ev
+cmd_bdat(struct smtp_server *s, const char *args, struct smtp_event *ev)
+{
+	char num[24];
+	size_t n = strspn(args, "0123456789");
+	uint64_t size;
+	int last = 0;
+
+	s->count[V_BDAT]++;
+	if (n == 0 || n >= sizeof(num))
+		goto syntax;
+	memcpy(num, args, n);
+	num[n] = '\0';
+	if (parse_uint(num, 0, UINT64_MAX / 2, &size) != 0)
+		goto syntax;
+	if (args[n] == ' ' && strcasecmp(args + n + 1, "LAST") == 0)
+		last = 1;
+	else if (args[n] != '\0')
+		goto syntax;
+	if (s->state != SMTP_MAIL) {
+		chunk_begin(s, size, last, 1,
+		    "503 5.5.1 Error: need MAIL command", 1);
+		return SMTP_EV_NONE;
+	}
+	if (s->nrcpt == 0) {
+		chunk_begin(s, size, last, 1, s->rcpt_tried ?
+		    "554 5.5.1 Error: no valid recipients" :
+		    "503 5.5.1 Error: need RCPT command", 1);
+		return SMTP_EV_NONE;
+	}
+	if (s->bdat) {		/* a further chunk of the message */
+		chunk_begin(s, size, last, 0, NULL, 0);
+		return SMTP_EV_NONE;
+	}
+	/* the first chunk: the caller decides as for DATA; the chunk is
+	 * read once it answers (answer()) */
+	s->bdat = 1;
+	s->in_chunk = 0;
+	s->chunk_left = s->chunk_size = size;
+	s->chunk_last = last;
+	s->pending = SMTP_EV_DATA;
+	ev->type = SMTP_EV_DATA;
+	return SMTP_EV_DATA;
+syntax:
+	return close_with(s, ev, "501 5.5.4 Syntax: BDAT chunk-size [LAST]",
+	    "bad BDAT command");
 }
 
 static enum smtp_ev
@@ -314,6 +400,7 @@ cmd_rset(struct smtp_server *s, const char *args, struct smtp_event *ev)
 	if (s->state == SMTP_MAIL)
 		s->state = SMTP_IDLE;
 	s->nrcpt = s->rcpt_tried = s->overshoot = 0;
+	s->bdat = 0;
 	if (junk(s, ev) == SMTP_EV_CLOSE)
 		return SMTP_EV_CLOSE;
 	if (had_tx) {
@@ -342,8 +429,8 @@ cmd_vrfy(struct smtp_server *s, const char *args, struct smtp_event *ev)
 static enum smtp_ev
 cmd_help(struct smtp_server *s, const char *args, struct smtp_event *ev)
 {
-	reply(s, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP "
-	    "QUIT VRFY%s", s->lim.tls_available ? " STARTTLS" : "");
+	reply(s, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA BDAT RSET "
+	    "NOOP QUIT VRFY%s", s->lim.tls_available ? " STARTTLS" : "");
 	return junk(s, ev);
 }
 
@@ -402,7 +489,7 @@ static const struct {
 	{ "EXPN",	V_UNKNOWN,	cmd_not_implemented },
 	{ "ETRN",	V_UNKNOWN,	cmd_not_implemented },
 	{ "AUTH",	V_UNKNOWN,	cmd_not_implemented },
-	{ "BDAT",	V_UNKNOWN,	cmd_not_implemented },
+	{ "BDAT",	V_COUNT,	cmd_bdat },	/* counted there */
 	{ "TURN",	V_UNKNOWN,	cmd_not_implemented },
 };
 
@@ -570,12 +657,118 @@ data_step(struct smtp_server *s, struct buf *in, struct smtp_event *ev)
 	return SMTP_EV_NONE;	/* what is left is a partial line */
 }
 
+/* The end of a chunk: its reply, or the end of the message. */
+static enum smtp_ev
+chunk_end(struct smtp_server *s, struct smtp_event *ev)
+{
+	char line[SMTP_CMD_LINE_MAX];
+
+	s->in_chunk = 0;
+	if (s->chunk_discard) {
+		s->chunk_discard = 0;
+		if (s->chunk_counts)
+			return error_reply(s, ev, s->chunk_reply);
+		reply(s, "%s", s->chunk_reply);
+		return SMTP_EV_NONE;
+	}
+	if (s->chunk_last && s->cr)	/* the message ends in a CR */
+		return bare_newline(s, ev, 0);
+	if (s->chunk_last && s->line_len > 0 && !s->crlf_done &&
+	    s->msg_error == SMTP_MSG_OK) {
+		/* the last line lacks its CRLF: the message in wire form
+		 * gets one, as the DATA end needs it */
+		s->in_chunk = 1;
+		s->crlf_done = 1;
+		ev->type = SMTP_EV_CONTENT;
+		ev->data = "\r\n";
+		ev->len = 2;
+		return SMTP_EV_CONTENT;
+	}
+	if (s->chunk_last || s->msg_error != SMTP_MSG_OK) {
+		/* the message ends here: on its LAST chunk, or at the
+		 * chunk that broke a limit (the transaction fails, RFC
+		 * 3030 2: chunks pipelined after it find no MAIL) */
+		s->bdat = 0;
+		s->pending = SMTP_EV_EOM;
+		ev->type = SMTP_EV_EOM;
+		ev->msg_error = s->msg_error;
+		ev->size = s->size;
+		return SMTP_EV_EOM;
+	}
+	snprintf(line, sizeof(line), "250 2.0.0 %llu octets received",
+	    (unsigned long long)s->chunk_size);
+	reply(s, "%s", line);
+	return SMTP_EV_NONE;
+}
+
+/*
+ * Reads the current chunk: the same framing and limits as data_step(),
+ * octet by octet because a line may span chunks. Content goes out in
+ * wire form: runs of the input, and a "." of its own before a line that
+ * begins with one.
+ */
+static enum smtp_ev
+chunk_step(struct smtp_server *s, struct buf *in, struct smtp_event *ev)
+{
+	const char *p = buf_ptr(in);
+	size_t n, i;
+
+	if (s->chunk_left == 0)
+		return chunk_end(s, ev);
+	n = in->len < s->chunk_left ? in->len : (size_t)s->chunk_left;
+	if (n == 0)
+		return SMTP_EV_NONE;
+	if (s->chunk_discard) {
+		buf_consume(in, n);
+		s->chunk_left -= n;
+		return s->chunk_left == 0 ? chunk_end(s, ev) : SMTP_EV_NONE;
+	}
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+
+		if (s->cr && c != '\n')
+			return bare_newline(s, ev, 0);
+		if (c == '\n' && !s->cr)
+			return bare_newline(s, ev, 1);
+		if (s->line_len == 0 && c == '.' && !s->dot_done &&
+		    s->msg_error == SMTP_MSG_OK) {
+			if (i > 0)
+				break;	/* hand out the run before it */
+			s->dot_done = 1;
+			ev->type = SMTP_EV_CONTENT;
+			ev->data = ".";
+			ev->len = 1;
+			return SMTP_EV_CONTENT;
+		}
+		s->cr = c == '\r';
+		if (c == '\n') {
+			s->line_len = 0;
+			s->dot_done = 0;
+		} else if (c != '\r' && ++s->line_len > SMTP_DATA_LINE_MAX - 2) {
+			msg_error(s, SMTP_MSG_LONG_LINE);
+		}
+		if (c == '\0')
+			msg_error(s, SMTP_MSG_NUL);
+		if (++s->size > s->lim.max_size)
+			msg_error(s, SMTP_MSG_TOO_BIG);
+	}
+	buf_consume(in, i);
+	s->chunk_left -= i;
+	if (s->msg_error != SMTP_MSG_OK || i == 0)
+		return s->chunk_left == 0 ? chunk_end(s, ev) : SMTP_EV_NONE;
+	ev->type = SMTP_EV_CONTENT;
+	ev->data = p;
+	ev->len = i;
+	return SMTP_EV_CONTENT;
+}
+
 enum smtp_ev
 smtp_server_step(struct smtp_server *s, struct buf *in,
     struct smtp_event *ev)
 {
 	enum smtp_ev e;
 	size_t before;
+	int was_chunk;
 
 	/* A command answered without an event (NOOP, an error reply, ...)
 	 * consumed its line but needs nothing from the caller: go on with
@@ -586,15 +779,19 @@ smtp_server_step(struct smtp_server *s, struct buf *in,
 		if (s->state == SMTP_CLOSED || s->state == SMTP_GREETING ||
 		    s->pending != SMTP_EV_NONE)
 			return SMTP_EV_NONE;
-		if (s->state != SMTP_DATA &&
+		if (s->state != SMTP_DATA && !s->in_chunk &&
 		    s->out->max - s->out->len < SMTP_REPLY_ROOM)
 			return SMTP_EV_NONE;	/* flush the replies first */
 		before = in->len;
-		if (s->state == SMTP_DATA)
+		was_chunk = s->in_chunk;
+		if (s->in_chunk)
+			e = chunk_step(s, in, ev);
+		else if (s->state == SMTP_DATA)
 			e = data_step(s, in, ev);
 		else
 			e = command_step(s, in, ev);
-	} while (e == SMTP_EV_NONE && in->len < before);
+	} while (e == SMTP_EV_NONE && (in->len < before ||
+	    s->in_chunk != was_chunk));
 	return e;
 }
 
@@ -632,7 +829,19 @@ answer(struct smtp_server *s, const char *line, int client_error)
 		smtp_server_close(s, line, "421 sent");
 		return;
 	}
-	reply(s, "%s", line);
+	if (was == SMTP_EV_DATA && s->bdat) {
+		/* the first chunk: a 354 says take it (and is not sent),
+		 * anything else is its answer once it has been read */
+		int take = strncmp(line, "354", 3) == 0;
+
+		if (take)
+			message_begin(s);
+		else
+			s->bdat = 0;
+		chunk_begin(s, s->chunk_left, s->chunk_last, !take, line, 0);
+	} else {
+		reply(s, "%s", line);
+	}
 	switch (was) {
 	case SMTP_EV_MAIL:
 		if (cls == '2') {
@@ -645,7 +854,7 @@ answer(struct smtp_server *s, const char *line, int client_error)
 			s->nrcpt++;
 		break;
 	case SMTP_EV_DATA:
-		if (strncmp(line, "354", 3) == 0) {
+		if (strncmp(line, "354", 3) == 0 && !s->bdat) {
 			s->state = SMTP_DATA;
 			s->size = 0;
 			s->msg_error = SMTP_MSG_OK;
@@ -683,6 +892,7 @@ smtp_server_tls_started(struct smtp_server *s)
 	s->helo[0] = '\0';
 	s->nrcpt = s->rcpt_tried = s->overshoot = 0;
 	s->discard_line = 0;
+	s->bdat = s->in_chunk = 0;
 	s->state = SMTP_HELO;
 }
 
@@ -710,7 +920,7 @@ smtp_server_counts(const struct smtp_server *s, char *buf, size_t size)
 {
 	static const char *names[V_COUNT] = {
 		"ehlo", "helo", "mail", "rcpt", "data", "rset", "noop",
-		"vrfy", "quit", "starttls", "help", "unknown"
+		"vrfy", "quit", "starttls", "help", "bdat", "unknown"
 	};
 	size_t off = 0;
 	unsigned total = 0;

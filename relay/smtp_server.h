@@ -1,6 +1,6 @@
 /*
  * smtp_server.h — the SMTP server protocol machine (RFC 5321, with
- * PIPELINING, SIZE, 8BITMIME, ENHANCEDSTATUSCODES, STARTTLS).
+ * PIPELINING, SIZE, 8BITMIME, ENHANCEDSTATUSCODES, STARTTLS, CHUNKING).
  *
  * Pure: bytes in, replies and events out. It never touches a descriptor,
  * a clock or the configuration beyond the limits it is given. The caller
@@ -14,6 +14,16 @@
  * session with 521 (SMTP smuggling cannot cross us); NUL and over-long
  * lines are refused; a message line "." only ends DATA as CR LF . CR LF.
  * Message content is passed through in wire form (still dot-stuffed).
+ *
+ * BDAT (RFC 3030) is framed as strictly as DATA, across chunk boundaries
+ * (a CR at the end of one chunk pairs only with an LF at the start of the
+ * next), and its content is handed out in the same wire form: a line
+ * that begins with "." gets its transparency dot (as a CONTENT event of
+ * its own), and a message whose last line has no CRLF gets one, so the
+ * caller never knows which verb carried the message. The first BDAT of a
+ * transaction asks the DATA decision (a 354 answer starts the chunk and
+ * is not sent); a refused or out-of-place chunk is still read to its
+ * end, then answered.
  */
 #ifndef MXGATE_SMTP_SERVER_H
 #define MXGATE_SMTP_SERVER_H
@@ -65,6 +75,8 @@ enum smtp_msg_error {
 	SMTP_MSG_NO_MEMORY,	/* the caller's memory budget (set_msg_error) */
 };
 
+#define SMTP_BDAT_REPLY_MAX	128	/* a reply owed after a chunk */
+
 struct smtp_event {
 	enum smtp_ev		 type;
 	struct smtp_path	 path;		/* MAIL, RCPT */
@@ -79,7 +91,7 @@ struct smtp_event {
 /* Per-verb counters, for the "disconnect from" log line. */
 enum smtp_verb {
 	V_EHLO, V_HELO, V_MAIL, V_RCPT, V_DATA, V_RSET, V_NOOP, V_VRFY,
-	V_QUIT, V_STARTTLS, V_HELP, V_UNKNOWN, V_COUNT
+	V_QUIT, V_STARTTLS, V_HELP, V_BDAT, V_UNKNOWN, V_COUNT
 };
 
 struct smtp_limits {
@@ -105,6 +117,19 @@ struct smtp_server {
 	enum smtp_msg_error	 msg_error;
 	int			 discard_line;	/* skipping an over-long line */
 	int			 at_line_start;	/* DATA: next byte starts a line */
+	/* BDAT */
+	int			 bdat;		/* the message comes in chunks */
+	int			 in_chunk;	/* reading a chunk's octets */
+	uint64_t		 chunk_left;	/* octets of it still to read */
+	uint64_t		 chunk_size;	/* as the BDAT command said */
+	int			 chunk_last;	/* BDAT ... LAST */
+	int			 chunk_discard;	/* read it, then send chunk_reply */
+	int			 chunk_counts;	/* chunk_reply is a client error */
+	char			 chunk_reply[SMTP_BDAT_REPLY_MAX];
+	int			 cr;		/* the last octet read was CR */
+	size_t			 line_len;	/* octets of the line so far */
+	int			 dot_done;	/* this line's dot is handed out */
+	int			 crlf_done;	/* the final CRLF is handed out */
 	int			 errors, junk;
 	unsigned		 count[V_COUNT];
 	const char		*close_reason;
@@ -140,6 +165,14 @@ void smtp_server_relay_reply(struct smtp_server *s, const char *line);
 /* Marks the message being received as refused (memory budget); its
  * content is discarded and EOM reports the error. */
 void smtp_server_set_msg_error(struct smtp_server *s, enum smtp_msg_error e);
+
+/* Whether message octets are being read (DATA, or a BDAT chunk): the
+ * caller's timeouts and data-rate limits apply to them. */
+static inline int
+smtp_server_in_message(const struct smtp_server *s)
+{
+	return s->state == SMTP_DATA || s->in_chunk;
+}
 
 /* After STARTTLS: the whole SMTP state is reset (RFC 3207 4.2). */
 void smtp_server_tls_started(struct smtp_server *s);

@@ -3,12 +3,14 @@
  * a client's bytes in chunks of varying size, answering every decision
  * like a customer. Invariants: a message handed on at end of DATA never
  * holds a bare CR, bare LF or NUL, nor a line "." alone; content comes
- * only between an accepted DATA and its end, so one DATA never yields two
- * messages; every reply written is CRLF-terminated "DDD" lines.
+ * only between an accepted DATA (or first BDAT chunk) and its end, so one
+ * DATA never yields two messages, and a refused one none; every reply
+ * written is CRLF-terminated "DDD" lines. A message in BDAT chunks ends
+ * at its EOM, or is dropped by RSET or a new EHLO.
  *
  * Input: byte 0 options (bit 0 STARTTLS offered, bit 1 refuse RCPT,
- * bit 2 refuse the message, bit 3 small size limit), byte 1 seed of the
- * chunk sizes, then the client's bytes.
+ * bit 2 refuse the message, bit 3 small size limit, bit 4 refuse DATA),
+ * byte 1 seed of the chunk sizes, then the client's bytes.
  */
 #include <string.h>
 
@@ -80,9 +82,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				break;
 			case SMTP_EV_DATA:
 				FUZZ_ASSERT(!in_data);
+				if (opt & 16) {
+					smtp_server_reply(&s,
+					    "451 4.4.1 try later");
+					break;
+				}
 				smtp_server_reply(&s, "354 go ahead");
 				in_data = 1;
 				buf_reset(&msg);
+				break;
+			case SMTP_EV_HELO:
+			case SMTP_EV_RSET:
+				in_data = 0;
 				break;
 			case SMTP_EV_CONTENT:
 				FUZZ_ASSERT(in_data);
@@ -98,6 +109,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					    msg.len));
 					FUZZ_ASSERT(fuzz_no_dot_line(
 					    buf_ptr(&msg), msg.len));
+					/* ends with its line end, whichever
+					 * verb carried it */
+					FUZZ_ASSERT(msg.len == 0 ||
+					    (msg.len >= 2 && memcmp(buf_ptr(&msg)
+					    + msg.len - 2, "\r\n", 2) == 0));
 				}
 				smtp_server_reply(&s, ev.msg_error !=
 				    SMTP_MSG_OK ?

@@ -4,7 +4,8 @@
  * DATA framing proven for every split of the input (byte by byte and at
  * every cut point), every smuggling ending refused, dot-stuffed lines
  * passed through unchanged, refused messages whose lines are never read
- * as commands.
+ * as commands; BDAT chunks turned into the same wire form at every cut,
+ * framed as strictly, and read to their end when refused.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@ struct t {
 	uint64_t		 eom_size;
 	const char		*eom_reply;	/* answer to EOM; NULL: by error */
 	const char		*rcpt_reply;
+	const char		*data_reply;	/* answer to DATA; NULL: 354 */
 };
 
 static void
@@ -74,7 +76,8 @@ t_run(struct t *t)
 			break;
 		case SMTP_EV_DATA:
 			t->datas++;
-			smtp_server_reply(&t->s, "354 go ahead");
+			smtp_server_reply(&t->s, t->data_reply ? t->data_reply :
+			    "354 go ahead");
 			break;
 		case SMTP_EV_CONTENT:
 			if (t->clen + ev.len < sizeof(t->content)) {
@@ -160,7 +163,8 @@ test_commands(void)
 	ok(!t.s.esmtp && t.helos == 1, "HELO: not ESMTP, one HELO event");
 	feeds(&t, "EHLO client.test\r\n");
 	is_str(out(&t), "250-mx.example.test\r\n250-PIPELINING\r\n"
-	    "250-SIZE 100000\r\n250-ENHANCEDSTATUSCODES\r\n250 8BITMIME\r\n",
+	    "250-SIZE 100000\r\n250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n"
+	    "250 CHUNKING\r\n",
 	    "EHLO capabilities (no STARTTLS when TLS is not available)");
 	is_str(t.s.helo, "client.test", "HELO name kept");
 	feeds(&t, "RCPT TO:<a@example.test>\r\n");
@@ -204,12 +208,13 @@ test_commands(void)
 	feeds(&t, "RSET\r\n");
 	is_str(out(&t), "250 2.0.0 Ok\r\n", "RSET");
 	is_int(t.rsets, 1, "RSET of a transaction is an event");
-	feeds(&t, "RSET x\r\nNOOP\r\nVRFY a\r\nHELP\r\nEXPN a\r\nBDAT 1\r\n"
+	feeds(&t, "RSET x\r\nNOOP\r\nVRFY a\r\nHELP\r\nEXPN a\r\nTURN\r\n"
 	    "STARTTLS\r\nFOO\r\n\r\n");
 	is_str(out(&t), "501 5.5.4 Syntax: RSET\r\n250 2.0.0 Ok\r\n"
 	    "252 2.0.0 Cannot VRFY user, but will accept message and attempt "
 	    "delivery\r\n"
-	    "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY\r\n"
+	    "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT "
+	    "VRFY\r\n"
 	    "502 5.5.1 Error: command not implemented\r\n"
 	    "502 5.5.1 Error: command not implemented\r\n"
 	    "502 5.5.1 Error: command not implemented\r\n"
@@ -682,6 +687,247 @@ test_reply_room_and_overshoot(void)
 	t_free(&t);
 }
 
+/* MSG without its transparency dots: the message as BDAT carries it */
+static size_t
+unstuffed(char *m)
+{
+	const char *p = MSG;
+	size_t n = 0;
+	int bol = 1;
+
+	for (; *p; p++) {
+		if (!(bol && *p == '.'))
+			m[n++] = *p;
+		bol = *p == '\n';
+	}
+	return n;
+}
+
+/* The wire form of m: a dot before each line that begins with one (MSG
+ * has dots a client needed not send, ". " and ".x.", which the server
+ * removes all the same: so this is shorter than MSG) */
+static size_t
+stuffed(const char *m, size_t n, char *w)
+{
+	size_t i, k = 0;
+	int bol = 1;
+
+	for (i = 0; i < n; i++) {
+		if (bol && m[i] == '.')
+			w[k++] = '.';
+		w[k++] = m[i];
+		bol = m[i] == '\n';
+	}
+	return k;
+}
+
+/* A session in a transaction (EHLO, MAIL, RCPT done), replies cleared. */
+static void
+in_tx(struct t *t, uint64_t max_size)
+{
+	t_init(t, max_size, 10);
+	feeds(t, "EHLO client.test\r\nMAIL FROM:<b@s.test>\r\n"
+	    "RCPT TO:<a@example.test>\r\n");
+	out(t);
+}
+
+static void
+test_bdat_wire_form(void)
+{
+	struct t t;
+	char m[sizeof(MSG)], cmd[128], wire[sizeof(MSG) + 128];
+	char canon[2 * sizeof(MSG)];
+	size_t n = unstuffed(m), cn = stuffed(m, n, canon), i, j, w;
+	int all_ok = 1;
+
+	t_init(&t, 100000, 10);
+	feeds(&t, "EHLO client.test\r\n");
+	ok(strstr(out(&t), "250-8BITMIME\r\n250 CHUNKING\r\n") != NULL,
+	    "EHLO offers CHUNKING");
+	t_free(&t);
+
+	/* one chunk: the content is MSG's wire form, size the message's */
+	in_tx(&t, 100000);
+	snprintf(cmd, sizeof(cmd), "BDAT %zu LAST\r\n", n);
+	feeds(&t, cmd);
+	feed(&t, m, n);
+	is_int(t.datas, 1, "BDAT: the first chunk asks the DATA decision");
+	ok(t.clen == cn && memcmp(t.content, canon, cn) == 0,
+	    "BDAT: content handed out in wire form (dot-stuffed), "
+	    "as DATA would");
+	is_int(t.eom_size, n, "BDAT: EOM size counts the message octets");
+	is_str(out(&t), "250 2.0.0 Ok: queued\r\n",
+	    "BDAT LAST answered by the EOM decision (no 354 sent)");
+	t_free(&t);
+
+	/* two chunks cut at every point, each fed at every split */
+	for (i = 0; i <= n; i++) {
+		for (j = 0; j < 2; j++) {
+			w = (size_t)snprintf(wire, sizeof(wire),
+			    "BDAT %zu\r\n", i);
+			memcpy(wire + w, m, i);
+			w += i;
+			w += (size_t)snprintf(wire + w, sizeof(wire) - w,
+			    "BDAT %zu LAST\r\n", n - i);
+			memcpy(wire + w, m + i, n - i);
+			w += n - i;
+			in_tx(&t, 100000);
+			if (j == 0) {
+				feed(&t, wire, w);
+			} else {
+				size_t k;
+				for (k = 0; k < w; k++)
+					feed(&t, wire + k, 1);
+			}
+			snprintf(cmd, sizeof(cmd), "250 2.0.0 %zu octets "
+			    "received\r\n250 2.0.0 Ok: queued\r\n", i);
+			if (t.eoms != 1 || t.clen != cn ||
+			    memcmp(t.content, canon, cn) != 0 ||
+			    t.msg_error != SMTP_MSG_OK || t.datas != 1 ||
+			    strcmp(out(&t), cmd) != 0) {
+				all_ok = 0;
+				printf("# cut at %zu (%s): eoms=%d clen=%zu\n",
+				    i, j ? "bytewise" : "whole", t.eoms, t.clen);
+			}
+			t_free(&t);
+		}
+	}
+	ok(all_ok, "BDAT in two chunks cut at each of %zu points, fed whole "
+	    "and byte by byte: same wire form, one EOM, replies in order",
+	    n + 1);
+
+	/* a last line without CRLF gets one; an empty message is empty */
+	in_tx(&t, 100000);
+	feeds(&t, "BDAT 3\r\nabcBDAT 2 LAST\r\n\r\nBDAT");
+	is_str(out(&t), "250 2.0.0 3 octets received\r\n"
+	    "250 2.0.0 Ok: queued\r\n", "pipelined chunks answered in order");
+	ok(t.clen == 5 && memcmp(t.content, "abc\r\n", 5) == 0,
+	    "a CRLF split across chunks is one line end");
+	feeds(&t, " 1\r\nx");
+	is_str(out(&t), "503 5.5.1 Error: need MAIL command\r\n",
+	    "a chunk after the message ended: read, then 503");
+	feeds(&t, "MAIL FROM:<b@s.test>\r\nRCPT TO:<a@example.test>\r\n"
+	    ".x\r\nBDAT 4 LAST\r\n.end");
+	ok(strstr(out(&t), "500 5.5.2 Error: command not recognized") != NULL,
+	    "... its octet was not read as a command, the next line was");
+	ok(t.clen == 5 + 7 && memcmp(t.content + 5, "..end\r\n", 7) == 0,
+	    "a last line without CRLF gets one, and its dot is stuffed");
+	is_int(t.eom_size, 4, "... the size is the octets sent");
+	t_free(&t);
+
+	in_tx(&t, 100000);
+	feeds(&t, "BDAT 0 LAST\r\n");
+	ok(t.eoms == 1 && t.clen == 0 && t.eom_size == 0,
+	    "BDAT 0 LAST: an empty message");
+	t_free(&t);
+}
+
+static void
+test_bdat_refusals(void)
+{
+	struct t t;
+	char big[1200];
+
+	/* framing: bare LF, bare CR across chunks, a CR at the very end */
+	in_tx(&t, 100000);
+	feeds(&t, "BDAT 4\r\nab\ncd");
+	ok(t.closes == 1 && strstr(out(&t), "521 5.5.2 mx.example.test Error: "
+	    "bare <LF> received") != NULL, "BDAT: a bare LF closes with 521");
+	t_free(&t);
+	in_tx(&t, 100000);
+	feeds(&t, "BDAT 3\r\nab\rBDAT 1 LAST\r\nc");
+	ok(t.closes == 1 && strstr(out(&t), "bare <CR> received") != NULL,
+	    "BDAT: a CR at a chunk's end not followed by LF in the next "
+	    "is bare");
+	t_free(&t);
+	in_tx(&t, 100000);
+	feeds(&t, "BDAT 3 LAST\r\nab\r");
+	ok(t.closes == 1 && t.eoms == 0, "BDAT: a message ending in CR is "
+	    "refused, never ended");
+	t_free(&t);
+
+	/* limits: a line over 998 octets across chunks; the size */
+	in_tx(&t, 100000);
+	memset(big, 'a', sizeof(big));
+	feeds(&t, "BDAT 600\r\n");
+	feed(&t, big, 600);
+	feeds(&t, "BDAT 401 LAST\r\n");
+	feed(&t, big, 399);
+	feeds(&t, "\r\n");
+	ok(t.eoms == 1 && t.msg_error == SMTP_MSG_LONG_LINE,
+	    "a 999-octet line split over chunks: refused");
+	t_free(&t);
+	in_tx(&t, 100000);
+	feeds(&t, "BDAT 600\r\n");
+	feed(&t, big, 600);
+	feeds(&t, "BDAT 400 LAST\r\n");
+	feed(&t, big, 398);
+	feeds(&t, "\r\n");
+	ok(t.eoms == 1 && t.msg_error == SMTP_MSG_OK,
+	    "... a 998-octet one passes");
+	t_free(&t);
+	in_tx(&t, 10);
+	feeds(&t, "BDAT 11\r\n0123456789\nBDAT 1 LAST\r\nx");
+	/* the bare LF is the 11th octet: framing first */
+	ok(t.closes == 1, "a bare LF past the size limit still closes");
+	t_free(&t);
+	in_tx(&t, 10);
+	feeds(&t, "BDAT 12\r\n0123456789\r\nBDAT 1 LAST\r\nx");
+	ok(t.eoms == 1 && t.msg_error == SMTP_MSG_TOO_BIG && t.clen == 0,
+	    "over max_size: the message ends at that chunk with 552, "
+	    "nothing handed out");
+	ok(strstr(out(&t), "552 5.3.4 Error: message file too big\r\n"
+	    "503 5.5.1 Error: need MAIL command\r\n") != NULL,
+	    "... the chunk pipelined after it is read and refused");
+	t_free(&t);
+
+	/* a chunk the caller refuses is read, then answered */
+	in_tx(&t, 100000);
+	t.data_reply = "451 4.4.1 customer unavailable";
+	feeds(&t, "BDAT 9\r\nQUIT\r\nabcNOOP\r\n");
+	is_str(out(&t), "451 4.4.1 customer unavailable\r\n250 2.0.0 Ok\r\n",
+	    "a refused first chunk: read to its end (a QUIT inside is "
+	    "content), then the refusal");
+	ok(t.clen == 0 && t.s.state == SMTP_MAIL, "... nothing handed out, "
+	    "the transaction stays");
+	t_free(&t);
+
+	/* out of place: no MAIL, no recipient, DATA or RCPT after BDAT */
+	t_init(&t, 100000, 10);
+	feeds(&t, "EHLO c.test\r\n");
+	out(&t);
+	feeds(&t, "BDAT 6\r\nRSET\r\nNOOP\r\n");
+	is_str(out(&t), "503 5.5.1 Error: need MAIL command\r\n"
+	    "250 2.0.0 Ok\r\n", "BDAT without MAIL: chunk read, 503");
+	t.rcpt_reply = "550 5.1.1 unknown";
+	feeds(&t, "MAIL FROM:<b@s.test>\r\nRCPT TO:<a@example.test>\r\n"
+	    "BDAT 2\r\nxy");
+	ok(strstr(out(&t), "554 5.5.1 Error: no valid recipients\r\n") != NULL,
+	    "BDAT without a valid recipient: 554");
+	t.rcpt_reply = NULL;
+	feeds(&t, "RCPT TO:<a@example.test>\r\nBDAT 2\r\nxyDATA\r\n"
+	    "RCPT TO:<c@example.test>\r\n");
+	is_str(out(&t), "250 2.1.5 Ok\r\n250 2.0.0 2 octets received\r\n"
+	    "503 5.5.1 Error: DATA after BDAT in one transaction\r\n"
+	    "503 5.5.1 Error: RCPT after BDAT in one transaction\r\n",
+	    "DATA and RCPT after a chunk: 503");
+	feeds(&t, "RSET\r\nBDAT 1 LAST\r\nz");
+	ok(t.rsets == 1 && t.eoms == 0 && strstr(out(&t), "503 5.5.1 Error: "
+	    "need MAIL command") != NULL, "RSET drops the chunked message");
+	t_free(&t);
+
+	/* a BDAT that does not parse cannot be framed: the session ends */
+	in_tx(&t, 100000);
+	feeds(&t, "BDAT 5 LASTX\r\n");
+	ok(t.closes == 1 && strstr(out(&t), "501 5.5.4 Syntax: BDAT chunk-size "
+	    "[LAST]") != NULL, "BDAT syntax error: 501, closed");
+	t_free(&t);
+	in_tx(&t, 100000);
+	feeds(&t, "BDAT 99999999999999999999\r\n");
+	ok(t.closes == 1, "BDAT with an out-of-range size: closed");
+	t_free(&t);
+}
+
 int
 main(void)
 {
@@ -692,5 +938,7 @@ main(void)
 	test_refused_lines_not_commands();
 	test_data_limits();
 	test_reply_room_and_overshoot();
+	test_bdat_wire_form();
+	test_bdat_refusals();
 	return done_testing();
 }
