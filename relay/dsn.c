@@ -103,6 +103,30 @@ clean(char *dst, size_t size, const char *src)
 		memcpy(dst + size - 4, "...", 4);
 }
 
+int
+dsn_param(const char *params, const char *key, char *out, size_t size)
+{
+	size_t k = strlen(key), n;
+	const char *p = params;
+
+	if (size > 0)
+		out[0] = '\0';
+	while (p != NULL && *p) {
+		n = strcspn(p, " ");
+		if (n > k && strncmp(p, key, k) == 0 && p[k] == '=') {
+			if (n - k - 1 >= size)
+				return -1;
+			memcpy(out, p + k + 1, n - k - 1);
+			out[n - k - 1] = '\0';
+			return 0;
+		}
+		p += n;
+		while (*p == ' ')
+			p++;
+	}
+	return -1;
+}
+
 /* An address we put in a header: printable ASCII, no blanks, not empty. */
 static int
 addr_ok(const char *a, int allow_empty)
@@ -281,6 +305,12 @@ dsn_build(const struct dsn_input *in, char *buf, size_t size, int *eightbit)
 	emitf(&o, "--%s\r\n", boundary);
 	EMITS(&o, "Content-Description: Delivery report\r\n"
 	    "Content-Type: message/delivery-status\r\n\r\n");
+	/* the sender's own identifiers (RFC 3464 2.2.1, 2.3.1), as xtext,
+	 * which is printable ASCII already; clean() makes sure of it */
+	if (dsn_param(in->params, "ENVID", diag, sizeof(diag)) == 0) {
+		clean(mta, sizeof(mta), diag);
+		emitf(&o, "Original-Envelope-Id: %s\r\n", mta);
+	}
 	emitf(&o, "Reporting-MTA: dns; %s\r\n", in->reporting_mta);
 	emitf(&o, "X-Mxgate-Queue-ID: %s\r\n", in->queue_id);
 	emitf(&o, "X-Mxgate-Sender: rfc822; %s\r\n", in->from);
@@ -291,6 +321,12 @@ dsn_build(const struct dsn_input *in, char *buf, size_t size, int *eightbit)
 		    in->reason == DSN_EXPIRED ? "4.4.7" : "5.0.0";
 
 		EMITS(&o, "\r\n");
+		if (dsn_param(r->params, "ORCPT", diag, sizeof(diag)) == 0) {
+			char orcpt[TEXT_MAX];
+
+			clean(orcpt, sizeof(orcpt), diag);
+			emitf(&o, "Original-Recipient: %s\r\n", orcpt);
+		}
 		emitf(&o, "Final-Recipient: rfc822; %s\r\n", r->addr);
 		EMITS(&o, "Action: failed\r\n");
 		emitf(&o, "Status: %s\r\n", st);

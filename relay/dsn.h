@@ -36,6 +36,10 @@ struct dsn_rcpt {
 	const char	*status;	/* "5.1.1"; NULL/"": 4.4.7 or 5.0.0 */
 	const char	*diag;		/* last reply or reason; may be NULL */
 	const char	*remote_mta;	/* customer host; may be NULL */
+	const char	*params;	/* its DSN parameters as received
+					   ("NOTIFY=... ORCPT=..."); ORCPT
+					   becomes Original-Recipient; may
+					   be NULL */
 	int64_t		 last_attempt_us;	/* 0: none */
 };
 
@@ -44,6 +48,10 @@ struct dsn_input {
 	const char		*postmaster;	/* local@domain */
 	const char		*queue_id;
 	const char		*from;		/* original sender, "" is <> */
+	const char		*params;	/* the sender's DSN parameters
+						   ("RET=... ENVID=..."); ENVID
+						   becomes Original-Envelope-Id;
+						   may be NULL */
 	int64_t			 arrival_us;
 	int64_t			 now_us;
 	enum dsn_reason		 reason;
@@ -63,6 +71,10 @@ struct dsn_input {
  */
 long dsn_build(const struct dsn_input *in, char *buf, size_t size,
     int *eightbit);
+
+/* The value of KEY in a DSN parameter string ("KEY=value KEY=value"),
+ * copied into out; 0, or -1 when absent (out is then ""). */
+int dsn_param(const char *params, const char *key, char *out, size_t size);
 
 /* RFC 5322 date, "Thu, 21 Nov 2018 15:18:43 +0000", for a wall time in
  * microseconds. buf needs 32 bytes. */

@@ -37,20 +37,26 @@ get_string(const char **p, const char *end, size_t max)
 
 size_t
 envelope_encode(char *out, size_t size, const char *from, const char *domain,
-    const char *const *rcpt, int n)
+    const char *params, const char *const *rcpt, const char *const *rparams,
+    int n)
 {
 	size_t len = 0;
 	int i;
 
 	if (n <= 0 || n > QUEUE_RCPT_MAX ||
 	    put_string(out, size, &len, from, ADDR_PATH_MAX) != 0 ||
-	    put_string(out, size, &len, domain, ADDR_DOMAIN_MAX) != 0)
+	    put_string(out, size, &len, domain, ADDR_DOMAIN_MAX) != 0 ||
+	    put_string(out, size, &len, params ? params : "",
+	    QUEUE_MAIL_PARAMS_MAX - 1) != 0)
 		return 0;
 	for (i = 0; i < n; i++)
-		if (put_string(out, size, &len, rcpt[i], ADDR_PATH_MAX) != 0)
+		if (put_string(out, size, &len, rcpt[i], ADDR_PATH_MAX) != 0 ||
+		    put_string(out, size, &len, rparams ? rparams[i] : "",
+		    QUEUE_RCPT_PARAMS_MAX - 1) != 0)
 			return 0;
 	return len;
 }
+
 
 int
 envelope_decode(const char *env, size_t len, uint32_t nrcpt,
@@ -69,11 +75,20 @@ envelope_decode(const char *env, size_t len, uint32_t nrcpt,
 	    !addr_domain_valid(s))
 		return -1;
 	str_copy(m->route_domain, s, sizeof(m->route_domain));
-	for (i = 0; i < nrcpt; i++)
+	if ((s = get_string(&env, end, QUEUE_MAIL_PARAMS_MAX - 1)) == NULL ||
+	    !queue_params_valid(s))
+		return -1;
+	str_copy(m->params, s, sizeof(m->params));
+	for (i = 0; i < nrcpt; i++) {
 		if ((s = get_string(&env, end, ADDR_PATH_MAX)) == NULL ||
 		    addr_check(s, 0) != ADDR_OK ||
 		    queue_msg_add_rcpt(m, s) != 0)
 			return -1;
+		if ((s = get_string(&env, end, QUEUE_RCPT_PARAMS_MAX - 1)) ==
+		    NULL || !queue_params_valid(s))
+			return -1;
+		str_copy(m->rcpt[i].params, s, sizeof(m->rcpt[i].params));
+	}
 	return env == end ? 0 : -1;
 }
 

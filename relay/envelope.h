@@ -5,9 +5,10 @@
  *
  *  the envelope   worker -> queue owner (IPC_QUEUE_PUT) and queue owner
  *                 -> runner (IPC_DELIVER): NUL-terminated strings —
- *                 sender ("" for <>), route domain, then nrcpt
- *                 recipients — followed in the memfd by the message in
- *                 wire form;
+ *                 sender ("" for <>), route domain, the sender's DSN
+ *                 parameters ("" for none), then per recipient (nrcpt)
+ *                 its address and its DSN parameters — followed in the
+ *                 memfd by the message in wire form;
  *  the report     runner -> queue owner (IPC_DELIVERED), written after
  *                 the message: NUL-terminated strings — relay
  *                 ("host[ip]:port" or ""), result (the reply or local
@@ -28,18 +29,22 @@
 
 #include "queue.h"
 
-/* Largest envelope: sender, domain and QUEUE_RCPT_MAX recipients. */
+/* Largest envelope: sender, domain, parameters and QUEUE_RCPT_MAX
+ * recipients with theirs. */
 #define ENVELOPE_MAX \
-	((size_t)(QUEUE_RCPT_MAX + 1) * (ADDR_PATH_MAX + 1) + ADDR_DOMAIN_MAX + 1)
+	((size_t)(QUEUE_RCPT_MAX + 1) * (ADDR_PATH_MAX + 1) + ADDR_DOMAIN_MAX + \
+	1 + QUEUE_MAIL_PARAMS_MAX + (size_t)QUEUE_RCPT_MAX * QUEUE_RCPT_PARAMS_MAX)
 /* Largest report: three strings and QUEUE_RCPT_MAX results. */
 #define REPORT_MAX \
 	((size_t)QUEUE_RELAY_MAX + QUEUE_TEXT_MAX + 2 + \
 	(size_t)QUEUE_RCPT_MAX * (2 + QUEUE_STATUS_MAX + QUEUE_TEXT_MAX))
 
-/* Writes the envelope of from/domain and rcpt[0..n-1] into out. Returns
- * its length, or 0 when it does not fit or a string is too long. */
+/* Writes the envelope of from/domain/params and rcpt[0..n-1] with
+ * rparams[0..n-1] (NULL: none has any) into out. Returns its length, or
+ * 0 when it does not fit or a string is too long. */
 size_t envelope_encode(char *out, size_t size, const char *from,
-    const char *domain, const char *const *rcpt, int n);
+    const char *domain, const char *params, const char *const *rcpt,
+    const char *const *rparams, int n);
 
 /* Parses len bytes holding exactly nrcpt recipients into m (initialised
  * by the caller, which frees it in any case). 0, or -1 for anything

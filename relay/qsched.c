@@ -189,6 +189,7 @@ bounce_store(struct qsched *r, struct queue_msg *m, enum dsn_reason why,
 		d->status = m->rcpt[i].status;
 		d->diag = m->rcpt[i].last_error;
 		d->remote_mta = remote && *remote ? remote : NULL;
+		d->params = m->rcpt[i].params;
 		d->last_attempt_us = m->last_try_us;
 	}
 	if (n == 0)
@@ -205,6 +206,7 @@ bounce_store(struct qsched *r, struct queue_msg *m, enum dsn_reason why,
 	in.postmaster = cf->postmaster;
 	in.queue_id = m->id;
 	in.from = m->from;
+	in.params = m->params;
 	in.arrival_us = m->arrival_us;
 	in.now_us = now;
 	in.reason = why;
@@ -384,7 +386,7 @@ dispatch(struct qsched *s, struct queue_msg *m, int64_t now)
 {
 	struct job *j = &s->job;
 	struct ipc_deliver d;
-	const char *rcpt[QUEUE_RCPT_MAX];
+	const char *rcpt[QUEUE_RCPT_MAX], *rparams[QUEUE_RCPT_MAX];
 	size_t envlen;
 	off_t size;
 	int i, st, fd;
@@ -393,10 +395,11 @@ dispatch(struct qsched *s, struct queue_msg *m, int64_t now)
 	for (i = 0; i < m->nrcpt; i++)
 		if (m->rcpt[i].state == QRCPT_PENDING) {
 			j->idx[j->n] = i;
+			rparams[j->n] = m->rcpt[i].params;
 			rcpt[j->n++] = m->rcpt[i].addr;
 		}
 	envlen = envelope_encode(s->env, sizeof(s->env), m->from,
-	    m->route_domain, rcpt, j->n);
+	    m->route_domain, m->params, rcpt, rparams, j->n);
 	fd = memfd_create("mxgate-deliver", MFD_CLOEXEC);
 	if (envlen == 0 || fd < 0 || write_all(fd, s->env, envlen) != 0) {
 		log_msg("qmgr", "%s: cannot hand the message to the runner: %s",

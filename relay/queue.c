@@ -329,7 +329,36 @@ env_bound(const struct queue_msg *m)
 	return 2 + sizeof(m->from) + 2 + sizeof(m->route_domain) + 2 +
 	    (size_t)m->nrcpt * (2 + ADDR_PATH_MAX + 1 + 2 + QUEUE_STATUS_MAX +
 	    2 + QUEUE_TEXT_MAX) + 1 +
-	    QUEUE_HIST_MAX * (8 + 2 + QUEUE_RELAY_MAX + 2 + QUEUE_TEXT_MAX);
+	    QUEUE_HIST_MAX * (8 + 2 + QUEUE_RELAY_MAX + 2 + QUEUE_TEXT_MAX) +
+	    1 + 2 + QUEUE_MAIL_PARAMS_MAX +
+	    (size_t)m->nrcpt * (2 + QUEUE_RCPT_PARAMS_MAX);
+}
+
+/* The DSN parameters follow the history as an extension (tag ENV_PARAMS)
+ * only when a message has any: a record without them stays readable by
+ * a build that predates them. */
+#define ENV_PARAMS	'P'
+
+static int
+has_params(const struct queue_msg *m)
+{
+	int i;
+
+	if (m->params[0] != '\0')
+		return 1;
+	for (i = 0; i < m->nrcpt; i++)
+		if (m->rcpt[i].params[0] != '\0')
+			return 1;
+	return 0;
+}
+
+int
+queue_params_valid(const char *p)
+{
+	for (; *p; p++)
+		if ((unsigned char)*p < ' ' || (unsigned char)*p > '~')
+			return 0;
+	return 1;
 }
 
 static void
@@ -355,6 +384,12 @@ env_write(struct wbuf *w, const struct queue_msg *m)
 		w_str(w, a->relay, sizeof(a->relay));
 		w_str(w, a->result, sizeof(a->result));
 	}
+	if (!has_params(m))
+		return;
+	w_u8(w, ENV_PARAMS);
+	w_str(w, m->params, sizeof(m->params));
+	for (i = 0; i < m->nrcpt; i++)
+		w_str(w, m->rcpt[i].params, sizeof(m->rcpt[i].params));
 }
 
 static int
@@ -388,6 +423,18 @@ env_read(struct rbuf *r, struct queue_msg *m)
 		r_str(r, a->result, sizeof(a->result));
 	}
 	m->nhist = r->bad ? 0 : n;
+	if (!r->bad && r->off < r->len) {
+		if (r_u8(r) != ENV_PARAMS)
+			return -1;
+		r_str(r, m->params, sizeof(m->params));
+		if (!queue_params_valid(m->params))
+			r->bad = 1;
+		for (i = 0; i < m->nrcpt && !r->bad; i++) {
+			r_str(r, m->rcpt[i].params, sizeof(m->rcpt[i].params));
+			if (!queue_params_valid(m->rcpt[i].params))
+				r->bad = 1;
+		}
+	}
 	if (r->bad || r->off != r->len)
 		return -1;
 	return 0;

@@ -69,6 +69,8 @@
 #define QUEUE_RELAY_MAX		64	/* "host[addr]:port", with NUL */
 #define QUEUE_STATUS_MAX	12	/* "4.4.1" ... "5.123.123", with NUL */
 #define QUEUE_HIST_MAX		8	/* attempts remembered (the latest) */
+#define QUEUE_MAIL_PARAMS_MAX	128	/* "RET=.. ENVID=..", with NUL */
+#define QUEUE_RCPT_PARAMS_MAX	544	/* "NOTIFY=.. ORCPT=..", with NUL */
 #define QUEUE_CHUNK		(256u * 1024)	/* body bytes per record */
 #define QUEUE_BODY_MAX		(256ull << 20)	/* largest message */
 #define QUEUE_MAPSIZE_DEFAULT	(2ull << 30)	/* LMDB map: 2 GiB */
@@ -109,6 +111,7 @@ struct queue_rcpt {
 	int	state;				/* enum queue_rcpt_state */
 	char	status[QUEUE_STATUS_MAX];	/* enhanced code, "" if none */
 	char	last_error[QUEUE_TEXT_MAX];	/* last reply/reason, or "" */
+	char	params[QUEUE_RCPT_PARAMS_MAX];	/* its DSN parameters, or "" */
 };
 
 struct queue_attempt {
@@ -123,6 +126,8 @@ struct queue_msg {
 						   caller put here is kept) */
 	char			from[ADDR_PATH_MAX + 1];	/* "" is <> */
 	char			route_domain[ADDR_DOMAIN_MAX + 1];
+	char			params[QUEUE_MAIL_PARAMS_MAX];	/* the sender's
+						   DSN parameters, or "" */
 	struct queue_rcpt	*rcpt;		/* owned; queue_msg_free */
 	int			nrcpt;
 	int			rcpt_cap;
@@ -145,6 +150,9 @@ void queue_msg_free(struct queue_msg *m);	/* then init again to reuse */
 /* Appends a pending recipient. 0 ok; -1 too many (QUEUE_RCPT_MAX),
  * too long or empty, out of memory. */
 int  queue_msg_add_rcpt(struct queue_msg *m, const char *addr);
+/* 1 if p may be a message's or a recipient's DSN parameter string: it
+ * goes into a command line, so printable ASCII and spaces only. */
+int  queue_params_valid(const char *p);
 /* Records the outcome for recipient i. status and text are copied; a text
  * longer than QUEUE_TEXT_MAX-1 is cut and ends in "..." (never silently).
  */

@@ -177,7 +177,7 @@ send_or_fail(enum smtp_cop op, const char *line)
 static void
 job_mail(struct job *j)
 {
-	char line[ADDR_PATH_MAX + 64];
+	char line[ADDR_PATH_MAX + 64 + QUEUE_MAIL_PARAMS_MAX];
 	int eightbit = R.up->cli.cap_8bitmime &&
 	    has_8bit(j->map + j->env_len, j->msg_len);
 
@@ -186,7 +186,7 @@ job_mail(struct job *j)
 	R.up_dirty = 1;
 	R.up_ntx++;
 	if (smtp_client_mail_line(&R.up->cli, line, sizeof(line), j->m.from,
-	    j->msg_len, eightbit) != 0) {
+	    j->msg_len, eightbit, j->m.params) != 0) {
 		upstream_fail(R.up, "local error: MAIL FROM line too long");
 		return;
 	}
@@ -196,10 +196,14 @@ job_mail(struct job *j)
 static void
 job_rcpt(struct job *j)
 {
-	char line[ADDR_PATH_MAX + 16];
+	char line[ADDR_PATH_MAX + 16 + QUEUE_RCPT_PARAMS_MAX];
 
 	j->stage = J_RCPT;
-	snprintf(line, sizeof(line), "RCPT TO:<%s>", j->m.rcpt[j->next].addr);
+	if (smtp_client_rcpt_line(&R.up->cli, line, sizeof(line),
+	    j->m.rcpt[j->next].addr, j->m.rcpt[j->next].params) != 0) {
+		upstream_fail(R.up, "local error: RCPT TO line too long");
+		return;
+	}
 	send_or_fail(COP_RCPT, line);
 }
 

@@ -163,6 +163,7 @@ tx_reset(struct session *s)
 	}
 	msg_release(s);
 	free(t->rcpt);
+	free(t->rparams);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -226,8 +227,12 @@ tx_refused_pending(struct session *s, const char *why)
 
 /* The first recipient makes the transaction a message: its "client="
  * line (Postfix logs it when the queue file is created). */
+/* the queue keeps what the server machine hands out */
+_Static_assert(SMTP_MAIL_PARAMS_MAX <= QUEUE_MAIL_PARAMS_MAX &&
+    SMTP_RCPT_PARAMS_MAX <= QUEUE_RCPT_PARAMS_MAX, "DSN parameter sizes");
+
 static int
-tx_add_rcpt(struct session *s, const char *addr)
+tx_add_rcpt(struct session *s, const char *addr, const char *params)
 {
 	struct tx *t = &s->tx;
 
@@ -237,8 +242,13 @@ tx_add_rcpt(struct session *s, const char *addr)
 		if (p == NULL)
 			return -1;
 		t->rcpt = p;
+		p = realloc(t->rparams, (size_t)cap * sizeof(*t->rparams));
+		if (p == NULL)
+			return -1;
+		t->rparams = p;
 		t->caprcpt = cap;
 	}
+	str_copy(t->rparams[t->nrcpt], params, sizeof(t->rparams[0]));
 	str_copy(t->rcpt[t->nrcpt++], addr, sizeof(t->rcpt[0]));
 	if (t->nrcpt == 1)
 		log_msg("smtpd", "%s: client=%s", t->qid, s->client);
@@ -260,13 +270,16 @@ tx_queue_submit(struct session *s)
 	fd = memfd_create("mxgate-put", MFD_CLOEXEC);
 	ok = fd >= 0 && hlen > 0;
 	if (ok) {
-		const char **rcpt = calloc((size_t)t->nrcpt, sizeof(*rcpt));
+		const char **rcpt = calloc((size_t)t->nrcpt * 2, sizeof(*rcpt));
 		char *env = malloc(ENVELOPE_MAX);
 
-		for (i = 0; rcpt != NULL && i < t->nrcpt; i++)
+		for (i = 0; rcpt != NULL && i < t->nrcpt; i++) {
 			rcpt[i] = t->rcpt[i];
+			rcpt[t->nrcpt + i] = t->rparams[i];
+		}
 		envlen = rcpt && env ? envelope_encode(env, ENVELOPE_MAX,
-		    t->from.addr, t->route->domain, rcpt, t->nrcpt) : 0;
+		    t->from.addr, t->route->domain, t->params, rcpt,
+		    rcpt + t->nrcpt, t->nrcpt) : 0;
 		ok = envlen > 0 && write_all(fd, env, envlen) == 0 &&
 		    write_all(fd, hdr, hlen) == 0 &&
 		    write_all(fd, buf_ptr(&s->msg), s->msg.len) == 0;
@@ -308,7 +321,7 @@ tx_outage_pending(struct session *s)
 	}
 	if (t->pend == PEND_RCPT) {
 		t->pend = PEND_NONE;
-		if (tx_add_rcpt(s, t->pending.addr) != 0) {
+		if (tx_add_rcpt(s, t->pending.addr, t->pending_params) != 0) {
 			reply_and_continue(s, "452 4.3.1 Error: insufficient "
 			    "system resources");
 			return;
@@ -395,7 +408,7 @@ tx_advance(struct session *s)
 {
 	struct tx *t = &s->tx;
 	struct upstream *u = s->up;
-	char line[ADDR_PATH_MAX + 64];
+	char line[ADDR_PATH_MAX + 64 + SMTP_RCPT_PARAMS_MAX];
 
 	if (u == NULL || u->state != UP_READY || t->pend == PEND_NONE)
 		return;
@@ -403,7 +416,7 @@ tx_advance(struct session *s)
 		return;		/* a reply is on its way */
 	if (!t->mail_sent) {
 		if (smtp_client_mail_line(&u->cli, line, sizeof(line),
-		    t->from.addr, t->size_decl, t->body_8bit) != 0) {
+		    t->from.addr, t->size_decl, t->body_8bit, t->params) != 0) {
 			upstream_fail(u, "MAIL FROM line too long");
 			return;
 		}
@@ -413,7 +426,11 @@ tx_advance(struct session *s)
 		return;
 	}
 	if (t->pend == PEND_RCPT) {
-		snprintf(line, sizeof(line), "RCPT TO:<%s>", t->pending.addr);
+		if (smtp_client_rcpt_line(&u->cli, line, sizeof(line),
+		    t->pending.addr, t->pending_params) != 0) {
+			upstream_fail(u, "RCPT TO line too long");
+			return;
+		}
 		if (upstream_send(u, COP_RCPT, line) != 0)
 			upstream_fail(u, "cannot queue RCPT");
 		return;
@@ -501,6 +518,7 @@ on_mail(struct session *s, const struct smtp_event *ev)
 	t->active = 1;
 	new_qid(s);
 	t->from = ev->path;
+	str_copy(t->params, ev->params, sizeof(t->params));
 	t->size_decl = ev->size;
 	t->body_8bit = ev->body_8bit;
 	t->t_start = mono_ms();
@@ -547,6 +565,7 @@ on_rcpt(struct session *s, const struct smtp_event *ev)
 	}
 	t->route = route;
 	t->pending = ev->path;
+	str_copy(t->pending_params, ev->params, sizeof(t->pending_params));
 	t->pend = PEND_RCPT;
 	switch (t->mode) {
 	case TX_MAIL_REJECTED:
@@ -999,7 +1018,8 @@ up_reply_cb(void *arg, const struct smtp_reply *r)
 		t->pend = PEND_NONE;
 		passthrough(r, line, sizeof(line));
 		if (r->code / 100 == 2) {
-			if (tx_add_rcpt(s, t->pending.addr) != 0) {
+			if (tx_add_rcpt(s, t->pending.addr,
+			    t->pending_params) != 0) {
 				reply_and_continue(s, "452 4.3.1 Error: "
 				    "insufficient system resources");
 				break;

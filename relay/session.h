@@ -49,13 +49,16 @@ struct tx {
 	struct smtp_path	 from;
 	uint64_t		 size_decl;
 	int			 body_8bit;
+	char			 params[SMTP_MAIL_PARAMS_MAX];	/* DSN */
 	const struct route	*route;
 	char			(*rcpt)[ADDR_PATH_MAX + 1]; /* accepted */
+	char			(*rparams)[SMTP_RCPT_PARAMS_MAX]; /* theirs */
 	int			 nrcpt, caprcpt;
 	enum tx_mode		 mode;
 	char			 reject[SMTP_CLIENT_TEXT_MAX + 8];
 	char			 outage[ADDR_DOMAIN_MAX + 160]; /* why */
 	struct smtp_path	 pending;	/* RCPT awaiting upstream */
+	char			 pending_params[SMTP_RCPT_PARAMS_MAX];
 	enum tx_pend		 pend;
 	int			 mail_sent, mail_ok;
 	int			 host;		/* route server in use */

@@ -54,7 +54,7 @@ smtp_client_send(struct smtp_client *c, enum smtp_cop op, const char *line)
 	buf_commit(c->out, n + 2);
 	if (op == COP_EHLO)
 		c->cap_pipelining = c->cap_8bitmime = c->cap_starttls =
-		    c->cap_size = 0;
+		    c->cap_size = c->cap_dsn = 0;
 	return smtp_client_expect(c, op);
 }
 
@@ -82,6 +82,8 @@ parse_capability(struct smtp_client *c, const char *kw, size_t n)
 		c->cap_8bitmime = 1;
 	else if (strcasecmp(word, "STARTTLS") == 0)
 		c->cap_starttls = 1;
+	else if (strcasecmp(word, "DSN") == 0)
+		c->cap_dsn = 1;
 	else if (strncasecmp(word, "SIZE", 4) == 0 &&
 	    (word[4] == '\0' || word[4] == ' ')) {
 		c->cap_size = 1;
@@ -180,15 +182,27 @@ smtp_reply_status(int code, const char *p, char *status, size_t size)
 
 int
 smtp_client_mail_line(const struct smtp_client *c, char *line, size_t size,
-    const char *from, uint64_t msg_size, int eightbit)
+    const char *from, uint64_t msg_size, int eightbit, const char *dsn)
 {
 	char sz[32] = "";
-	int n;
+	int n, d = c->cap_dsn && dsn != NULL && dsn[0] != '\0';
 
 	if (msg_size > 0 && c->cap_size)
 		snprintf(sz, sizeof(sz), " SIZE=%llu",
 		    (unsigned long long)msg_size);
-	n = snprintf(line, size, "MAIL FROM:<%s>%s%s", from, sz,
-	    eightbit && c->cap_8bitmime ? " BODY=8BITMIME" : "");
+	n = snprintf(line, size, "MAIL FROM:<%s>%s%s%s%s", from, sz,
+	    eightbit && c->cap_8bitmime ? " BODY=8BITMIME" : "",
+	    d ? " " : "", d ? dsn : "");
+	return n >= 0 && (size_t)n < size ? 0 : -1;
+}
+
+int
+smtp_client_rcpt_line(const struct smtp_client *c, char *line, size_t size,
+    const char *to, const char *dsn)
+{
+	int d = c->cap_dsn && dsn != NULL && dsn[0] != '\0';
+	int n = snprintf(line, size, "RCPT TO:<%s>%s%s", to, d ? " " : "",
+	    d ? dsn : "");
+
 	return n >= 0 && (size_t)n < size ? 0 : -1;
 }

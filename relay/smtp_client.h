@@ -41,6 +41,7 @@ struct smtp_client {
 	int		 head, count;
 	/* capabilities from the last EHLO reply */
 	int		 cap_pipelining, cap_8bitmime, cap_starttls, cap_size;
+	int		 cap_dsn;
 	uint64_t	 max_size;
 	int		 lines;		/* of the reply being read */
 	int		 code;		/* its code, the same on every line */
@@ -78,9 +79,17 @@ void smtp_reply_status(int code, const char *text, char *status,
     size_t size);
 
 /* "MAIL FROM:<from>" with SIZE= (when size > 0 and the server offers
- * SIZE) and BODY=8BITMIME (when eightbit and the server offers it).
- * Returns 0, or -1 when it does not fit. */
+ * SIZE), BODY=8BITMIME (when eightbit and the server offers it) and the
+ * sender's DSN parameters ("RET=... ENVID=...", "" for none) when the
+ * server offers DSN. Returns 0, or -1 when it does not fit. */
 int smtp_client_mail_line(const struct smtp_client *c, char *line,
-    size_t size, const char *from, uint64_t msg_size, int eightbit);
+    size_t size, const char *from, uint64_t msg_size, int eightbit,
+    const char *dsn);
+
+/* "RCPT TO:<to>" with the recipient's DSN parameters ("NOTIFY=...
+ * ORCPT=...", "" for none) when the server offers DSN. 0, or -1 when it
+ * does not fit. */
+int smtp_client_rcpt_line(const struct smtp_client *c, char *line,
+    size_t size, const char *to, const char *dsn);
 
 #endif

@@ -1,7 +1,7 @@
 /*
  * smtp_server.c — see smtp_server.h. One handler per verb, dispatched
  * from a table; one framing function for commands, one for DATA and one
- * for BDAT chunks.
+ * for BDAT chunks; one parameter reader for MAIL and RCPT.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -147,6 +147,7 @@ cmd_helo_common(struct smtp_server *s, const char *args,
 			reply(s, "250-STARTTLS");
 		reply(s, "250-ENHANCEDSTATUSCODES");
 		reply(s, "250-8BITMIME");
+		reply(s, "250-DSN");
 		reply(s, "250 CHUNKING");
 	}
 	ev->type = SMTP_EV_HELO;
@@ -179,11 +180,200 @@ skip_keyword(const char *args, const char *kw)
 	return args;
 }
 
+/* xtext (RFC 3461 4): "!".."~" but "+" and "=", or "+" and two
+ * upper-case hex digits; 1..max octets. */
+static int
+xtext_valid(const char *p, size_t max)
+{
+	size_t n = strlen(p), i;
+
+	if (n == 0 || n > max)
+		return 0;
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+
+		if (c == '+') {
+			if (!strchr("0123456789ABCDEF", p[i + 1]) ||
+			    p[i + 1] == '\0' || !strchr("0123456789ABCDEF",
+			    p[i + 2]) || p[i + 2] == '\0')
+				return 0;
+			i += 2;
+		} else if (c < '!' || c > '~' || c == '=') {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+/* NOTIFY=NEVER, or a list of SUCCESS, FAILURE, DELAY without repeats
+ * (RFC 3461 4.1); its canonical upper-case form into out. */
+static int
+notify_parse(const char *v, char *out, size_t size)
+{
+	static const char *const kw[] = { "SUCCESS", "FAILURE", "DELAY" };
+	int seen[3] = { 0, 0, 0 }, never = 0, any = 0, i;
+	char item[16];
+
+	while (*v) {
+		size_t n = strcspn(v, ",");
+
+		if (n == 0 || n >= sizeof(item))
+			return -1;
+		memcpy(item, v, n);
+		item[n] = '\0';
+		v += n;
+		if (*v == ',' && *++v == '\0')
+			return -1;
+		if (strcasecmp(item, "NEVER") == 0) {
+			if (never++)
+				return -1;
+			continue;
+		}
+		for (i = 0; i < 3; i++)
+			if (strcasecmp(item, kw[i]) == 0)
+				break;
+		if (i == 3 || seen[i]++)
+			return -1;
+		any = 1;
+	}
+	if (never == any)	/* NEVER alone, or a list without it */
+		return -1;
+	out[0] = '\0';
+	if (never) {
+		str_copy(out, "NEVER", size);
+		return 0;
+	}
+	for (i = 0; i < 3; i++)
+		if (seen[i]) {
+			if (out[0] != '\0')
+				strncat(out, ",", size - strlen(out) - 1);
+			strncat(out, kw[i], size - strlen(out) - 1);
+		}
+	return 0;
+}
+
+/* ORCPT=addr-type;xtext (RFC 3461 4.2): an atom, ";", xtext. */
+static int
+orcpt_valid(const char *v)
+{
+	const char *semi = strchr(v, ';');
+	const char *p;
+
+	if (semi == NULL || semi == v || strlen(v) > SMTP_ORCPT_MAX)
+		return 0;
+	for (p = v; p < semi; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || *p == '-'))
+			return 0;
+	return xtext_valid(semi + 1, SMTP_ORCPT_MAX);
+}
+
+/* Appends "KEY=value" to the canonical parameter string. */
+static void
+param_add(char *params, size_t size, const char *key, const char *value)
+{
+	size_t n = strlen(params);
+
+	snprintf(params + n, size - n, "%s%s=%s", n ? " " : "", key, value);
+}
+
+/* One parameter of MAIL or RCPT ("KEY=value" or "KEY"): 0 when taken,
+ * else the reply's text. Each keyword at most once (`seen`). */
+static const char *
+param_take(struct smtp_server *s, struct smtp_event *ev, int is_mail,
+    char *word, unsigned *seen)
+{
+	char *eq = strchr(word, '='), canon[40];
+	const char *key = word, *val = eq ? eq + 1 : NULL;
+	unsigned bit;
+
+	if (eq)
+		*eq = '\0';
+	if (is_mail && strcasecmp(key, "SIZE") == 0 && val) {
+		bit = 1;
+		if (parse_uint(val, 0, UINT64_MAX / 2, &ev->size) != 0)
+			return "501 5.5.4 Bad SIZE parameter";
+		if (ev->size > s->lim.max_size)
+			return "552 5.3.4 Message size exceeds fixed limit";
+	} else if (is_mail && strcasecmp(key, "BODY") == 0 && val) {
+		bit = 2;
+		if (strcasecmp(val, "8BITMIME") == 0)
+			ev->body_8bit = 1;
+		else if (strcasecmp(val, "7BIT") == 0)
+			ev->body_8bit = 0;
+		else
+			return "501 5.5.4 Bad BODY parameter";
+	} else if (is_mail && strcasecmp(key, "RET") == 0 && val) {
+		bit = 4;
+		if (strcasecmp(val, "FULL") != 0 && strcasecmp(val, "HDRS") != 0)
+			return "501 5.5.4 Bad RET parameter";
+		param_add(ev->params, sizeof(ev->params), "RET",
+		    strcasecmp(val, "FULL") == 0 ? "FULL" : "HDRS");
+	} else if (is_mail && strcasecmp(key, "ENVID") == 0 && val) {
+		bit = 8;
+		if (!xtext_valid(val, SMTP_ENVID_MAX))
+			return "501 5.5.4 Bad ENVID parameter";
+		param_add(ev->params, sizeof(ev->params), "ENVID", val);
+	} else if (!is_mail && strcasecmp(key, "NOTIFY") == 0 && val) {
+		bit = 16;
+		if (notify_parse(val, canon, sizeof(canon)) != 0)
+			return "501 5.5.4 Bad NOTIFY parameter";
+		param_add(ev->params, sizeof(ev->params), "NOTIFY", canon);
+	} else if (!is_mail && strcasecmp(key, "ORCPT") == 0 && val) {
+		bit = 32;
+		if (!orcpt_valid(val))
+			return "501 5.5.4 Bad ORCPT parameter";
+		param_add(ev->params, sizeof(ev->params), "ORCPT", val);
+	} else {
+		return "555 5.5.4 Unsupported option";
+	}
+	if (*seen & bit)
+		return "501 5.5.4 Parameter given twice";
+	*seen |= bit;
+	return NULL;
+}
+
+/* The parameters after a path: SP-separated; each taken or refused
+ * (NULL, or the reply, formatted in line). */
+static const char *
+params_read(struct smtp_server *s, struct smtp_event *ev, int is_mail,
+    const char *param, char *line, size_t size)
+{
+	char word[SMTP_CMD_LINE_MAX];
+	const char *err;
+	unsigned seen = 0;
+
+	while (*param) {
+		size_t n;
+
+		if (*param != ' ')
+			return is_mail ?
+			    "501 5.5.4 Syntax: MAIL FROM:<address> [params]" :
+			    "501 5.5.4 Syntax: RCPT TO:<address> [params]";
+		while (*param == ' ')
+			param++;
+		n = strcspn(param, " ");
+		if (n == 0)
+			break;
+		memcpy(word, param, n);
+		word[n] = '\0';
+		param += n;
+		if ((err = param_take(s, ev, is_mail, word, &seen)) != NULL) {
+			if (strncmp(err, "555", 3) != 0)
+				return err;
+			snprintf(line, size, "%s: %.*s", err, (int)(n > 64 ? 64 : n),
+			    param - n);
+			return line;
+		}
+	}
+	return NULL;
+}
+
 static enum smtp_ev
 cmd_mail(struct smtp_server *s, const char *args, struct smtp_event *ev)
 {
 	char line[SMTP_CMD_LINE_MAX];
-	const char *p, *param;
+	const char *p, *param, *err;
 	enum addr_status st;
 	size_t used;
 
@@ -203,43 +393,8 @@ cmd_mail(struct smtp_server *s, const char *args, struct smtp_event *ev)
 		return error_reply(s, ev, line);
 	}
 	param = p + used;
-	while (*param) {
-		char word[64];
-		size_t n;
-
-		if (*param != ' ')
-			return error_reply(s, ev,
-			    "501 5.5.4 Syntax: MAIL FROM:<address> [params]");
-		while (*param == ' ')
-			param++;
-		n = strcspn(param, " ");
-		if (n == 0)
-			break;
-		if (n >= sizeof(word)) {
-			return error_reply(s, ev,
-			    "555 5.5.4 Unsupported option: (too long)");
-		}
-		memcpy(word, param, n);
-		word[n] = '\0';
-		param += n;
-		if (strncasecmp(word, "SIZE=", 5) == 0) {
-			if (parse_uint(word + 5, 0, UINT64_MAX / 2, &ev->size)
-			    != 0)
-				return error_reply(s, ev,
-				    "501 5.5.4 Bad SIZE parameter");
-			if (ev->size > s->lim.max_size)
-				return error_reply(s, ev, "552 5.3.4 Message size "
-				    "exceeds fixed limit");
-		} else if (strcasecmp(word, "BODY=8BITMIME") == 0) {
-			ev->body_8bit = 1;
-		} else if (strcasecmp(word, "BODY=7BIT") == 0) {
-			ev->body_8bit = 0;
-		} else {
-			snprintf(line, sizeof(line),
-			    "555 5.5.4 Unsupported option: %s", word);
-			return error_reply(s, ev, line);
-		}
-	}
+	if ((err = params_read(s, ev, 1, param, line, sizeof(line))) != NULL)
+		return error_reply(s, ev, err);
 	s->count[V_MAIL]++;
 	s->pending = SMTP_EV_MAIL;
 	ev->type = SMTP_EV_MAIL;
@@ -250,7 +405,7 @@ static enum smtp_ev
 cmd_rcpt(struct smtp_server *s, const char *args, struct smtp_event *ev)
 {
 	char line[SMTP_CMD_LINE_MAX];
-	const char *p;
+	const char *p, *err;
 	enum addr_status st;
 	size_t used;
 
@@ -269,11 +424,8 @@ cmd_rcpt(struct smtp_server *s, const char *args, struct smtp_event *ev)
 		    addr_status_text(st));
 		return error_reply(s, ev, line);
 	}
-	if (p[used] != '\0') {
-		snprintf(line, sizeof(line),
-		    "555 5.5.4 Unsupported option: %.64s", p + used + 1);
-		return error_reply(s, ev, line);
-	}
+	if ((err = params_read(s, ev, 0, p + used, line, sizeof(line))) != NULL)
+		return error_reply(s, ev, err);
 	/* Past max_recipients a client gets 452 and sends the rest in a new
 	 * transaction (RFC 5321 4.5.3.1.10); a client that overshoots by as
 	 * many again is not doing that: each further RCPT counts as an error,

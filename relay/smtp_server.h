@@ -1,6 +1,6 @@
 /*
  * smtp_server.h — the SMTP server protocol machine (RFC 5321, with
- * PIPELINING, SIZE, 8BITMIME, ENHANCEDSTATUSCODES, STARTTLS, CHUNKING).
+ * PIPELINING, SIZE, 8BITMIME, ENHANCEDSTATUSCODES, STARTTLS, CHUNKING, DSN).
  *
  * Pure: bytes in, replies and events out. It never touches a descriptor,
  * a clock or the configuration beyond the limits it is given. The caller
@@ -24,6 +24,10 @@
  * transaction asks the DATA decision (a 354 answer starts the chunk and
  * is not sent); a refused or out-of-place chunk is still read to its
  * end, then answered.
+ *
+ * DSN (RFC 3461): RET and ENVID on MAIL, NOTIFY and ORCPT on RCPT are
+ * checked (syntax, xtext, lengths, no repeats) and handed out as one
+ * canonical parameter string per command, ready to be passed on.
  */
 #ifndef MXGATE_SMTP_SERVER_H
 #define MXGATE_SMTP_SERVER_H
@@ -76,12 +80,22 @@ enum smtp_msg_error {
 };
 
 #define SMTP_BDAT_REPLY_MAX	128	/* a reply owed after a chunk */
+#define SMTP_ENVID_MAX		100	/* RFC 3461 4.4 */
+#define SMTP_ORCPT_MAX		500	/* RFC 3461 4.2 */
+/* "RET=HDRS ENVID=<100>", with NUL */
+#define SMTP_MAIL_PARAMS_MAX	(sizeof("RET=HDRS ENVID=") + SMTP_ENVID_MAX)
+/* "NOTIFY=SUCCESS,FAILURE,DELAY ORCPT=<500>", with NUL */
+#define SMTP_RCPT_PARAMS_MAX	\
+	(sizeof("NOTIFY=SUCCESS,FAILURE,DELAY ORCPT=") + SMTP_ORCPT_MAX)
 
 struct smtp_event {
 	enum smtp_ev		 type;
 	struct smtp_path	 path;		/* MAIL, RCPT */
 	uint64_t		 size;		/* MAIL: SIZE=, EOM: bytes */
 	int			 body_8bit;	/* MAIL: BODY=8BITMIME */
+	/* MAIL: "RET=... ENVID=...", RCPT: "NOTIFY=... ORCPT=...", each
+	 * part only when given; "" when none */
+	char			 params[SMTP_RCPT_PARAMS_MAX];
 	const char		*data;		/* CONTENT */
 	size_t			 len;
 	enum smtp_msg_error	 msg_error;	/* EOM */

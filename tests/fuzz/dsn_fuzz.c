@@ -9,9 +9,10 @@
  * line is stuffed twice; the collector keeps a prefix of its input.
  *
  * Input: byte 0 options (bit 0 failure instead of expiry, bit 1 headers
- * cut, bit 2 a second recipient), then NUL-separated fields: reporting
- * MTA, postmaster, queue id, sender, recipient, status, diagnostic,
- * remote MTA; the rest is the header block.
+ * cut, bit 2 a second recipient, bit 3 DSN parameters), then
+ * NUL-separated fields: reporting MTA, postmaster, queue id, sender,
+ * recipient, status, diagnostic, remote MTA, (bit 3) the sender's and the
+ * recipient's DSN parameters; the rest is the header block.
  */
 #include <string.h>
 
@@ -70,7 +71,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fuzz_in in = { data, size };
 	unsigned opt = fuzz_u8(&in);
-	char f[8][600];
+	char f[10][600];
 	struct dsn_rcpt r[2];
 	struct dsn_input di;
 	size_t i, n;
@@ -88,6 +89,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	r[0].diag = field(&in, f[6], sizeof(f[6]));
 	r[0].remote_mta = field(&in, f[7], sizeof(f[7]));
 	r[0].last_attempt_us = 1700000000000000LL;
+	if (opt & 8) {		/* DSN parameters, any bytes */
+		di.params = field(&in, f[8], sizeof(f[8]));
+		r[0].params = field(&in, f[9], sizeof(f[9]));
+	}
 	r[1] = r[0];
 	r[1].status = NULL;
 	r[1].diag = NULL;

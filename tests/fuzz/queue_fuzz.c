@@ -6,8 +6,8 @@
  * and the envelope a worker hands the queue owner (relay/queued.c), whose
  * addresses the runner later writes into command lines. Invariants: a
  * decoded envelope stays within its bounds; a queue owner's envelope
- * yields only addresses that pass addr_check() and make a command line
- * the SMTP client accepts; no time computation overflows (UBSan).
+ * yields only addresses that pass addr_check() and, with their DSN
+ * parameters, make command lines the SMTP client accepts; no time computation overflows (UBSan).
  *
  * The runner's report (envelope.c) as the queue owner reads it: a
  * decoded report encodes back to the same bytes.
@@ -57,7 +57,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct queue_msg m;
 	struct smtp_client c;
 	struct buf out;
-	char line[ADDR_PATH_MAX + 16];
+	char line[ADDR_PATH_MAX + 16 + QUEUE_RCPT_PARAMS_MAX];
 	int i, st;
 
 	queue_msg_init(&m);
@@ -88,14 +88,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_ASSERT(addr_domain_valid(m.route_domain));
 		buf_init(&out, 1 << 16);
 		smtp_client_init(&c, &out);
-		snprintf(line, sizeof(line), "MAIL FROM:<%s>", m.from);
+		c.cap_dsn = 1;		/* the parameters go out too */
+		FUZZ_ASSERT(smtp_client_mail_line(&c, line, sizeof(line),
+		    m.from, 0, 0, m.params) == 0);
 		FUZZ_ASSERT(smtp_client_send(&c, COP_MAIL, line) == 0);
 		for (i = 0; i < m.nrcpt; i++) {
 			FUZZ_ASSERT(addr_check(m.rcpt[i].addr, 0) == ADDR_OK);
-			snprintf(line, sizeof(line), "RCPT TO:<%s>",
-			    m.rcpt[i].addr);
+			FUZZ_ASSERT(smtp_client_rcpt_line(&c, line,
+			    sizeof(line), m.rcpt[i].addr, m.rcpt[i].params)
+			    == 0);
 			buf_consume(&out, out.len);
 			smtp_client_init(&c, &out);	/* a FIFO per line */
+			c.cap_dsn = 1;
 			FUZZ_ASSERT(smtp_client_send(&c, COP_RCPT, line) == 0);
 			FUZZ_ASSERT(fuzz_crlf_only(buf_ptr(&out), out.len));
 		}

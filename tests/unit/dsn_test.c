@@ -100,15 +100,19 @@ main(void)
 	static struct dsn_headers h;
 	const char *hdrs = "Received: from client.ext.example\r\nSubject: hello\r\n";
 	struct dsn_rcpt r[2] = {
-		{ "bob@example.test", "4.3.0", "451 4.3.0 try again later",
-		  "mail.example.test", 1700082800000000LL },
-		{ "carol@example.test", NULL, NULL, NULL, 0 },
+		{ .addr = "bob@example.test", .status = "4.3.0",
+		  .diag = "451 4.3.0 try again later",
+		  .remote_mta = "mail.example.test",
+		  .last_attempt_us = 1700082800000000LL },
+		{ .addr = "carol@example.test" },
 	};
 	struct dsn_input in = {
-		"mx.example.net", "postmaster@example.test",
-		"0123456789ABCDEF01", "alice@ext.example",
-		1698790400000000LL, 1700086400000000LL, DSN_EXPIRED, r, 2,
-		NULL, 0, 0,
+		.reporting_mta = "mx.example.net",
+		.postmaster = "postmaster@example.test",
+		.queue_id = "0123456789ABCDEF01", .from = "alice@ext.example",
+		.arrival_us = 1698790400000000LL,
+		.now_us = 1700086400000000LL, .reason = DSN_EXPIRED,
+		.rcpt = r, .nrcpt = 2,
 	};
 	char hostile[700], date[40];
 	size_t longest, i;
@@ -250,5 +254,47 @@ main(void)
 	ok(dsn_headers_collect(&h, big, sizeof(big)) == 1 && h.cut &&
 	    h.len <= DSN_HEADERS_MAX && h.len % 10 == 0,
 	    "over-long headers: cut at a field boundary, flagged");
+
+	/* the sender's DSN identifiers reach the report */
+	{
+		char v[64];
+
+		ok(dsn_param("RET=HDRS ENVID=a+2Bb", "ENVID", v, sizeof(v)) == 0 &&
+		    strcmp(v, "a+2Bb") == 0, "dsn_param: ENVID found");
+		ok(dsn_param("NOTIFY=NEVER ORCPT=rfc822;x@y", "ORCPT", v,
+		    sizeof(v)) == 0 && strcmp(v, "rfc822;x@y") == 0,
+		    "dsn_param: ORCPT found");
+		ok(dsn_param("XENVID=1 ENVIDX=2", "ENVID", v, sizeof(v)) == -1 &&
+		    v[0] == '\0', "dsn_param: no prefix or suffix match");
+		ok(dsn_param(NULL, "ENVID", v, sizeof(v)) == -1,
+		    "dsn_param: no parameters");
+		ok(dsn_param("ENVID=0123456789", "ENVID", v, 5) == -1,
+		    "dsn_param: a value that does not fit is absent");
+		r[0].params = "NOTIFY=FAILURE ORCPT=rfc822;bob+40old@example.test";
+		r[1].params = "";
+		in.params = "RET=HDRS ENVID=QQ314159";
+		in.reason = DSN_FAILED;
+		in.headers = hdrs;
+		in.headers_len = strlen(hdrs);
+		n = dsn_build(&in, out, sizeof(out), NULL);
+		ok(n > 0 && strstr(out, "\r\n\r\nOriginal-Envelope-Id: QQ314159"
+		    "\r\nReporting-MTA: dns; mx.example.net\r\n") != NULL,
+		    "ENVID: Original-Envelope-Id, first of the message fields");
+		ok(n > 0 && strstr(out, "\r\n\r\nOriginal-Recipient: rfc822;"
+		    "bob+40old@example.test\r\nFinal-Recipient: rfc822; "
+		    "bob@example.test\r\n") != NULL,
+		    "ORCPT: Original-Recipient, before Final-Recipient");
+		{
+			const char *p = out;
+			int count = 0;
+
+			while ((p = strstr(p, "Original-Recipient:")) != NULL) {
+				count++;
+				p++;
+			}
+			is_int(count, 1, "a recipient without ORCPT gets no "
+			    "Original-Recipient");
+		}
+	}
 	return done_testing();
 }

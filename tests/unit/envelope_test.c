@@ -36,45 +36,60 @@ main(void)
 		uint32_t	 nrcpt;
 		const char	*name;
 	} bad[] = {
-		{ ENV("a@s.test\0example.test\0b@example.test\r\nDATA\0"), 1,
+		{ ENV("a@s.test\0example.test\0\0b@example.test\r\nDATA\0\0"), 1,
 		    "CR LF in a recipient" },
-		{ ENV("a@s.test>\r\nRCPT TO:<x@evil.test\0example.test\0"
-		    "b@example.test\0"), 1, "CR LF in the sender" },
-		{ ENV("a@s.test\0example.test\0b@example.test>x\0"), 1,
+		{ ENV("a@s.test>\r\nRCPT TO:<x@evil.test\0example.test\0\0"
+		    "b@example.test\0\0"), 1, "CR LF in the sender" },
+		{ ENV("a@s.test\0example.test\0\0b@example.test>x\0\0"), 1,
 		    "'>' after a recipient" },
-		{ ENV("a@s.test\0example.test\0b@evil.test@example.test\0"), 1,
-		    "two '@'" },
-		{ ENV("a@s.test\0example.test\0b%evil.test@example.test\0"), 1,
-		    "'%' hack" },
-		{ ENV("a@s.test\0example.test\0@x:b@example.test\0"), 1,
+		{ ENV("a@s.test\0example.test\0\0b@evil.test@example.test\0\0"),
+		    1, "two '@'" },
+		{ ENV("a@s.test\0example.test\0\0b%evil.test@example.test\0\0"),
+		    1, "'%' hack" },
+		{ ENV("a@s.test\0example.test\0\0@x:b@example.test\0\0"), 1,
 		    "source route" },
-		{ ENV("a@s.test\0example.test\0b\0"), 1, "no domain" },
-		{ ENV("a@s.test\0example.test\0b@Example.TEST\0"), 1,
+		{ ENV("a@s.test\0example.test\0\0b\0\0"), 1, "no domain" },
+		{ ENV("a@s.test\0example.test\0\0b@Example.TEST\0\0"), 1,
 		    "not the canonical form (domain case)" },
-		{ ENV("a@s.test\0example.test\0\0"), 1, "empty recipient" },
-		{ ENV("a@s.test\0ex ample.test\0b@example.test\0"), 1,
+		{ ENV("a@s.test\0example.test\0\0\0\0"), 1, "empty recipient" },
+		{ ENV("a@s.test\0ex ample.test\0\0b@example.test\0\0"), 1,
 		    "bad route domain" },
-		{ ENV("a@s.test\0\0b@example.test\0"), 1, "empty route domain" },
-		{ ENV("a@s.test\0example.test\0b@example.test\0junk"), 1,
+		{ ENV("a@s.test\0\0\0b@example.test\0\0"), 1,
+		    "empty route domain" },
+		{ ENV("a@s.test\0example.test\0\0b@example.test\0\0junk"), 1,
 		    "bytes after the last recipient" },
-		{ ENV("a@s.test\0example.test\0b@example.test\0"), 2,
+		{ ENV("a@s.test\0example.test\0\0b@example.test\0\0"), 2,
 		    "fewer recipients than announced" },
-		{ ENV("a@s.test\0example.test\0b@example.test"), 1,
+		{ ENV("a@s.test\0example.test\0\0b@example.test\0"), 1,
+		    "a recipient's parameters missing" },
+		{ ENV("a@s.test\0example.test\0\0b@example.test"), 1,
 		    "last string not terminated" },
-		{ ENV("a@s.test\0example.test\0b@example.test\0"), 0,
+		{ ENV("a@s.test\0example.test\0\0b@example.test\0\0"), 0,
 		    "no recipient" },
+		{ ENV("a@s.test\0example.test\0RET=FULL\r\nRSET\0"
+		    "b@example.test\0\0"), 1, "CR LF in the sender's parameters" },
+		{ ENV("a@s.test\0example.test\0\0b@example.test\0"
+		    "NOTIFY=NEVER\r\nDATA\0"), 1,
+		    "CR LF in a recipient's parameters" },
+		{ ENV("a@s.test\0example.test\0\0b@example.test\0"
+		    "ORCPT=rfc822;\xc3\xa9\0"), 1,
+		    "8-bit octets in a recipient's parameters" },
 	};
 	struct queue_msg m;
 	size_t i;
 
-	is_int(parse(ENV("a@s.test\0example.test\0b@example.test\0"
-	    "\"c.d\"@sub.example.test\0"), 2, &m), 0, "good envelope");
+	is_int(parse(ENV("a@s.test\0example.test\0RET=HDRS ENVID=x+2B\0"
+	    "b@example.test\0\0\"c.d\"@sub.example.test\0NOTIFY=NEVER\0"), 2,
+	    &m), 0, "good envelope");
 	ok(strcmp(m.from, "a@s.test") == 0 &&
 	    strcmp(m.route_domain, "example.test") == 0 && m.nrcpt == 2 &&
-	    strcmp(m.rcpt[1].addr, "\"c.d\"@sub.example.test") == 0,
-	    "... its fields");
+	    strcmp(m.rcpt[1].addr, "\"c.d\"@sub.example.test") == 0 &&
+	    strcmp(m.params, "RET=HDRS ENVID=x+2B") == 0 &&
+	    strcmp(m.rcpt[0].params, "") == 0 &&
+	    strcmp(m.rcpt[1].params, "NOTIFY=NEVER") == 0,
+	    "... its fields, the DSN parameters among them");
 	queue_msg_free(&m);
-	is_int(parse(ENV("\0example.test\0b@example.test\0"), 1, &m), 0,
+	is_int(parse(ENV("\0example.test\0\0b@example.test\0\0"), 1, &m), 0,
 	    "null sender");
 	queue_msg_free(&m);
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -87,19 +102,29 @@ main(void)
 	{
 		static char buf[ENVELOPE_MAX];
 		const char *rc[2] = { "b@example.test", "\"c..d\"@example.test" };
+		const char *rp[2] = { "NOTIFY=SUCCESS ORCPT=rfc822;b@x.test", "" };
 		size_t n = envelope_encode(buf, sizeof(buf), "", "example.test",
-		    rc, 2);
+		    "ENVID=1", rc, rp, 2);
 
-		ok(n == 1 + 13 + 15 + 20, "encode: %zu bytes", n);
+		ok(n == 1 + 13 + 8 + 15 + 37 + 20 + 1, "encode: %zu bytes", n);
 		queue_msg_init(&m);
 		ok(n > 0 && envelope_decode(buf, n, 2, &m) == 0 &&
 		    m.from[0] == '\0' && m.nrcpt == 2 &&
-		    strcmp(m.rcpt[1].addr, rc[1]) == 0, "decode(encode())");
+		    strcmp(m.rcpt[1].addr, rc[1]) == 0 &&
+		    strcmp(m.params, "ENVID=1") == 0 &&
+		    strcmp(m.rcpt[0].params, rp[0]) == 0, "decode(encode())");
 		queue_msg_free(&m);
-		is_int((int)envelope_encode(buf, 10, "", "example.test", rc, 2),
-		    0, "encode: does not fit -> 0");
+		n = envelope_encode(buf, sizeof(buf), "", "example.test", NULL,
+		    rc, NULL, 2);
+		queue_msg_init(&m);
+		ok(n == 1 + 13 + 1 + 15 + 1 + 20 + 1 &&
+		    envelope_decode(buf, n, 2, &m) == 0 && m.params[0] == '\0' &&
+		    m.rcpt[0].params[0] == '\0', "no parameters: empty strings");
+		queue_msg_free(&m);
+		is_int((int)envelope_encode(buf, 10, "", "example.test", NULL, rc,
+		    NULL, 2), 0, "encode: does not fit -> 0");
 		is_int((int)envelope_encode(buf, sizeof(buf), "", "example.test",
-		    rc, 0), 0, "encode: no recipient -> 0");
+		    NULL, rc, NULL, 0), 0, "encode: no recipient -> 0");
 	}
 	/* the runner's report */
 	{

@@ -397,6 +397,30 @@ main(void)
 	sink_reset(&s);
 	queue_msg_free(&m);
 
+	/* the DSN parameters, when a message has them, come back too */
+	envelope(&m, "carol@ext.example", 2);
+	str_copy(m.params, "RET=HDRS ENVID=Q+2B7", sizeof(m.params));
+	str_copy(m.rcpt[1].params, "NOTIFY=FAILURE,DELAY ORCPT=rfc822;u+2Bx@"
+	    "example.test", sizeof(m.rcpt[1].params));
+	iov[0].iov_base = body;
+	iov[0].iov_len = strlen(body);
+	is_int(queue_put(q, &m, iov, 1), QUEUE_OK, "put with DSN parameters");
+	queue_msg_init(&g);
+	is_int(queue_get(q, m.id, &g), QUEUE_OK, "get it");
+	ok(strcmp(g.params, "RET=HDRS ENVID=Q+2B7") == 0 &&
+	    g.rcpt[0].params[0] == '\0' && strcmp(g.rcpt[1].params,
+	    "NOTIFY=FAILURE,DELAY ORCPT=rfc822;u+2Bx@example.test") == 0,
+	    "... the sender's and each recipient's DSN parameters read back");
+	is_int(queue_update(q, &g), QUEUE_OK, "update keeps them");
+	queue_msg_free(&g);
+	queue_msg_init(&g);
+	ok(queue_get(q, m.id, &g) == QUEUE_OK && strcmp(g.rcpt[1].params,
+	    "NOTIFY=FAILURE,DELAY ORCPT=rfc822;u+2Bx@example.test") == 0,
+	    "... and they are still there after the update");
+	queue_delete(q, m.id);
+	queue_msg_free(&g);
+	queue_msg_free(&m);
+
 	/* 10 MB in three odd-sized pieces */
 	big = tq_body(bigsz, 42);
 	memcpy(big + 5000000, MARKER, strlen(MARKER));

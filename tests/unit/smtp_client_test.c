@@ -67,6 +67,35 @@ test_replies(void)
 	ok(c.cli.cap_pipelining && c.cli.cap_8bitmime && c.cli.cap_starttls &&
 	    c.cli.cap_size, "EHLO: capabilities");
 	is_int(c.cli.max_size, 20480000, "EHLO: SIZE value");
+	ok(!c.cli.cap_dsn, "EHLO: no DSN offered");
+	{
+		char line[1024];
+
+		ok(smtp_client_mail_line(&c.cli, line, sizeof(line), "b@s.test",
+		    100, 1, "RET=HDRS ENVID=x") == 0 && strcmp(line,
+		    "MAIL FROM:<b@s.test> SIZE=100 BODY=8BITMIME") == 0,
+		    "MAIL line: no DSN parameters to a server without DSN");
+		ok(smtp_client_rcpt_line(&c.cli, line, sizeof(line),
+		    "a@example.test", "NOTIFY=NEVER") == 0 &&
+		    strcmp(line, "RCPT TO:<a@example.test>") == 0,
+		    "RCPT line: none either");
+		c.cli.cap_dsn = 1;
+		ok(smtp_client_mail_line(&c.cli, line, sizeof(line), "b@s.test",
+		    0, 0, "RET=HDRS ENVID=x") == 0 && strcmp(line,
+		    "MAIL FROM:<b@s.test> RET=HDRS ENVID=x") == 0,
+		    "MAIL line: DSN parameters to a server offering DSN");
+		ok(smtp_client_rcpt_line(&c.cli, line, sizeof(line),
+		    "a@example.test", "NOTIFY=NEVER") == 0 &&
+		    strcmp(line, "RCPT TO:<a@example.test> NOTIFY=NEVER") == 0,
+		    "RCPT line: with its parameters");
+		ok(smtp_client_rcpt_line(&c.cli, line, sizeof(line),
+		    "a@example.test", "") == 0 &&
+		    strcmp(line, "RCPT TO:<a@example.test>") == 0,
+		    "RCPT line: a recipient without parameters");
+		is_int(smtp_client_rcpt_line(&c.cli, line, 20, "a@example.test",
+		    ""), -1, "RCPT line that does not fit: -1");
+		c.cli.cap_dsn = 0;
+	}
 
 	/* pipelined: three replies in one read, in order */
 	smtp_client_send(&c.cli, COP_MAIL, "MAIL FROM:<b@s.test>");

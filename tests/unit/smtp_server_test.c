@@ -27,6 +27,7 @@ struct t {
 	const char		*eom_reply;	/* answer to EOM; NULL: by error */
 	const char		*rcpt_reply;
 	const char		*data_reply;	/* answer to DATA; NULL: 354 */
+	char			 params[SMTP_RCPT_PARAMS_MAX];	/* last MAIL/RCPT */
 };
 
 static void
@@ -67,10 +68,12 @@ t_run(struct t *t)
 			break;
 		case SMTP_EV_MAIL:
 			t->mails++;
+			str_copy(t->params, ev.params, sizeof(t->params));
 			smtp_server_reply(&t->s, "250 2.1.0 Ok");
 			break;
 		case SMTP_EV_RCPT:
 			t->rcpts++;
+			str_copy(t->params, ev.params, sizeof(t->params));
 			smtp_server_reply(&t->s, t->rcpt_reply ? t->rcpt_reply :
 			    "250 2.1.5 Ok");
 			break;
@@ -164,7 +167,7 @@ test_commands(void)
 	feeds(&t, "EHLO client.test\r\n");
 	is_str(out(&t), "250-mx.example.test\r\n250-PIPELINING\r\n"
 	    "250-SIZE 100000\r\n250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n"
-	    "250 CHUNKING\r\n",
+	    "250-DSN\r\n250 CHUNKING\r\n",
 	    "EHLO capabilities (no STARTTLS when TLS is not available)");
 	is_str(t.s.helo, "client.test", "HELO name kept");
 	feeds(&t, "RCPT TO:<a@example.test>\r\n");
@@ -176,8 +179,8 @@ test_commands(void)
 	    "SIZE over the limit");
 	feeds(&t, "MAIL FROM:<b@s.test> SIZE=x\r\n");
 	is_str(out(&t), "501 5.5.4 Bad SIZE parameter\r\n", "bad SIZE");
-	feeds(&t, "MAIL FROM:<b@s.test> RET=HDRS\r\n");
-	is_str(out(&t), "555 5.5.4 Unsupported option: RET=HDRS\r\n",
+	feeds(&t, "MAIL FROM:<b@s.test> AUTH=<>\r\n");
+	is_str(out(&t), "555 5.5.4 Unsupported option: AUTH=<>\r\n",
 	    "unsupported MAIL parameter");
 	feeds(&t, "MAIL FROM:<b%x@s.test>\r\n");
 	is_str(out(&t), "501 5.1.7 Bad sender address syntax: '%' routing is "
@@ -191,8 +194,8 @@ test_commands(void)
 	feeds(&t, "RCPT TO:<>\r\n");
 	is_str(out(&t), "501 5.1.3 Bad recipient address syntax: null address "
 	    "not allowed here\r\n", "null recipient");
-	feeds(&t, "RCPT TO:<a@example.test> NOTIFY=NEVER\r\n");
-	is_str(out(&t), "555 5.5.4 Unsupported option: NOTIFY=NEVER\r\n",
+	feeds(&t, "RCPT TO:<a@example.test> XFORWARD=1\r\n");
+	is_str(out(&t), "555 5.5.4 Unsupported option: XFORWARD=1\r\n",
 	    "RCPT parameter");
 	t.rcpt_reply = "550 5.1.1 no such user";
 	feeds(&t, "RCPT TO:<x@example.test>\r\n");
@@ -742,7 +745,7 @@ test_bdat_wire_form(void)
 
 	t_init(&t, 100000, 10);
 	feeds(&t, "EHLO client.test\r\n");
-	ok(strstr(out(&t), "250-8BITMIME\r\n250 CHUNKING\r\n") != NULL,
+	ok(strstr(out(&t), "250-DSN\r\n250 CHUNKING\r\n") != NULL,
 	    "EHLO offers CHUNKING");
 	t_free(&t);
 
@@ -928,6 +931,72 @@ test_bdat_refusals(void)
 	t_free(&t);
 }
 
+static void
+test_dsn_params(void)
+{
+	static const struct {
+		const char	*cmd, *reply, *params;
+	} c[] = {
+		{ "MAIL FROM:<b@s.test> RET=hdrs ENVID=QQ+2B1", "250", "RET=HDRS ENVID=QQ+2B1" },
+		{ "RCPT TO:<a@example.test> notify=delay,Failure ORCPT=rfc822;a+2Bb@x.test",
+		  "250", "NOTIFY=FAILURE,DELAY ORCPT=rfc822;a+2Bb@x.test" },
+		{ "RCPT TO:<a@example.test> NOTIFY=NEVER", "250", "NOTIFY=NEVER" },
+		{ "RCPT TO:<a@example.test>", "250", "" },
+		{ "RCPT TO:<a@example.test> NOTIFY=NEVER,SUCCESS", "501 5.5.4 Bad NOTIFY", NULL },
+		{ "RCPT TO:<a@example.test> NOTIFY=SUCCESS,SUCCESS", "501 5.5.4 Bad NOTIFY", NULL },
+		{ "RCPT TO:<a@example.test> NOTIFY=SUCCESS,", "501 5.5.4 Bad NOTIFY", NULL },
+		{ "RCPT TO:<a@example.test> NOTIFY=", "501 5.5.4 Bad NOTIFY", NULL },
+		{ "RCPT TO:<a@example.test> ORCPT=a@x.test", "501 5.5.4 Bad ORCPT", NULL },
+		{ "RCPT TO:<a@example.test> ORCPT=rfc822;a=b", "501 5.5.4 Bad ORCPT", NULL },
+		{ "RCPT TO:<a@example.test> ORCPT=rfc822;a+2b", "501 5.5.4 Bad ORCPT", NULL },
+		{ "RCPT TO:<a@example.test> ORCPT=rfc822;a+2", "501 5.5.4 Bad ORCPT", NULL },
+		{ "RCPT TO:<a@example.test> ORCPT=;a@x.test", "501 5.5.4 Bad ORCPT", NULL },
+		{ "RCPT TO:<a@example.test> NOTIFY=NEVER NOTIFY=NEVER", "501 5.5.4 Parameter given twice", NULL },
+		{ "RCPT TO:<a@example.test> RET=FULL", "555 5.5.4 Unsupported option: RET=FULL", NULL },
+		{ "RSET", "250", NULL },
+		{ "MAIL FROM:<b@s.test> RET=ALL", "501 5.5.4 Bad RET", NULL },
+		{ "MAIL FROM:<b@s.test> ENVID=a b", "555", NULL },
+		{ "MAIL FROM:<b@s.test> ENVID=", "501 5.5.4 Bad ENVID", NULL },
+		{ "MAIL FROM:<b@s.test> RET=FULL RET=FULL", "501 5.5.4 Parameter given twice", NULL },
+		{ "MAIL FROM:<b@s.test> NOTIFY=NEVER", "555", NULL },
+	};
+	char line[1024], envid[128];
+	struct t t;
+	size_t i;
+
+	t_init(&t, 100000, 50);
+	feeds(&t, "EHLO client.test\r\n");
+	ok(strstr(out(&t), "250-DSN\r\n") != NULL, "EHLO offers DSN");
+	for (i = 0; i < ARRAY_LEN(c); i++) {
+		t.params[0] = '\0';
+		snprintf(line, sizeof(line), "%s\r\n", c[i].cmd);
+		feeds(&t, line);
+		ok(strncmp(out(&t), c[i].reply, strlen(c[i].reply)) == 0,
+		    "%s: %s", c[i].cmd, c[i].reply);
+		if (c[i].params != NULL)
+			is_str(t.params, c[i].params, "... parameters handed on "
+			    "as \"%s\"", c[i].params);
+	}
+	/* the lengths: ENVID 100 octets, ORCPT 500 (within the 512 of a
+	 * command line here: a shorter one) */
+	feeds(&t, "RSET\r\n");
+	out(&t);
+	memset(envid, 'e', 100);
+	envid[100] = '\0';
+	snprintf(line, sizeof(line), "MAIL FROM:<b@s.test> ENVID=%s\r\n",
+	    envid);
+	feeds(&t, line);
+	ok(strncmp(out(&t), "250", 3) == 0, "ENVID of 100 octets");
+	feeds(&t, "RSET\r\n");
+	out(&t);
+	snprintf(line, sizeof(line), "MAIL FROM:<b@s.test> ENVID=%se\r\n",
+	    envid);
+	feeds(&t, line);
+	ok(strncmp(out(&t), "501 5.5.4 Bad ENVID", 19) == 0,
+	    "ENVID of 101 octets: refused");
+	t_free(&t);
+}
+
 int
 main(void)
 {
@@ -940,5 +1009,6 @@ main(void)
 	test_reply_room_and_overshoot();
 	test_bdat_wire_form();
 	test_bdat_refusals();
+	test_dsn_params();
 	return done_testing();
 }
