@@ -22,16 +22,68 @@ is_atext(unsigned char c)
 	return strchr("#$&'*+-/=?^_`{|}~", c) != NULL && c != '\0';
 }
 
-int
-addr_domain_valid(const char *d)
+/* The length of the well-formed UTF-8 sequence of a non-ASCII character
+ * at p (at most n bytes there), or 0 (RFC 3629; C1 controls refused). */
+static size_t
+utf8_len(const unsigned char *p, size_t n)
 {
-	size_t len = strlen(d), label = 0;
+	size_t len, i;
+	unsigned cp;
+
+	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+		len = 2;
+		cp = p[0] & 0x1f;
+	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		len = 3;
+		cp = p[0] & 0x0f;
+	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		len = 4;
+		cp = p[0] & 0x07;
+	} else {
+		return 0;	/* ASCII, a continuation byte, C0/C1, F5.. */
+	}
+	if (len > n)
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3f);
+	}
+	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) ||
+	    (cp >= 0x80 && cp <= 0x9f))
+		return 0;
+	return len;
+}
+
+int
+addr_is_utf8(const char *addr)
+{
+	for (; *addr; addr++)
+		if ((unsigned char)*addr >= 128)
+			return 1;
+	return 0;
+}
+
+/* LDH labels; with utf8, a label may also hold UTF-8 (a U-label, its
+ * length counted in octets). */
+static int
+domain_valid(const char *d, int utf8)
+{
+	size_t len = strlen(d), label = 0, u;
 	const char *p;
 
 	if (len == 0 || len > ADDR_DOMAIN_MAX)
 		return 0;
 	for (p = d; *p; p++) {
 		unsigned char c = (unsigned char)*p;
+		if (c >= 128 && utf8 &&
+		    (u = utf8_len((const unsigned char *)p, strlen(p))) > 0) {
+			if ((label += u) > 63)
+				return 0;
+			p += u - 1;
+			continue;
+		}
 		if (c == '.') {
 			if (label == 0 || p[-1] == '-')
 				return 0;
@@ -47,6 +99,12 @@ addr_domain_valid(const char *d)
 			return 0;
 	}
 	return label > 0 && p[-1] != '-';
+}
+
+int
+addr_domain_valid(const char *d)
+{
+	return domain_valid(d, 0);
 }
 
 /* "[1.2.3.4]" or "[IPv6:...]" (RFC 5321 4.1.3) holding an address that
@@ -78,21 +136,30 @@ domain_literal_valid(const char *d, size_t len)
 }
 
 enum addr_status
-addr_parse_path(const char *s, size_t len, int allow_null,
+addr_parse_path(const char *s, size_t len, int flags,
     struct smtp_path *out, size_t *consumed)
 {
 	const char *end, *at = NULL, *p, *dom;
-	size_t inner, llen, dlen;
-	int quoted = 0;
+	size_t inner, llen, dlen, u;
+	int quoted = 0, utf8 = flags & ADDR_UTF8;
 
 	memset(out, 0, sizeof(*out));
 	if (len < 2 || s[0] != '<')
 		return ADDR_SYNTAX;
-	/* find the closing '>' outside quotes; reject 8-bit, CTLs */
+	/* find the closing '>' outside quotes; reject 8-bit (but UTF-8 in
+	 * an SMTPUTF8 transaction), CTLs */
 	for (p = s + 1; p < s + len; p++) {
 		unsigned char c = (unsigned char)*p;
-		if (c >= 128)
-			return ADDR_NON_ASCII;
+		if (c >= 128) {
+			if (!utf8)
+				return ADDR_NON_ASCII;
+			u = utf8_len((const unsigned char *)p,
+			    (size_t)(s + len - p));
+			if (u == 0)
+				return ADDR_SYNTAX;
+			p += u - 1;
+			continue;
+		}
 		if (c < 32 || c == 127)
 			return ADDR_SYNTAX;
 		if (c == '"' )
@@ -115,7 +182,7 @@ addr_parse_path(const char *s, size_t len, int allow_null,
 	inner = (size_t)(end - s - 1);
 	*consumed = inner + 2;
 	if (inner == 0) {
-		if (!allow_null)
+		if (!(flags & ADDR_ALLOW_NULL))
 			return ADDR_NULL_NOT_ALLOWED;
 		out->is_null = 1;
 		return ADDR_OK;
@@ -163,7 +230,8 @@ addr_parse_path(const char *s, size_t len, int allow_null,
 		for (q = p; q < at; q++) {
 			if (*q == '.' && q[1] == '.')
 				return ADDR_SYNTAX;
-			if (*q != '.' && !is_atext((unsigned char)*q))
+			if (*q != '.' && !is_atext((unsigned char)*q) &&
+			    !(utf8 && (unsigned char)*q >= 128))
 				return ADDR_SYNTAX;
 		}
 	}
@@ -185,7 +253,7 @@ addr_parse_path(const char *s, size_t len, int allow_null,
 	if (out->domain[0] == '[') {
 		if (!domain_literal_valid(out->domain, dlen))
 			return ADDR_BAD_DOMAIN;
-	} else if (!addr_domain_valid(out->domain))
+	} else if (!domain_valid(out->domain, utf8))
 		return ADDR_BAD_DOMAIN;
 	str_lower(out->domain);
 	memcpy(out->local, s + 1, llen);
@@ -209,7 +277,8 @@ addr_check(const char *addr, int allow_null)
 	path[0] = '<';
 	memcpy(path + 1, addr, n);
 	path[n + 1] = '>';
-	st = addr_parse_path(path, n + 2, allow_null, &p, &used);
+	st = addr_parse_path(path, n + 2, ADDR_UTF8 |
+	    (allow_null ? ADDR_ALLOW_NULL : 0), &p, &used);
 	if (st != ADDR_OK)
 		return st;
 	if (used != n + 2 || strcmp(p.addr, addr) != 0)

@@ -8,6 +8,13 @@
  * ones too), domain literals other than a parsing [IPv4] or [IPv6:...],
  * and over-long parts are refused with a reason, so the routing decision in the session only ever
  * sees the one domain that will receive the message.
+ *
+ * With ADDR_UTF8 (an SMTPUTF8 transaction, RFC 6531 3.3) the local part,
+ * a quoted string and the domain's labels may also hold UTF-8: well-formed
+ * sequences only (RFC 3629: no overlong form, no surrogate, nothing above
+ * U+10FFFF, no C1 control); a quoted-pair stays ASCII. Nothing is
+ * normalised: an address is kept byte for byte, its domain lower-cased in
+ * ASCII only, and a U-label is not checked against IDNA2008.
  */
 #ifndef MXGATE_ADDR_H
 #define MXGATE_ADDR_H
@@ -40,18 +47,27 @@ struct smtp_path {
 	char	addr[ADDR_PATH_MAX + 1];	/* local@domain */
 };
 
+/* addr_parse_path() flags */
+#define ADDR_ALLOW_NULL	0x1	/* <> is a valid path here */
+#define ADDR_UTF8	0x2	/* UTF-8 allowed (SMTPUTF8) */
+
 /*
  * Parses "<path>" at s (len bytes, not NUL-terminated). On ADDR_OK,
  * *consumed is the number of bytes up to and including '>'.
  */
-enum addr_status addr_parse_path(const char *s, size_t len, int allow_null,
+enum addr_status addr_parse_path(const char *s, size_t len, int flags,
     struct smtp_path *out, size_t *consumed);
+
+/* 1 if the address holds a byte outside ASCII (it needs SMTPUTF8). */
+int addr_is_utf8(const char *addr);
 
 /*
  * Checks a bare "local@domain" ("" for the null path when allow_null) as
  * struct smtp_path.addr holds it, for a process that receives addresses
- * from another one: the same rules as addr_parse_path(), and the exact
- * form it produces (domain in lower case). ADDR_OK or why not.
+ * from another one: the same rules as addr_parse_path() with ADDR_UTF8
+ * (the message says whether it may hold one: not this check's business),
+ * and the exact form it produces (domain in lower case). ADDR_OK or why
+ * not.
  */
 enum addr_status addr_check(const char *addr, int allow_null);
 

@@ -777,7 +777,7 @@ config_parse_mailboxes(struct config *cf, const char *name,
 			}
 		} else {
 			snprintf(buf, sizeof(buf), "<%s>", w[0]);
-			st = addr_parse_path(buf, strlen(buf), 0, &p, &used);
+			st = addr_parse_path(buf, strlen(buf), ADDR_UTF8, &p, &used);
 			if (st != ADDR_OK || used != strlen(buf)) {
 				err(&c, "'%s': %s", w[0], st != ADDR_OK ?
 				    addr_status_text(st) : "bad address");

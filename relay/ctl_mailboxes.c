@@ -107,7 +107,7 @@ normalize(const char *in, char *out, size_t size, const char **why)
 		return NULL;
 	}
 	snprintf(buf, sizeof(buf), "<%.*s>", (int)n, in);
-	st = addr_parse_path(buf, strlen(buf), 0, &p, &used);
+	st = addr_parse_path(buf, strlen(buf), ADDR_UTF8, &p, &used);
 	if (st != ADDR_OK || used != strlen(buf)) {
 		*why = st != ADDR_OK ? addr_status_text(st) : "not an address";
 		return NULL;

@@ -127,19 +127,75 @@ dsn_param(const char *params, const char *key, char *out, size_t size)
 	return -1;
 }
 
-/* An address we put in a header: printable ASCII, no blanks, not empty. */
+/* An address we put in a header: no blanks, controls or '<' '>', not
+ * empty; with utf8, octets above 0x7f too (they are rendered, below). */
 static int
-addr_ok(const char *a, int allow_empty)
+addr_ok(const char *a, int allow_empty, int utf8)
 {
 	size_t n = 0;
 
 	if (a == NULL)
 		return 0;
 	for (; a[n] != '\0'; n++)
-		if ((unsigned char)a[n] <= 0x20 || (unsigned char)a[n] >= 0x7f ||
+		if ((unsigned char)a[n] <= 0x20 || (unsigned char)a[n] == 0x7f ||
+		    ((unsigned char)a[n] > 0x7f && !utf8) ||
 		    a[n] == '<' || a[n] == '>' || n > ADDR_PATH_MAX)
 			return 0;
 	return n > 0 || allow_empty;
+}
+
+/* An address as the 7-bit report shows it: as it is ("rfc822"), or, when
+ * it holds UTF-8 (SMTPUTF8), RFC 6533's utf-8-addr-xtext ("utf-8"): each
+ * non-ASCII character and '+', '=', '\' as \x{HEX}; a byte that is not
+ * well-formed UTF-8 as \x{FFFD}. dst holds ADDR_RENDER_MAX. */
+#define ADDR_RENDER_MAX	900	/* a line stays under DSN_LINE_MAX: the
+				   longest rendering (a 255-octet U-label
+				   domain) is cut there, ending in "..." */
+static const char *
+addr_render(char *dst, const char *a)
+{
+	size_t n = 0;
+	const unsigned char *p = (const unsigned char *)a;
+	int utf8 = 0;
+
+	for (; *p; p++)
+		if (*p > 0x7f)
+			utf8 = 1;
+	p = (const unsigned char *)a;
+	while (*p && n + 11 < ADDR_RENDER_MAX) {
+		unsigned cp = *p, len = 1, i;
+
+		if (!utf8 || (cp < 0x80 && cp != '+' && cp != '=' &&
+		    cp != '\\')) {
+			dst[n++] = (char)*p++;
+			continue;
+		}
+		if (cp >= 0xc2 && cp <= 0xdf)
+			len = 2, cp &= 0x1f;
+		else if (cp >= 0xe0 && cp <= 0xef)
+			len = 3, cp &= 0x0f;
+		else if (cp >= 0xf0 && cp <= 0xf4)
+			len = 4, cp &= 0x07;
+		else if (cp >= 0x80)
+			len = 0;
+		for (i = 1; i < len; i++) {
+			if ((p[i] & 0xc0) != 0x80) {
+				len = 0;
+				break;
+			}
+			cp = cp << 6 | (p[i] & 0x3f);
+		}
+		if (len == 0) {
+			cp = 0xfffd;
+			len = 1;
+		}
+		n += (size_t)snprintf(dst + n, ADDR_RENDER_MAX - n, "\\x{%X}", cp);
+		p += len;
+	}
+	if (*p)
+		memcpy(dst + n - 3, "...", 3);
+	dst[n] = '\0';
+	return utf8 ? "utf-8" : "rfc822";
 }
 
 /* "d.ddd.ddd" with a class of 2, 4 or 5. */
@@ -234,22 +290,23 @@ dsn_build(const struct dsn_input *in, char *buf, size_t size, int *eightbit)
 {
 	struct out o = { buf, 0, size, 0, 0 };
 	char date[40], arr[40], last[40], boundary[96], diag[TEXT_MAX];
-	char mta[TEXT_MAX];
-	const char *hdr = in->headers ? in->headers : "";
+	char mta[TEXT_MAX], from[ADDR_RENDER_MAX], addr[ADDR_RENDER_MAX];
+	const char *hdr = in->headers ? in->headers : "", *from_type, *type;
 	size_t hlen = in->headers ? in->headers_len : 0;
 	int i, tries, eb = 0;
 
 	if (eightbit != NULL)
 		*eightbit = 0;
 	if (in->nrcpt < 1 || in->nrcpt > QUEUE_RCPT_MAX || in->rcpt == NULL ||
-	    !addr_ok(in->postmaster, 0) || !addr_ok(in->from, 1) ||
+	    !addr_ok(in->postmaster, 0, 0) || !addr_ok(in->from, 1, 1) ||
 	    in->queue_id == NULL || strlen(in->queue_id) > QUEUE_ID_LEN ||
-	    !addr_ok(in->queue_id, 0) || !addr_ok(in->reporting_mta, 0) ||
+	    !addr_ok(in->queue_id, 0, 0) || !addr_ok(in->reporting_mta, 0, 0) ||
 	    strlen(in->reporting_mta) > 255)
 		return -1;
 	for (i = 0; i < in->nrcpt; i++)
-		if (!addr_ok(in->rcpt[i].addr, 0))
+		if (!addr_ok(in->rcpt[i].addr, 0, 1))
 			return -1;
+	from_type = addr_render(from, in->from);
 
 	for (tries = 0; ; tries++) {
 		if (tries == BOUNDARY_TRIES)
@@ -289,10 +346,14 @@ dsn_build(const struct dsn_input *in, char *buf, size_t size, int *eightbit)
 	    "did not accept it before the\r\nqueue lifetime expired" :
 	    "refused it permanently");
 	emitf(&o, "Queue ID: %s\r\nSender: <%s>\r\n\r\n", in->queue_id,
-	    in->from);
+	    from);
 	for (i = 0; i < in->nrcpt; i++) {
 		clean(diag, sizeof(diag), in->rcpt[i].diag);
-		emitf(&o, "<%s>: %s\r\n", in->rcpt[i].addr,
+		addr_render(addr, in->rcpt[i].addr);
+		/* a long (UTF-8) address and a long reply share the line:
+		 * the reply is cut to fit (it is whole in Diagnostic-Code) */
+		emitf(&o, "<%s>: %.*s\r\n", addr,
+		    (int)(DSN_LINE_MAX - 4 - strlen(addr)),
 		    diag[0] ? diag : in->reason == DSN_EXPIRED ?
 		    "delivery time expired" : "refused");
 	}
@@ -313,7 +374,7 @@ dsn_build(const struct dsn_input *in, char *buf, size_t size, int *eightbit)
 	}
 	emitf(&o, "Reporting-MTA: dns; %s\r\n", in->reporting_mta);
 	emitf(&o, "X-Mxgate-Queue-ID: %s\r\n", in->queue_id);
-	emitf(&o, "X-Mxgate-Sender: rfc822; %s\r\n", in->from);
+	emitf(&o, "X-Mxgate-Sender: %s; %s\r\n", from_type, from);
 	emitf(&o, "Arrival-Date: %s\r\n", arr);
 	for (i = 0; i < in->nrcpt; i++) {
 		const struct dsn_rcpt *r = &in->rcpt[i];
@@ -327,7 +388,8 @@ dsn_build(const struct dsn_input *in, char *buf, size_t size, int *eightbit)
 			clean(orcpt, sizeof(orcpt), diag);
 			emitf(&o, "Original-Recipient: %s\r\n", orcpt);
 		}
-		emitf(&o, "Final-Recipient: rfc822; %s\r\n", r->addr);
+		type = addr_render(addr, r->addr);
+		emitf(&o, "Final-Recipient: %s; %s\r\n", type, addr);
 		EMITS(&o, "Action: failed\r\n");
 		emitf(&o, "Status: %s\r\n", st);
 		if (r->remote_mta != NULL && r->remote_mta[0] != '\0') {

@@ -182,6 +182,18 @@ job_mail(struct job *j)
 	    has_8bit(j->map + j->env_len, j->msg_len);
 
 	str_copy(j->rep.relay, R.up_relay, sizeof(j->rep.relay));
+	if (smtp_params_smtputf8(j->m.params) && !R.up->cli.cap_smtputf8) {
+		/* RFC 6531 3.4: not sent, not downgraded: the recipients fail
+		 * (the postmaster's report says why); the connection stays
+		 * clean for the next message */
+		set_results(j, NULL, 0, QRCPT_FAILED, NULL, "the customer's "
+		    "server does not support SMTPUTF8; the message needs it",
+		    "5.6.7");
+		str_copy(j->rep.result, "not sent: the customer's server does "
+		    "not support SMTPUTF8", sizeof(j->rep.result));
+		job_end(j);
+		return;
+	}
 	j->stage = J_MAIL;
 	R.up_dirty = 1;
 	R.up_ntx++;

@@ -69,9 +69,13 @@ new_qid(struct session *s)
 	    (unsigned)((getpid() ^ (int)seq) & 0xffff));
 }
 
+/* The protocol for Received: "with" (RFC 3848; UTF8SMTP, RFC 6531
+ * 3.7.3, for a transaction that declared SMTPUTF8). */
 static const char *
 proto_name(const struct session *s)
 {
+	if (s->tx.active && smtp_params_smtputf8(s->tx.params))
+		return s->srv.tls ? "UTF8SMTPS" : "UTF8SMTP";
 	if (s->srv.tls)
 		return s->srv.esmtp ? "ESMTPS" : "SMTPS";
 	return s->srv.esmtp ? "ESMTP" : "SMTP";
@@ -414,6 +418,23 @@ tx_advance(struct session *s)
 		return;
 	if (smtp_client_pending(&u->cli) > 0)
 		return;		/* a reply is on its way */
+	if (!t->mail_sent && smtp_params_smtputf8(t->params) &&
+	    !u->cli.cap_smtputf8) {
+		/* the customer cannot take UTF-8: nothing is sent, every
+		 * recipient of the transaction gets the RFC 6531 refusal (553
+		 * when an address needs it, 554 for the content alone) */
+		int addr8 = addr_is_utf8(t->from.addr) ||
+		    addr_is_utf8(t->pending.addr);
+
+		snprintf(t->reject, sizeof(t->reject), "%s 5.6.7 Error: the "
+		    "customer's server does not support SMTPUTF8",
+		    addr8 ? "553" : "554");
+		t->mode = TX_MAIL_REJECTED;
+		t->pend = PEND_NONE;
+		log_reject(s, "RCPT", t->reject, t->pending.addr);
+		smtp_server_relay_reply(&s->srv, t->reject);
+		return;
+	}
 	if (!t->mail_sent) {
 		if (smtp_client_mail_line(&u->cli, line, sizeof(line),
 		    t->from.addr, t->size_decl, t->body_8bit, t->params) != 0) {
@@ -917,6 +938,8 @@ up_ready_cb(void *arg)
 	struct session *s = arg;
 
 	tx_advance(s);
+	if (s->tx.mode == TX_MAIL_REJECTED)	/* answered: step on */
+		session_process(s);
 }
 
 static void

@@ -54,7 +54,7 @@ smtp_client_send(struct smtp_client *c, enum smtp_cop op, const char *line)
 	buf_commit(c->out, n + 2);
 	if (op == COP_EHLO)
 		c->cap_pipelining = c->cap_8bitmime = c->cap_starttls =
-		    c->cap_size = c->cap_dsn = 0;
+		    c->cap_size = c->cap_dsn = c->cap_smtputf8 = 0;
 	return smtp_client_expect(c, op);
 }
 
@@ -84,6 +84,8 @@ parse_capability(struct smtp_client *c, const char *kw, size_t n)
 		c->cap_starttls = 1;
 	else if (strcasecmp(word, "DSN") == 0)
 		c->cap_dsn = 1;
+	else if (strcasecmp(word, "SMTPUTF8") == 0)
+		c->cap_smtputf8 = 1;
 	else if (strncasecmp(word, "SIZE", 4) == 0 &&
 	    (word[4] == '\0' || word[4] == ' ')) {
 		c->cap_size = 1;
@@ -182,18 +184,56 @@ smtp_reply_status(int code, const char *p, char *status, size_t size)
 
 int
 smtp_client_mail_line(const struct smtp_client *c, char *line, size_t size,
-    const char *from, uint64_t msg_size, int eightbit, const char *dsn)
+    const char *from, uint64_t msg_size, int eightbit, const char *params)
 {
 	char sz[32] = "";
-	int n, d = c->cap_dsn && dsn != NULL && dsn[0] != '\0';
+	const char *p = params ? params : "";
+	size_t off;
+	int n;
 
 	if (msg_size > 0 && c->cap_size)
 		snprintf(sz, sizeof(sz), " SIZE=%llu",
 		    (unsigned long long)msg_size);
-	n = snprintf(line, size, "MAIL FROM:<%s>%s%s%s%s", from, sz,
-	    eightbit && c->cap_8bitmime ? " BODY=8BITMIME" : "",
-	    d ? " " : "", d ? dsn : "");
-	return n >= 0 && (size_t)n < size ? 0 : -1;
+	n = snprintf(line, size, "MAIL FROM:<%s>%s%s", from, sz,
+	    eightbit && c->cap_8bitmime ? " BODY=8BITMIME" : "");
+	if (n < 0 || (size_t)n >= size)
+		return -1;
+	off = (size_t)n;
+	/* each of the sender's parameters, if the server knows it */
+	while (*p) {
+		size_t k = strcspn(p, " ");
+		int utf8 = k == 8 && strncmp(p, "SMTPUTF8", 8) == 0;
+
+		if (utf8 ? c->cap_smtputf8 : c->cap_dsn) {
+			if (off + 1 + k >= size)
+				return -1;
+			line[off++] = ' ';
+			memcpy(line + off, p, k);
+			off += k;
+			line[off] = '\0';
+		}
+		p += k;
+		while (*p == ' ')
+			p++;
+	}
+	return 0;
+}
+
+int
+smtp_params_smtputf8(const char *params)
+{
+	const char *p = params;
+
+	while (p != NULL && *p) {
+		size_t k = strcspn(p, " ");
+
+		if (k == 8 && strncmp(p, "SMTPUTF8", 8) == 0)
+			return 1;
+		p += k;
+		while (*p == ' ')
+			p++;
+	}
+	return 0;
 }
 
 int

@@ -41,7 +41,7 @@ struct smtp_client {
 	int		 head, count;
 	/* capabilities from the last EHLO reply */
 	int		 cap_pipelining, cap_8bitmime, cap_starttls, cap_size;
-	int		 cap_dsn;
+	int		 cap_dsn, cap_smtputf8;
 	uint64_t	 max_size;
 	int		 lines;		/* of the reply being read */
 	int		 code;		/* its code, the same on every line */
@@ -58,6 +58,9 @@ void smtp_client_init(struct smtp_client *c, struct buf *out);
  * formatted into a command (addr_check()). */
 int smtp_client_send(struct smtp_client *c, enum smtp_cop op,
     const char *line);
+
+/* 1 if a sender's parameter string (as above) holds SMTPUTF8. */
+int smtp_params_smtputf8(const char *params);
 
 /* Records that the caller wrote the message body and the final ".":
  * the next reply answers COP_DOT. */
@@ -80,8 +83,10 @@ void smtp_reply_status(int code, const char *text, char *status,
 
 /* "MAIL FROM:<from>" with SIZE= (when size > 0 and the server offers
  * SIZE), BODY=8BITMIME (when eightbit and the server offers it) and the
- * sender's DSN parameters ("RET=... ENVID=...", "" for none) when the
- * server offers DSN. Returns 0, or -1 when it does not fit. */
+ * sender's parameters ("SMTPUTF8 RET=... ENVID=...", "" for none):
+ * SMTPUTF8 when the server offers it (the caller checks first that a
+ * message that needs it goes only to a server that does), RET and ENVID
+ * when it offers DSN. Returns 0, or -1 when it does not fit. */
 int smtp_client_mail_line(const struct smtp_client *c, char *line,
     size_t size, const char *from, uint64_t msg_size, int eightbit,
     const char *dsn);

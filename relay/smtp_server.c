@@ -148,6 +148,7 @@ cmd_helo_common(struct smtp_server *s, const char *args,
 		reply(s, "250-ENHANCEDSTATUSCODES");
 		reply(s, "250-8BITMIME");
 		reply(s, "250-DSN");
+		reply(s, "250-SMTPUTF8");
 		reply(s, "250 CHUNKING");
 	}
 	ev->type = SMTP_EV_HELO;
@@ -268,13 +269,15 @@ orcpt_valid(const char *v)
 	return xtext_valid(semi + 1, SMTP_ORCPT_MAX);
 }
 
-/* Appends "KEY=value" to the canonical parameter string. */
+/* Appends "KEY=value" (or "KEY", value NULL) to the canonical parameter
+ * string. */
 static void
 param_add(char *params, size_t size, const char *key, const char *value)
 {
 	size_t n = strlen(params);
 
-	snprintf(params + n, size - n, "%s%s=%s", n ? " " : "", key, value);
+	snprintf(params + n, size - n, "%s%s%s%s", n ? " " : "", key,
+	    value ? "=" : "", value ? value : "");
 }
 
 /* One parameter of MAIL or RCPT ("KEY=value" or "KEY"): 0 when taken,
@@ -314,6 +317,10 @@ param_take(struct smtp_server *s, struct smtp_event *ev, int is_mail,
 		if (!xtext_valid(val, SMTP_ENVID_MAX))
 			return "501 5.5.4 Bad ENVID parameter";
 		param_add(ev->params, sizeof(ev->params), "ENVID", val);
+	} else if (is_mail && strcasecmp(key, "SMTPUTF8") == 0 && !val) {
+		bit = 64;
+		s->smtputf8 = 1;
+		param_add(ev->params, sizeof(ev->params), "SMTPUTF8", NULL);
 	} else if (!is_mail && strcasecmp(key, "NOTIFY") == 0 && val) {
 		bit = 16;
 		if (notify_parse(val, canon, sizeof(canon)) != 0)
@@ -385,16 +392,23 @@ cmd_mail(struct smtp_server *s, const char *args, struct smtp_event *ev)
 	if ((p = skip_keyword(args, "FROM:")) == NULL)
 		return error_reply(s, ev, "501 5.5.4 Syntax: MAIL FROM:<address>");
 	memset(ev, 0, sizeof(*ev));
-	st = addr_parse_path(p, strlen(p), 1, &ev->path, &used);
+	/* UTF-8 is looked at here and refused below unless SMTPUTF8 is
+	 * among the parameters that follow the path */
+	st = addr_parse_path(p, strlen(p), ADDR_ALLOW_NULL | ADDR_UTF8,
+	    &ev->path, &used);
 	if (st != ADDR_OK) {
 		snprintf(line, sizeof(line),
 		    "501 5.1.7 Bad sender address syntax: %s",
 		    addr_status_text(st));
 		return error_reply(s, ev, line);
 	}
+	s->smtputf8 = 0;
 	param = p + used;
 	if ((err = params_read(s, ev, 1, param, line, sizeof(line))) != NULL)
 		return error_reply(s, ev, err);
+	if (!s->smtputf8 && addr_is_utf8(ev->path.addr))
+		return error_reply(s, ev, "553 5.6.7 Must declare SMTPUTF8 to "
+		    "send a UTF-8 address");
 	s->count[V_MAIL]++;
 	s->pending = SMTP_EV_MAIL;
 	ev->type = SMTP_EV_MAIL;
@@ -417,7 +431,11 @@ cmd_rcpt(struct smtp_server *s, const char *args, struct smtp_event *ev)
 	if ((p = skip_keyword(args, "TO:")) == NULL)
 		return error_reply(s, ev, "501 5.5.4 Syntax: RCPT TO:<address>");
 	memset(ev, 0, sizeof(*ev));
-	st = addr_parse_path(p, strlen(p), 0, &ev->path, &used);
+	st = addr_parse_path(p, strlen(p), s->smtputf8 ? ADDR_UTF8 : 0,
+	    &ev->path, &used);
+	if (st == ADDR_NON_ASCII)
+		return error_reply(s, ev, "553 5.6.7 Must declare SMTPUTF8 to "
+		    "send a UTF-8 address");
 	if (st != ADDR_OK) {
 		snprintf(line, sizeof(line),
 		    "501 5.1.3 Bad recipient address syntax: %s",

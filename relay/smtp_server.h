@@ -1,6 +1,7 @@
 /*
  * smtp_server.h — the SMTP server protocol machine (RFC 5321, with
- * PIPELINING, SIZE, 8BITMIME, ENHANCEDSTATUSCODES, STARTTLS, CHUNKING, DSN).
+ * PIPELINING, SIZE, 8BITMIME, ENHANCEDSTATUSCODES, STARTTLS, CHUNKING, DSN,
+ * SMTPUTF8).
  *
  * Pure: bytes in, replies and events out. It never touches a descriptor,
  * a clock or the configuration beyond the limits it is given. The caller
@@ -27,7 +28,9 @@
  *
  * DSN (RFC 3461): RET and ENVID on MAIL, NOTIFY and ORCPT on RCPT are
  * checked (syntax, xtext, lengths, no repeats) and handed out as one
- * canonical parameter string per command, ready to be passed on.
+ * canonical parameter string per command, ready to be passed on; so is
+ * SMTPUTF8 (RFC 6531) on MAIL, which lets the transaction's addresses
+ * hold UTF-8 (addr.h); one that does without it gets 553 5.6.7.
  */
 #ifndef MXGATE_SMTP_SERVER_H
 #define MXGATE_SMTP_SERVER_H
@@ -82,8 +85,9 @@ enum smtp_msg_error {
 #define SMTP_BDAT_REPLY_MAX	128	/* a reply owed after a chunk */
 #define SMTP_ENVID_MAX		100	/* RFC 3461 4.4 */
 #define SMTP_ORCPT_MAX		500	/* RFC 3461 4.2 */
-/* "RET=HDRS ENVID=<100>", with NUL */
-#define SMTP_MAIL_PARAMS_MAX	(sizeof("RET=HDRS ENVID=") + SMTP_ENVID_MAX)
+/* "SMTPUTF8 RET=HDRS ENVID=<100>", with NUL */
+#define SMTP_MAIL_PARAMS_MAX	\
+	(sizeof("SMTPUTF8 RET=HDRS ENVID=") + SMTP_ENVID_MAX)
 /* "NOTIFY=SUCCESS,FAILURE,DELAY ORCPT=<500>", with NUL */
 #define SMTP_RCPT_PARAMS_MAX	\
 	(sizeof("NOTIFY=SUCCESS,FAILURE,DELAY ORCPT=") + SMTP_ORCPT_MAX)
@@ -93,8 +97,8 @@ struct smtp_event {
 	struct smtp_path	 path;		/* MAIL, RCPT */
 	uint64_t		 size;		/* MAIL: SIZE=, EOM: bytes */
 	int			 body_8bit;	/* MAIL: BODY=8BITMIME */
-	/* MAIL: "RET=... ENVID=...", RCPT: "NOTIFY=... ORCPT=...", each
-	 * part only when given; "" when none */
+	/* MAIL: "SMTPUTF8 RET=... ENVID=...", RCPT: "NOTIFY=... ORCPT=...",
+	 * each part only when given, in the order given; "" when none */
 	char			 params[SMTP_RCPT_PARAMS_MAX];
 	const char		*data;		/* CONTENT */
 	size_t			 len;
@@ -131,6 +135,7 @@ struct smtp_server {
 	enum smtp_msg_error	 msg_error;
 	int			 discard_line;	/* skipping an over-long line */
 	int			 at_line_start;	/* DATA: next byte starts a line */
+	int			 smtputf8;	/* MAIL said SMTPUTF8 */
 	/* BDAT */
 	int			 bdat;		/* the message comes in chunks */
 	int			 in_chunk;	/* reading a chunk's octets */

@@ -3,12 +3,14 @@
  * addr_parse_path() and addr_domain_valid() (relay/addr.c), and the
  * IP, endpoint and CIDR parsers the configuration and `mxgatectl gate`
  * use (relay/net.c). Invariants: an accepted path is plain printable
- * ASCII with exactly the one '@' that splits it, a valid domain or an
- * address literal, and passes addr_check() as it is handed on; an
+ * ASCII (or, with ADDR_UTF8, UTF-8 too) with exactly the one '@' that
+ * splits it, a valid domain or an address literal, and passes
+ * addr_check() as it is handed on; an
  * accepted CIDR has no host bits and matches its own network; a parsed
  * address formats and parses back to itself.
  *
- * Input: byte 0 options (bit 0 null path allowed), then the bytes.
+ * Input: byte 0 options (bit 0 null path allowed, bit 1 UTF-8 allowed),
+ * then the bytes.
  */
 #include <string.h>
 
@@ -17,7 +19,7 @@
 #include "net.h"
 
 static void
-check_path(const struct smtp_path *p, int allow_null)
+check_path(const struct smtp_path *p, int allow_null, int utf8)
 {
 	size_t i, n = strlen(p->addr), at = 0, ats = 0;
 	int quoted = 0;
@@ -31,7 +33,7 @@ check_path(const struct smtp_path *p, int allow_null)
 	for (i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)p->addr[i];
 		FUZZ_ASSERT(c > 32 || (c == 32 && quoted));
-		FUZZ_ASSERT(c < 127);
+		FUZZ_ASSERT(c < 127 || (c > 127 && utf8));
 		if (c == '"')
 			quoted = !quoted;
 		else if (c == '\\' && quoted)
@@ -43,7 +45,8 @@ check_path(const struct smtp_path *p, int allow_null)
 	}
 	FUZZ_ASSERT(ats == 1);
 	FUZZ_ASSERT(strcmp(p->addr + at + 1, p->domain) == 0);
-	FUZZ_ASSERT(p->domain[0] == '[' || addr_domain_valid(p->domain));
+	FUZZ_ASSERT(p->domain[0] == '[' || addr_domain_valid(p->domain) ||
+	    (utf8 && addr_is_utf8(p->domain)));
 	FUZZ_ASSERT(strchr(p->domain, '%') == NULL &&
 	    strchr(p->domain, '!') == NULL);
 }
@@ -52,7 +55,8 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fuzz_in in = { data, size };
-	int allow_null = fuzz_u8(&in) & 1;
+	unsigned opt = fuzz_u8(&in);
+	int allow_null = opt & 1, utf8 = (opt & 2) != 0;
 	char text[600], back[NET_ENDPOINTLEN];
 	struct smtp_path p;
 	struct netaddr a, b;
@@ -61,11 +65,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char why[256];
 	size_t used = 0, n;
 
-	if (addr_parse_path((const char *)in.p, in.len, allow_null, &p,
+	if (addr_parse_path((const char *)in.p, in.len,
+	    (allow_null ? ADDR_ALLOW_NULL : 0) | (utf8 ? ADDR_UTF8 : 0), &p,
 	    &used) == ADDR_OK) {
 		FUZZ_ASSERT(used >= 2 && used <= in.len);
 		FUZZ_ASSERT(in.p[used - 1] == '>');
-		check_path(&p, allow_null);
+		check_path(&p, allow_null, utf8);
 	}
 	n = in.len < sizeof(text) - 1 ? in.len : sizeof(text) - 1;
 	memcpy(text, in.p, n);

@@ -42,7 +42,7 @@ sub arrived {
 
 # DATA, for reference
 my ($c, $ehlo) = greet();
-like($ehlo // '', qr/^250-8BITMIME\n250-DSN\n250 CHUNKING$/m, 'EHLO offers CHUNKING');
+like($ehlo // '', qr/^250-8BITMIME\n250-DSN\n250-SMTPUTF8\n250 CHUNKING$/m, 'EHLO offers CHUNKING');
 like($c->transaction(data => $wire), qr/^250 2\.0\.0 Ok: queued as /,
     'the message with DATA: relayed');
 my $by_data = arrived();

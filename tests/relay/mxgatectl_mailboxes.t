@@ -54,6 +54,9 @@ my %want = (
 	    sales@example.test vertrieb@example.test) ],
 	'google.csv' => [ qw(erin@example.test frank@example.test) ],
 	'plain.txt' => [ qw(eve@example.test gina@example.test) ],
+	# UTF-8 local parts (SMTPUTF8): kept byte for byte, ASCII lower-cased
+	'utf8.txt' => [ "j\xc3\xb6rg\@example.test",
+	    "\xe7\x94\xa8\xe6\x88\xb7\@example.test" ],
 );
 for my $f (sort keys %want) {
 	($rc, $out, $err) = ctl('mailboxes', 'import', "$data/$f");

@@ -23,6 +23,7 @@ use Time::HiRes qw(time sleep);
 use MxTest;
 use MxSMTP;
 use MxTLS;
+use MxPostfix;
 
 need(['root (the roles drop to their own users)', $> == 0],
     ['openssl (package openssl)', system('openssl version >/dev/null 2>&1') == 0]);
@@ -42,78 +43,18 @@ my ($rc, $out) = (0, '');
 # --- the customer: a private Postfix instance ------------------------------
 
 my $sink = start_sink();
-my $pf = "$dir/postfix";
-my $pfport = free_port();
-my $pflog = "$pf/maillog";
-my $pf_up = 0;
-mkdir $pf;
-mkdir "$pf/$_" for qw(conf queue data);
-chown scalar(getpwnam('postfix')) // 0, -1, "$pf/data";
-chmod 0755, $pf;
-END {
-	local $?;
-	system("timeout 20 postfix -c $pf/conf stop >/dev/null 2>&1") if $pf_up;
-}
 my @relay = qw(may.test encrypt.test verify.test wrongname.test none.test);
-if (-x '/usr/sbin/postfix') {
-	write_file("$pf/conf/main.cf", <<"CF");
-compatibility_level = 3.6
-queue_directory = $pf/queue
-data_directory = $pf/data
-meta_directory = /etc/postfix
-shlib_directory = /usr/lib/postfix
-command_directory = /usr/sbin
-daemon_directory = /usr/lib/postfix/sbin
-mail_owner = postfix
-setgid_group = postdrop
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-myhostname = mx.customer.test
-mydomain = customer.test
-mydestination =
-mynetworks = 127.0.0.0/8
+my $pfi = MxPostfix::start(dir => $dir, main => <<"CF");
 relay_domains = @relay
 relayhost = [127.0.0.1]:@{[ $sink->port ]}
-smtp_dns_support_level = disabled
-alias_maps =
-alias_database =
 smtpd_tls_cert_file = $lcrt
 smtpd_tls_key_file = $lkey
 smtpd_tls_security_level = may
 smtpd_tls_loglevel = 1
 smtp_tls_security_level = none
-maillog_file = $pflog
-maillog_file_prefixes = $dir
-biff = no
-smtpd_banner = \$myhostname ESMTP
 CF
-	write_file("$pf/conf/master.cf", <<"CF");
-127.0.0.1:$pfport inet n - n - - smtpd
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-tlsmgr    unix  -       -       n       1000?   1       tlsmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-smtp      unix  -       -       n       -       -       smtp
-relay     unix  -       -       n       -       -       smtp
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-CF
-	($rc, $out) = run_timeout(30, 'postfix', '-c', "$pf/conf", 'start');
-	$pf_up = $rc == 0;
-	$pf_up &&= MxSMTP::wait_until(10, sub { MxSMTP::listening($pfport) });
-}
+my ($pfport, $pf_up, $pflog) = ($pfi->port, $pfi->{up}, $pfi->{log});
+$out = $pfi->{out};
 my $pflog_text = sub { read_file($pflog) // '' };
 
 # --- the fake customer for the injection test -------------------------------

@@ -216,9 +216,80 @@ test_domains(void)
 	ok(!addr_domain_valid(d), "256 octets");
 }
 
+/* SMTPUTF8: well-formed UTF-8 in local part, quoted string and labels;
+ * nothing else that is 8-bit */
+static void
+test_utf8(void)
+{
+	static const struct {
+		const char		*in;
+		enum addr_status	 want;
+		const char		*name;
+	} v[] = {
+		{ "<j\xc3\xb6rg@example.test>", ADDR_OK, "2-byte in the local part" },
+		{ "<\xe7\x94\xa8\xe6\x88\xb7@example.test>", ADDR_OK, "3-byte" },
+		{ "<\xf0\x9f\x98\x80@example.test>", ADDR_OK, "4-byte" },
+		{ "<\"\xc3\xa9" "t\"@example.test>", ADDR_OK, "in a quoted string" },
+		{ "<a@b\xc3\xbc" "cher.example>", ADDR_OK, "a U-label" },
+		{ "<a@B\xc3\x9c" "CHER.EXAMPLE>", ADDR_OK, "a U-label, upper case" },
+		{ "<a\xc0\xaf" "b@example.test>", ADDR_SYNTAX, "overlong '/'" },
+		{ "<a\xe0\x80\xaf@example.test>", ADDR_SYNTAX, "overlong, 3 bytes" },
+		{ "<a\xed\xa0\x80@example.test>", ADDR_SYNTAX, "a surrogate" },
+		{ "<a\xf4\x90\x80\x80@example.test>", ADDR_SYNTAX, "above U+10FFFF" },
+		{ "<a\xf5\x80\x80\x80@example.test>", ADDR_SYNTAX, "F5 lead byte" },
+		{ "<a\xc2\x85@example.test>", ADDR_SYNTAX, "a C1 control (NEL)" },
+		{ "<a\x80@example.test>", ADDR_SYNTAX, "a lone continuation byte" },
+		{ "<a\xc3@example.test>", ADDR_SYNTAX, "a cut sequence" },
+		{ "<a\xe2\x82>", ADDR_SYNTAX, "cut by the end of the path" },
+		{ "<\"a\\\xc3\xb6\"@example.test>", ADDR_NON_ASCII,
+		  "a quoted-pair stays ASCII" },
+		{ "<\xef\xbc\xa0@example.test>", ADDR_OK,
+		  "a fullwidth '@' is just a character (never normalised)" },
+	};
+	struct smtp_path p;
+	size_t i, used;
+
+	for (i = 0; i < ARRAY_LEN(v); i++) {
+		enum addr_status st = addr_parse_path(v[i].in, strlen(v[i].in),
+		    ADDR_UTF8, &p, &used);
+		ok(st == v[i].want, "UTF-8: %s -> %s", v[i].name,
+		    addr_status_text(v[i].want));
+		if (st != v[i].want)
+			printf("#   got %s\n", addr_status_text(st));
+	}
+	is_int(addr_parse_path("<a@B\xc3\x9c" "CHER.EXAMPLE>", 19, ADDR_UTF8,
+	    &p, &used), ADDR_OK, "U-label domain");
+	is_str(p.domain, "b\xc3\x9c" "cher.example", "... lower-cased in ASCII "
+	    "only, the rest byte for byte");
+	is_int(addr_check("j\xc3\xb6rg@example.test", 0), ADDR_OK,
+	    "addr_check takes a UTF-8 address");
+	is_int(addr_check("j\xc3@example.test", 0), ADDR_SYNTAX,
+	    "... but not broken UTF-8");
+	ok(addr_is_utf8("j\xc3\xb6rg@example.test") && !addr_is_utf8("a@b.c"),
+	    "addr_is_utf8");
+	/* a label of 63 octets in UTF-8 passes, 64 does not */
+	{
+		char d[160], path[200];
+		size_t k = 0;
+
+		for (i = 0; i < 21; i++) {	/* 21 x 3 octets = 63 */
+			memcpy(d + k, "\xe2\x82\xac", 3);
+			k += 3;
+		}
+		memcpy(d + k, ".test", 6);
+		snprintf(path, sizeof(path), "<a@%s>", d);
+		is_int(addr_parse_path(path, strlen(path), ADDR_UTF8, &p, &used),
+		    ADDR_OK, "a U-label of 63 octets");
+		snprintf(path, sizeof(path), "<a@x%s>", d);
+		is_int(addr_parse_path(path, strlen(path), ADDR_UTF8, &p, &used),
+		    ADDR_BAD_DOMAIN, "... 64 octets: refused");
+	}
+}
+
 int
 main(void)
 {
+	test_utf8();
 	test_status();
 	test_fields();
 	test_lengths();

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "addr.h"
 #include "dsn.h"
 #include "tap.h"
 
@@ -295,6 +296,58 @@ main(void)
 			is_int(count, 1, "a recipient without ORCPT gets no "
 			    "Original-Recipient");
 		}
+	}
+	/* SMTPUTF8 addresses: RFC 6533 utf-8 type, 7-bit, lines in bounds */
+	{
+		char longaddr[ADDR_PATH_MAX + 1];
+		size_t k;
+
+		r[0].addr = "j\xc3\xb6rg+x@example.test";
+		in.from = "\xe7\x94\xa8@sender.test";
+		in.nrcpt = 1;
+		n = dsn_build(&in, out, sizeof(out), &eb);
+		ok(n > 0 && strstr(out, "\r\nFinal-Recipient: utf-8; "
+		    "j\\x{F6}rg\\x{2B}x@example.test\r\n") != NULL,
+		    "a UTF-8 recipient: Final-Recipient: utf-8; with \\x{...}");
+		ok(n > 0 && strstr(out, "X-Mxgate-Sender: utf-8; "
+		    "\\x{7528}@sender.test\r\n") != NULL,
+		    "... the sender the same way");
+		for (k = 0; n > 0 && k < (size_t)n; k++)
+			if ((unsigned char)out[k] > 0x7f)
+				break;
+		ok(n > 0 && k == (size_t)n, "... and the report stays 7-bit");
+		/* the longest rendering: 64 '+' (6 characters each) and a
+		 * domain of 2-octet characters (7 each) */
+		memset(longaddr, 0, sizeof(longaddr));
+		memset(longaddr, '+', 64);
+		longaddr[64] = '@';
+		for (k = 65; k + 62 < ADDR_PATH_MAX; ) {
+			size_t j;
+
+			for (j = 0; j < 31; j++, k += 2)
+				memcpy(longaddr + k, "\xc3\xa9", 2);
+			longaddr[k++] = '.';
+		}
+		longaddr[k - 1] = '\0';
+		r[0].addr = longaddr;
+		n = dsn_build(&in, out, sizeof(out), NULL);
+		k = n > 0 && lines_ok(out, (size_t)n, &longest);
+		ok(k, "a %zu-octet UTF-8 address: every line within bounds "
+		    "(longest %zu)", strlen(longaddr), longest);
+		{
+			const char *fr = n > 0 ? strstr(out,
+			    "Final-Recipient: utf-8; \\x{2B}") : NULL;
+			const char *eol = fr ? strstr(fr, "\r\n") : NULL;
+
+			ok(eol != NULL && eol - fr > 800 &&
+			    memcmp(eol - 3, "...", 3) == 0,
+			    "... its rendering cut at %d characters, ending in "
+			    "\"...\"", eol && fr ? (int)(eol - fr) : -1);
+		}
+		r[0].addr = "a\xc3@example.test";
+		n = dsn_build(&in, out, sizeof(out), NULL);
+		ok(n > 0 && strstr(out, "a\\x{FFFD}@example.test") != NULL,
+		    "a broken sequence is shown as U+FFFD");
 	}
 	return done_testing();
 }

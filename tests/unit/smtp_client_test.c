@@ -94,7 +94,23 @@ test_replies(void)
 		    "RCPT line: a recipient without parameters");
 		is_int(smtp_client_rcpt_line(&c.cli, line, 20, "a@example.test",
 		    ""), -1, "RCPT line that does not fit: -1");
+		ok(smtp_client_mail_line(&c.cli, line, sizeof(line), "b@s.test",
+		    0, 0, "SMTPUTF8 RET=FULL") == 0 && strcmp(line,
+		    "MAIL FROM:<b@s.test> RET=FULL") == 0,
+		    "MAIL line: SMTPUTF8 only to a server offering it");
+		c.cli.cap_smtputf8 = 1;
 		c.cli.cap_dsn = 0;
+		ok(smtp_client_mail_line(&c.cli, line, sizeof(line), "b@s.test",
+		    0, 0, "SMTPUTF8 RET=FULL") == 0 && strcmp(line,
+		    "MAIL FROM:<b@s.test> SMTPUTF8") == 0,
+		    "MAIL line: SMTPUTF8 without DSN: RET dropped");
+		is_int(smtp_client_mail_line(&c.cli, line, 25, "b@s.test", 0, 0,
+		    "SMTPUTF8"), -1, "MAIL line that does not fit: -1");
+		ok(smtp_params_smtputf8("RET=FULL SMTPUTF8") &&
+		    smtp_params_smtputf8("SMTPUTF8") &&
+		    !smtp_params_smtputf8("SMTPUTF8X ENVID=SMTPUTF8") &&
+		    !smtp_params_smtputf8(""), "smtp_params_smtputf8");
+		c.cli.cap_smtputf8 = 0;
 	}
 
 	/* pipelined: three replies in one read, in order */

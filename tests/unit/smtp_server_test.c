@@ -167,7 +167,7 @@ test_commands(void)
 	feeds(&t, "EHLO client.test\r\n");
 	is_str(out(&t), "250-mx.example.test\r\n250-PIPELINING\r\n"
 	    "250-SIZE 100000\r\n250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n"
-	    "250-DSN\r\n250 CHUNKING\r\n",
+	    "250-DSN\r\n250-SMTPUTF8\r\n250 CHUNKING\r\n",
 	    "EHLO capabilities (no STARTTLS when TLS is not available)");
 	is_str(t.s.helo, "client.test", "HELO name kept");
 	feeds(&t, "RCPT TO:<a@example.test>\r\n");
@@ -745,7 +745,7 @@ test_bdat_wire_form(void)
 
 	t_init(&t, 100000, 10);
 	feeds(&t, "EHLO client.test\r\n");
-	ok(strstr(out(&t), "250-DSN\r\n250 CHUNKING\r\n") != NULL,
+	ok(strstr(out(&t), "250-SMTPUTF8\r\n250 CHUNKING\r\n") != NULL,
 	    "EHLO offers CHUNKING");
 	t_free(&t);
 
@@ -959,6 +959,20 @@ test_dsn_params(void)
 		{ "MAIL FROM:<b@s.test> ENVID=", "501 5.5.4 Bad ENVID", NULL },
 		{ "MAIL FROM:<b@s.test> RET=FULL RET=FULL", "501 5.5.4 Parameter given twice", NULL },
 		{ "MAIL FROM:<b@s.test> NOTIFY=NEVER", "555", NULL },
+		/* SMTPUTF8 (RFC 6531) */
+		{ "MAIL FROM:<j\xc3\xb6rg@s.test>", "553 5.6.7 Must declare SMTPUTF8", NULL },
+		{ "MAIL FROM:<b@s.test> SMTPUTF8=1", "555", NULL },
+		{ "MAIL FROM:<j\xc3\xb6rg@s.test> smtputf8 ENVID=x", "250", "SMTPUTF8 ENVID=x" },
+		{ "RCPT TO:<\xe7\x94\xa8\xe6\x88\xb7@example.test>", "250", "" },
+		{ "RCPT TO:<\"\xc3\xa9" "t\"@example.test>", "250", "" },
+		{ "RCPT TO:<a\xc0\xaf" "b@example.test>", "501 5.1.3 Bad recipient address syntax: bad address syntax", NULL },
+		{ "RCPT TO:<a\xed\xa0\x80@example.test>", "501 5.1.3", NULL },
+		{ "RCPT TO:<a\xc2\x85@example.test>", "501 5.1.3", NULL },
+		{ "RCPT TO:<a\xc3@example.test>", "501 5.1.3", NULL },
+		{ "RSET", "250", NULL },
+		{ "MAIL FROM:<b@s.test>", "250", "" },
+		{ "RCPT TO:<j\xc3\xb6rg@example.test>", "553 5.6.7 Must declare SMTPUTF8", NULL },
+		{ "RCPT TO:<a@ex\xc3\xa4mple.test>", "553 5.6.7", NULL },
 	};
 	char line[1024], envid[128];
 	struct t t;
