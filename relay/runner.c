@@ -263,6 +263,13 @@ up_reply(void *arg, const struct smtp_reply *r)
 			job_end(j);
 			return;
 		}
+		if (R.up->cli.cap_chunking) {	/* BDAT ... LAST, no 354 */
+			j->stage = J_DOT;
+			if (upstream_send_bdat(R.up, NULL, 0, j->map +
+			    j->env_len, j->msg_len) != 0)
+				upstream_fail(R.up, "cannot queue the message");
+			return;
+		}
 		j->stage = J_DATA;
 		send_or_fail(COP_DATA, "DATA");
 		return;

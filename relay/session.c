@@ -457,8 +457,17 @@ tx_advance(struct session *s)
 		return;
 	}
 	if (t->pend == PEND_EOM) {
-		if (upstream_send(u, COP_DATA, "DATA") != 0)
+		if (u->cli.cap_chunking) {
+			/* one BDAT ... LAST: no 354 to wait for */
+			char hdr[2048];
+			size_t hlen = make_headers(s, hdr, sizeof(hdr));
+
+			if (hlen == 0 || upstream_send_bdat(u, hdr, hlen,
+			    buf_ptr(&s->msg), s->msg.len) != 0)
+				upstream_fail(u, "cannot queue message");
+		} else if (upstream_send(u, COP_DATA, "DATA") != 0) {
 			upstream_fail(u, "cannot queue DATA");
+		}
 	}
 }
 

@@ -54,7 +54,8 @@ smtp_client_send(struct smtp_client *c, enum smtp_cop op, const char *line)
 	buf_commit(c->out, n + 2);
 	if (op == COP_EHLO)
 		c->cap_pipelining = c->cap_8bitmime = c->cap_starttls =
-		    c->cap_size = c->cap_dsn = c->cap_smtputf8 = 0;
+		    c->cap_size = c->cap_dsn = c->cap_smtputf8 =
+		    c->cap_chunking = 0;
 	return smtp_client_expect(c, op);
 }
 
@@ -86,6 +87,8 @@ parse_capability(struct smtp_client *c, const char *kw, size_t n)
 		c->cap_dsn = 1;
 	else if (strcasecmp(word, "SMTPUTF8") == 0)
 		c->cap_smtputf8 = 1;
+	else if (strcasecmp(word, "CHUNKING") == 0)
+		c->cap_chunking = 1;
 	else if (strncasecmp(word, "SIZE", 4) == 0 &&
 	    (word[4] == '\0' || word[4] == ' ')) {
 		c->cap_size = 1;

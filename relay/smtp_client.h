@@ -41,7 +41,7 @@ struct smtp_client {
 	int		 head, count;
 	/* capabilities from the last EHLO reply */
 	int		 cap_pipelining, cap_8bitmime, cap_starttls, cap_size;
-	int		 cap_dsn, cap_smtputf8;
+	int		 cap_dsn, cap_smtputf8, cap_chunking;
 	uint64_t	 max_size;
 	int		 lines;		/* of the reply being read */
 	int		 code;		/* its code, the same on every line */

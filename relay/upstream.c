@@ -296,9 +296,61 @@ upstream_send_body(struct upstream *u, const char *headers, size_t hlen,
 	u->body_len = blen;
 	u->body_off = 0;
 	u->sending_body = 1;
+	u->bdat = 0;
 	up_arm(u, u->cf->relay_timeout);
 	up_want(u);
 	return 0;
+}
+
+/* Whether the wire-form body needs a CRLF after it. */
+static int
+body_needs_crlf(const char *body, size_t blen)
+{
+	return blen > 0 && (blen < 2 || memcmp(body + blen - 2, "\r\n", 2) != 0);
+}
+
+int
+upstream_send_bdat(struct upstream *u, const char *headers, size_t hlen,
+    const char *body, size_t blen)
+{
+	char line[64];
+	size_t i, dots = blen > 0 && body[0] == '.';
+	const char *p;
+
+	/* every line of the wire form that begins with '.' carries one */
+	for (p = body; (p = memchr(p, '\n', (size_t)(body + blen - p))) != NULL;
+	    p++)
+		if (p + 1 < body + blen && p[1] == '.')
+			dots++;
+	i = hlen + blen - dots + (body_needs_crlf(body, blen) ? 2 : 0);
+	snprintf(line, sizeof(line), "BDAT %zu LAST", i);
+	if (smtp_client_send(&u->cli, COP_DOT, line) != 0 ||
+	    buf_append(&u->out, headers, hlen) != 0)
+		return -1;
+	u->body = body;
+	u->body_len = blen;
+	u->body_off = 0;
+	u->sending_body = 1;
+	u->bdat = 1;
+	u->next_dot = 0;
+	up_arm(u, u->cf->relay_timeout);
+	up_want(u);
+	return 0;
+}
+
+/* BDAT: the offset after the next "\n" that a transparency dot follows,
+ * from body_off on; body_len when there is none. */
+static size_t
+next_dot(const struct upstream *u)
+{
+	const char *p = u->body + u->body_off, *end = u->body + u->body_len, *q;
+
+	while ((q = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+		if (q + 1 < end && q[1] == '.')
+			return (size_t)(q + 1 - u->body);
+		p = q + 1;
+	}
+	return u->body_len;
 }
 
 /* --- I/O -------------------------------------------------------------- */
@@ -327,22 +379,33 @@ up_flush(struct upstream *u)
 			iov[n].iov_base = (void *)buf_ptr(&u->out);
 			iov[n++].iov_len = u->out.len;
 		}
+		if (u->sending_body && u->bdat && u->body_off < u->body_len &&
+		    u->body[u->body_off] == '.' && (u->body_off == 0 ||
+		    u->body[u->body_off - 1] == '\n'))
+			u->body_off++;	/* BDAT: a transparency dot stays */
 		if (u->sending_body && u->body_off < u->body_len) {
+			size_t end = u->body_len;
+
+			if (u->bdat) {	/* up to the next line's dot */
+				if (u->next_dot <= u->body_off)
+					u->next_dot = next_dot(u);
+				end = u->next_dot;
+			}
 			iov[n].iov_base = (void *)(u->body + u->body_off);
-			iov[n++].iov_len = u->body_len - u->body_off;
+			iov[n++].iov_len = end - u->body_off;
 		}
 		if (n == 0) {
 			if (u->sending_body) {
-				/* body done: the terminating dot, on a
-				 * line of its own */
+				/* body done: its final CRLF, and for DATA the
+				 * terminating dot on a line of its own */
 				u->sending_body = 0;
-				if (u->body_len > 0 && (u->body_len < 2 ||
-				    memcmp(u->body + u->body_len - 2, "\r\n",
-				    2) != 0) &&
+				if (body_needs_crlf(u->body, u->body_len) &&
 				    buf_append(&u->out, "\r\n", 2) != 0) {
 					up_fail(u, "output buffer full");
 					return;
 				}
+				if (u->bdat)
+					continue;	/* its reply: COP_DOT */
 				if (buf_append(&u->out, ".\r\n", 3) != 0 ||
 				    smtp_client_expect(&u->cli, COP_DOT) != 0) {
 					up_fail(u, "output buffer full");

@@ -88,10 +88,13 @@ struct upstream {
 	struct upstream		*jail_next;	/* UP_JAIL: waiting list */
 	struct buf		 in, out;
 	struct smtp_client	 cli;
-	/* message body being sent after 354: headers are in `out` */
+	/* message body being sent after 354 or BDAT: headers are in `out`;
+	 * for BDAT (bdat) the body's transparency dots are left out */
 	const char		*body;
 	size_t			 body_len, body_off;
-	int			 sending_body;
+	size_t			 next_dot;	/* BDAT: where the next line
+						   with a dot starts */
+	int			 sending_body, bdat;
 	struct tls_conn		*tls;		/* after our STARTTLS */
 	int			 tls_done;	/* handshake finished */
 	int			 refused;	/* greeted with 5xx: up, refusing */
@@ -114,6 +117,13 @@ void upstream_fail(struct upstream *u, const char *why);
  * so a caller is never re-entered by a failure. */
 int  upstream_send(struct upstream *u, enum smtp_cop op, const char *line);
 int  upstream_send_body(struct upstream *u, const char *headers,
+    size_t hlen, const char *body, size_t blen);
+/* The same message in one "BDAT n LAST" (RFC 3030) instead of DATA, to a
+ * server that offers CHUNKING: n counts the message without its
+ * transparency dots (and with the final CRLF when one is added); the
+ * dots are skipped as the bytes leave, nothing is copied. Its reply
+ * comes as COP_DOT. */
+int  upstream_send_bdat(struct upstream *u, const char *headers,
     size_t hlen, const char *body, size_t blen);
 /* Idle and reusable for another transaction. */
 int  upstream_idle(const struct upstream *u);

@@ -9,12 +9,17 @@
 #  - a last line without CRLF arrives with one;
 #  - a chunk over the size limit ends the transaction with 552, and a
 #    chunk after it is read (its bytes are not commands) and refused;
-#  - the disconnect line counts the BDAT commands.
+#  - the disconnect line counts the BDAT commands;
+#  - toward a customer that offers CHUNKING (a private Postfix, relaying
+#    to smtp-sink) the message goes in one BDAT ... LAST, in session and
+#    from the queue, its transparency dots left out: it arrives byte for
+#    byte as with DATA.
 use strict;
 use warnings;
 use Test::More;
 use MxTest;
 use MxSMTP;
+use MxPostfix;
 
 need(['root: the relay roles drop to their own users', $> == 0]);
 
@@ -96,5 +101,55 @@ ok($mx->wait_log(qr/disconnect from .* bdat=6 /, 5),
 is($sink->count, 0, 'nothing more reached the customer');
 ok(!$mx->crashes && $mx->alive, 'no mxgate process crashed');
 $mx->stop;
+
+# outbound: a customer offering CHUNKING gets BDAT
+SKIP: {
+	ok(-x '/usr/sbin/postfix', 'postfix installed (package postfix)')
+	    or skip('no postfix', 9);
+	my $cport = MxSMTP::free_port();
+	my $pf = MxPostfix::start(port => $cport, main => <<"CF");
+relay_domains = example.test
+relayhost = [127.0.0.1]:@{[ $sink->port ]}
+# no Message-Id, Date or From added: the message passes as it came
+local_header_rewrite_clients =
+CF
+	ok($pf->{up}, 'the customer Postfix started') or diag $pf->{out};
+	my $mx2 = start_mxgate(config => "route example.test 127.0.0.1:$cport\n");
+	my $ctl = bin('mxgatectl');
+	# Postfix adds its own Received: above ours
+	my $through_pf = sub {
+		return undef unless $sink->wait_count(1, 30) == 1;
+		my $d = MxSMTP::sink_strip(($sink->messages)[0]);
+		$sink->clear;
+		$d =~ s/\AReceived: from [^\n]*\n(?:\t[^\n]*\n)+// or return undef;
+		my ($rest) = MxSMTP::mx_strip($d);
+		return $rest;
+	};
+	($c) = MxSMTP::smtp_connect($mx2->port);
+	like($c->transaction(data => $wire), qr/^250 2\.0\.0 Ok: queued as /,
+	    'to Postfix (CHUNKING): relayed in session');
+	$c->cmd('QUIT');
+	$c->disconnect;
+	is($through_pf->(), MxSMTP::crlf_to_lf($msg), '... it arrives byte for '
+	    . 'byte: no transparency dot left in, none lost');
+	ok(MxSMTP::wait_until(10, sub { $pf->log =~ /disconnect from \S+ ehlo=1 mail=1 rcpt=1 bdat=1 quit=1 commands=5/ }),
+	    '... Postfix saw one BDAT and no DATA') or diag $pf->log;
+	# from the queue
+	$pf->stop;
+	($c) = MxSMTP::smtp_connect($mx2->port);
+	my $r = $c->transaction(data => $wire) // '';
+	like($r, qr/^250 2\.0\.0 Ok: queued as /, 'customer down: queued');
+	$c->cmd('QUIT');
+	$c->disconnect;
+	ok($pf->restart->{up}, 'the customer Postfix is back');
+	is((run($ctl, '-f', $mx2->conf, 'queue', 'flush'))[0], 0, 'queue flush');
+	is($through_pf->(), MxSMTP::crlf_to_lf($msg), 'the runner\'s BDAT: '
+	    . 'byte for byte too');
+	ok(MxSMTP::wait_until(10, sub { (() = $pf->log =~ /ehlo=1 mail=1 rcpt=1 bdat=1 quit=1/g) >= 2 }),
+	    '... Postfix saw BDAT from the runner') or diag $pf->log;
+	ok(!$mx2->crashes && $mx2->alive, 'no mxgate process crashed');
+	$mx2->stop;
+	$pf->stop;
+}
 $sink->stop;
 done_testing();
