@@ -68,5 +68,6 @@ int ctl_audit_cmd(struct ctl *c, int argc, char **argv);
 int ctl_status(struct ctl *c, int argc, char **argv);
 int ctl_config_cmd(struct ctl *c, int argc, char **argv);
 int ctl_mailboxes(struct ctl *c, int argc, char **argv);
+int ctl_logs_cmd(struct ctl *c, int argc, char **argv);
 
 #endif

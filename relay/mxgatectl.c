@@ -45,6 +45,10 @@ static const struct ctl_cmd cmds[] = {
 	    "config show [--running] [FILE] | diff | check | edit [FILE] |\n"
 	    "                   commit [-m MSG] [--confirm SECONDS] | confirm |\n"
 	    "                   rollback [N] | history | discard" },
+	{ "logs", ctl_logs_cmd,
+	    "logs search QUEUEID|MESSAGE-ID|ADDRESS [--since T] [--until T]\n"
+	    "                   [--dir DIR] | export DEST [--since T] "
+	    "[--until T] [--dir DIR]" },
 	{ "audit", ctl_audit_cmd,
 	    "audit show [--since TIME] [--user NAME] | verify |\n"
 	    "                   export FILE | login | logout" },
