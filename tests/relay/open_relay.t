@@ -44,7 +44,7 @@ my @refused = (
     [ '<user@example.test',		qr/^501 5\.1\.3 / ],
     [ '<user>',				qr/^501 5\.1\.3 .*must have a domain/ ],
     [ '<user@example.test> <user@evil.test>', qr/^555 5\.5\.4 / ],
-    [ "<user\@ex\xc3\xa4mple.test>",	qr/^501 5\.1\.3 .*non-ASCII/ ],
+    [ "<user\@ex\xc3\xa4mple.test>",	qr/^553 5\.6\.7 Must declare SMTPUTF8/ ],
 );
 
 my $c = smtp_connect($mx->port);
