@@ -8,6 +8,9 @@
  *   logs search QUEUEID|MESSAGE-ID|ADDRESS [--since T] [--until T]
  *               [--dir DIR]
  *   logs export DEST [--since T] [--until T] [--dir DIR]
+ *   logs keygen PRIVATE.pem PUBLIC.pem
+ *   logs seal FILE ARCHIVE --key PUBLIC.pem
+ *   logs open ARCHIVE OUT --key PRIVATE.pem
  *
  * Search is two passes over the relay's log ("mxgate/"), oldest file
  * first: the first collects the queue ids of the lines that name the key
@@ -22,6 +25,12 @@
  * SHA256SUMS manifest; DEST must exist (a mounted stick, a directory),
  * the export directory must not. Both are audited: who looked up what is
  * part of the trail.
+ *
+ * keygen, seal and open are the sealed archives (logseal.h) and their
+ * X25519 keys, in the PEM forms OpenSSL writes and reads (PKCS#8 "PRIVATE
+ * KEY", SubjectPublicKeyInfo "PUBLIC KEY", OID 1.3.101.110). keygen and
+ * open run on the admin's workstation too (the binary is static); seal is
+ * what the appliance's log retention runs.
  */
 #define _GNU_SOURCE		/* strcasestr */
 #include <ctype.h>
@@ -39,6 +48,10 @@
 #include <bearssl.h>
 
 #include "ctl.h"
+#include "logseal.h"
+#include "qcrypt.h"
+#include "tls.h"
+#include "tls_int.h"
 #include "util.h"
 
 #define LOGS_DIR_DEFAULT	"/data/log"
@@ -475,17 +488,252 @@ logs_export(struct ctl *c, const char *dest, const struct window *w,
 	return rc == 0 ? EXIT_OK : EXIT_TEMP;
 }
 
+/* --- sealed archives -------------------------------------------------- */
+
+/* DER before the 32 key bytes: PKCS#8 PrivateKeyInfo and
+ * SubjectPublicKeyInfo for X25519 (RFC 8410). */
+static const uint8_t der_priv[16] = { 0x30, 0x2e, 0x02, 0x01, 0x00, 0x30,
+	0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x04, 0x22, 0x04, 0x20 };
+static const uint8_t der_pub[12] = { 0x30, 0x2a, 0x30, 0x05, 0x06, 0x03,
+	0x2b, 0x65, 0x6e, 0x03, 0x21, 0x00 };
+
+struct pemkey {
+	const char	*banner;
+	const uint8_t	*prefix;
+	size_t		 plen;
+	uint8_t		 key[LOGSEAL_KEY_LEN];
+	int		 found;
+};
+
+static int
+pem_key_obj(void *arg, const char *name, const unsigned char *der,
+    size_t len, char *err, size_t errlen)
+{
+	struct pemkey *k = arg;
+
+	if (strcmp(name, k->banner) != 0)
+		return 0;
+	if (len != k->plen + LOGSEAL_KEY_LEN ||
+	    memcmp(der, k->prefix, k->plen) != 0) {
+		snprintf(err, errlen, "%s: not an X25519 key", name);
+		return -1;
+	}
+	memcpy(k->key, der + k->plen, LOGSEAL_KEY_LEN);
+	k->found = 1;
+	return 0;
+}
+
+/* Reads an X25519 key (private: 1) from a PEM file. 0, or -1 (said). */
+static int
+key_load(const char *path, int private, uint8_t key[LOGSEAL_KEY_LEN])
+{
+	struct pemkey k;
+	struct tls_buf b;
+	char err[256];
+	int rc = -1;
+
+	memset(&k, 0, sizeof(k));
+	memset(&b, 0, sizeof(b));
+	k.banner = private ? "PRIVATE KEY" : "PUBLIC KEY";
+	k.prefix = private ? der_priv : der_pub;
+	k.plen = private ? sizeof(der_priv) : sizeof(der_pub);
+	if (tls_file_read(path, &b, err, sizeof(err)) == 0 &&
+	    tls_pem_each(b.data, b.len, pem_key_obj, &k, err, sizeof(err)) >= 0) {
+		if (k.found) {
+			memcpy(key, k.key, LOGSEAL_KEY_LEN);
+			rc = 0;
+		} else {
+			snprintf(err, sizeof(err), "no %s in it", k.banner);
+		}
+	}
+	tls_buf_wipe(&b);
+	qcrypt_wipe(k.key, sizeof(k.key));
+	if (rc != 0)
+		fprintf(stderr, "mxgatectl: %s: %s\n", path, err);
+	return rc;
+}
+
+/* Writes DER (prefix || key) as PEM into a new file of the given mode. */
+static int
+key_write(const char *path, const char *banner, const uint8_t *prefix,
+    size_t plen, const uint8_t key[LOGSEAL_KEY_LEN], mode_t mode)
+{
+	uint8_t der[64];
+	char pem[256];
+	size_t n;
+	int fd, rc = 0;
+
+	memcpy(der, prefix, plen);
+	memcpy(der + plen, key, LOGSEAL_KEY_LEN);
+	n = br_pem_encode(pem, der, plen + LOGSEAL_KEY_LEN, banner,
+	    BR_PEM_LINE64);
+	qcrypt_wipe(der, sizeof(der));
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
+	    O_NOFOLLOW, mode)) < 0 || write(fd, pem, n) != (ssize_t)n ||
+	    fsync(fd) != 0)
+		rc = -1;
+	qcrypt_wipe(pem, sizeof(pem));
+	if (rc != 0)
+		fprintf(stderr, "mxgatectl: %s: %s\n", path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+static int
+logs_keygen(struct ctl *c, const char *priv_path, const char *pub_path)
+{
+	uint8_t priv[LOGSEAL_KEY_LEN], pub[LOGSEAL_KEY_LEN];
+	int rc = EXIT_OK;
+
+	if (qcrypt_random(priv, sizeof(priv)) != 0) {
+		fprintf(stderr, "mxgatectl: random: %s\n", strerror(errno));
+		return EXIT_TEMP;
+	}
+	logseal_public(priv, pub);
+	if (key_write(priv_path, "PRIVATE KEY", der_priv, sizeof(der_priv),
+	    priv, 0600) != 0 || key_write(pub_path, "PUBLIC KEY", der_pub,
+	    sizeof(der_pub), pub, 0644) != 0)
+		rc = EXIT_PERM;
+	qcrypt_wipe(priv, sizeof(priv));
+	(void)c;	/* a workstation command: no configuration, no audit */
+	if (rc == EXIT_OK)
+		printf("X25519 key pair: %s (keep it off the appliance), %s "
+		    "(log_archive_key)\n", priv_path, pub_path);
+	return rc;
+}
+
+/* A whole file of at most max bytes (malloc'ed), or NULL (said). */
+static uint8_t *
+whole_file(const char *path, size_t max, size_t *len)
+{
+	struct stat st;
+	uint8_t *p = NULL;
+	ssize_t n;
+	size_t off = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	memset(&st, 0, sizeof(st));
+	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    (size_t)st.st_size > max) {
+		fprintf(stderr, "mxgatectl: %s: %s\n", path, fd < 0 ?
+		    strerror(errno) : !S_ISREG(st.st_mode) ?
+		    "not a regular file" : "too large");
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	p = xcalloc((size_t)st.st_size + 1, 1);
+	while (off < (size_t)st.st_size &&
+	    (n = read(fd, p + off, (size_t)st.st_size - off)) > 0)
+		off += (size_t)n;
+	close(fd);
+	*len = off;
+	return p;
+}
+
+/* Writes n bytes to a new file (mode 0600), fsync'd; -1 (said). */
+static int
+new_file(const char *path, const void *p, size_t n)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
+	    O_NOFOLLOW, 0600);
+
+	if (fd < 0 || write(fd, p, n) != (ssize_t)n || fsync(fd) != 0) {
+		fprintf(stderr, "mxgatectl: %s: %s\n", path, strerror(errno));
+		if (fd >= 0) {
+			close(fd);
+			unlink(path);
+		}
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+static int
+logs_seal(struct ctl *c, const char *in_path, const char *out_path,
+    const char *key_path)
+{
+	uint8_t pub[LOGSEAL_KEY_LEN], eph[LOGSEAL_KEY_LEN], *in, *out;
+	const char *name = strrchr(in_path, '/') ? strrchr(in_path, '/') + 1 :
+	    in_path;
+	size_t len = 0, cap, n;
+	int rc;
+
+	(void)c;	/* the log retention's job, not an admin action: the
+			   archive is logged by the caller, not audited */
+	if (key_load(key_path, 0, pub) != 0)
+		return EXIT_PERM;
+	if ((in = whole_file(in_path, LOGSEAL_MAX, &len)) == NULL)
+		return EXIT_TEMP;
+	cap = logseal_size(len, name);
+	out = xcalloc(cap, 1);
+	if (qcrypt_random(eph, sizeof(eph)) != 0)
+		n = 0;
+	else
+		n = logseal_seal(pub, eph, name, in, len, out, cap);
+	qcrypt_wipe(eph, sizeof(eph));
+	rc = n == 0 ? EXIT_PERM : new_file(out_path, out, n) != 0 ?
+	    EXIT_TEMP : EXIT_OK;
+	if (n == 0)
+		fprintf(stderr, "mxgatectl: %s: cannot seal (name or key "
+		    "unusable)\n", in_path);
+	free(in);
+	free(out);
+	return rc;
+}
+
+static int
+logs_open(const char *in_path, const char *out_path, const char *key_path)
+{
+	uint8_t priv[LOGSEAL_KEY_LEN], *in, *out;
+	struct logseal_info info;
+	char err[128];
+	size_t len = 0, n = 0;
+	int rc;
+
+	if (key_load(key_path, 1, priv) != 0)
+		return EXIT_PERM;
+	if ((in = whole_file(in_path, 2 * (size_t)LOGSEAL_MAX, &len)) ==
+	    NULL) {
+		qcrypt_wipe(priv, sizeof(priv));
+		return EXIT_TEMP;
+	}
+	out = xcalloc(len + 1, 1);
+	rc = logseal_open(priv, in, len, out, &n, &info, err, sizeof(err));
+	qcrypt_wipe(priv, sizeof(priv));
+	free(in);
+	if (rc != 0) {
+		fprintf(stderr, "mxgatectl: %s: %s\n", in_path, err);
+		free(out);
+		return EXIT_PERM;
+	}
+	rc = new_file(out_path, out, n) == 0 ? EXIT_OK : EXIT_TEMP;
+	qcrypt_wipe(out, n);
+	free(out);
+	if (rc == EXIT_OK)
+		printf("%s: %s, %llu bytes, %s .. %s, sha256 %s: verified\n",
+		    out_path, info.name, (unsigned long long)info.size,
+		    info.first[0] ? info.first : "-",
+		    info.last[0] ? info.last : "-", info.sha256);
+	return rc;
+}
+
 int
 ctl_logs_cmd(struct ctl *c, int argc, char **argv)
 {
 	struct window w = { NULL, NULL };
-	const char *logdir = LOGS_DIR_DEFAULT, *arg = NULL;
+	const char *logdir = LOGS_DIR_DEFAULT, *arg = NULL, *arg2 = NULL;
+	const char *key = NULL;
 	int i;
 
 	if (argc < 3)
 		goto usage;
 	for (i = 2; i < argc; i++) {
-		if (strcmp(argv[i], "--since") == 0 && i + 1 < argc)
+		if (strcmp(argv[i], "--key") == 0 && i + 1 < argc)
+			key = argv[++i];
+		else if (strcmp(argv[i], "--since") == 0 && i + 1 < argc)
 			w.since = argv[++i];
 		else if (strcmp(argv[i], "--until") == 0 && i + 1 < argc)
 			w.until = argv[++i];
@@ -493,10 +741,20 @@ ctl_logs_cmd(struct ctl *c, int argc, char **argv)
 			logdir = argv[++i];
 		else if (arg == NULL && argv[i][0] != '-')
 			arg = argv[i];
+		else if (arg2 == NULL && argv[i][0] != '-')
+			arg2 = argv[i];
 		else
 			goto usage;
 	}
 	if (arg == NULL)
+		goto usage;
+	if (strcmp(argv[1], "keygen") == 0 && arg2 != NULL && key == NULL)
+		return logs_keygen(c, arg, arg2);
+	if (strcmp(argv[1], "seal") == 0 && arg2 != NULL && key != NULL)
+		return logs_seal(c, arg, arg2, key);
+	if (strcmp(argv[1], "open") == 0 && arg2 != NULL && key != NULL)
+		return logs_open(arg, arg2, key);
+	if (arg2 != NULL || key != NULL)
 		goto usage;
 	if ((w.since != NULL && !stamp_prefix_ok(w.since)) ||
 	    (w.until != NULL && !stamp_prefix_ok(w.until))) {
@@ -512,6 +770,9 @@ usage:
 	fprintf(stderr, "usage: mxgatectl logs search QUEUEID|MESSAGE-ID|"
 	    "ADDRESS [--since T] [--until T] [--dir DIR]\n"
 	    "       mxgatectl logs export DEST [--since T] [--until T] "
-	    "[--dir DIR]\n");
+	    "[--dir DIR]\n"
+	    "       mxgatectl logs keygen PRIVATE.pem PUBLIC.pem\n"
+	    "       mxgatectl logs seal FILE ARCHIVE --key PUBLIC.pem\n"
+	    "       mxgatectl logs open ARCHIVE OUT --key PRIVATE.pem\n");
 	return EXIT_PERM;
 }

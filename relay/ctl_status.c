@@ -48,7 +48,29 @@ struct status {
 	int		 cert_present;
 	int		 rev;		/* -1: never committed */
 	char		 revinfo[320];
+	char		 archive_key[CONF_PATH_MAX + 32];	/* "" when
+					   archives use the appliance key */
 };
+
+/* The public key log archives are sealed to (init/service/logretention):
+ * log-archive-key.pem beside the configuration file. */
+static void
+look_at_archive_key(const char *config_path, struct status *st)
+{
+	char dir[CONF_PATH_MAX];
+	const char *slash = strrchr(config_path, '/');
+	struct stat sb;
+
+	if (slash == NULL)
+		str_copy(dir, ".", sizeof(dir));
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - config_path),
+		    config_path);
+	snprintf(st->archive_key, sizeof(st->archive_key),
+	    "%s/log-archive-key.pem", dir);
+	if (stat(st->archive_key, &sb) != 0 || sb.st_size == 0)
+		st->archive_key[0] = '\0';
+}
 
 static void
 degraded(struct status *st, const char *fmt, ...)
@@ -248,6 +270,13 @@ print_text(const struct config *cf, const struct status *st,
 		    st->cert_present ? "present" : "not there yet");
 	}
 	printf("clock: %s\n", st->ntp);
+	if (st->archive_key[0] != '\0')
+		printf("log archives: sealed to your key (%s)\n",
+		    st->archive_key);
+	else
+		printf("log archives: sealed with the appliance key: put your "
+		    "X25519 public key in log-archive-key.pem beside the "
+		    "configuration (mxgatectl logs keygen)\n");
 	for (i = 0; i < st->nreasons; i++)
 		printf("degraded: %s\n", st->reasons[i]);
 	if (st->nreasons == 0)
@@ -285,6 +314,11 @@ print_json(const struct config *cf, const struct status *st,
 	}
 	printf(",\"clock\":");
 	json_str(st->ntp);
+	printf(",\"log_archive_key\":");
+	if (st->archive_key[0] != '\0')
+		json_str(st->archive_key);
+	else
+		printf("null");
 	printf(",\"healthy\":%s,\"degraded\":[", st->nreasons ? "false" :
 	    "true");
 	for (i = 0; i < st->nreasons; i++) {
@@ -336,6 +370,7 @@ ctl_status(struct ctl *c, int argc, char **argv)
 		    access(cf->tls_cert, R_OK) == 0;
 	}
 	look_at_clock(&st);
+	look_at_archive_key(c->config_path, &st);
 	if (json)
 		print_json(cf, &st, c->config_path);
 	else

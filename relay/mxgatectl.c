@@ -48,7 +48,10 @@ static const struct ctl_cmd cmds[] = {
 	{ "logs", ctl_logs_cmd,
 	    "logs search QUEUEID|MESSAGE-ID|ADDRESS [--since T] [--until T]\n"
 	    "                   [--dir DIR] | export DEST [--since T] "
-	    "[--until T] [--dir DIR]" },
+	    "[--until T] [--dir DIR] |\n"
+	    "                   keygen PRIVATE.pem PUBLIC.pem | seal FILE "
+	    "ARCHIVE --key PUBLIC.pem |\n"
+	    "                   open ARCHIVE OUT --key PRIVATE.pem" },
 	{ "audit", ctl_audit_cmd,
 	    "audit show [--since TIME] [--user NAME] | verify |\n"
 	    "                   export FILE | login | logout" },

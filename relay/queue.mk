@@ -7,7 +7,7 @@
 # correct when modules are added to RELAY_CORE. RELAY_CORE is defined after
 # this fragment is included, hence the secondary expansion.
 
-QUEUE_MODS := queue qcrypt dsn envelope qsched runner
+QUEUE_MODS := queue qcrypt dsn envelope qsched runner logseal
 CTL_MODS   := mxgatectl ctl_queue ctl_gate ctl_audit ctl_status ctl_config \
 	ctl_mailboxes ctl_logs
 

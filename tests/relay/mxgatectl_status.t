@@ -29,6 +29,14 @@ like($out, qr/^relay: running$/m, 'status: the relay runs');
 like($out, qr/^route: example\.test -> 127\.0\.0\.1:$down \(tls may\)$/m, 'status: the route');
 like($out, qr/^healthy$/m, 'status: healthy');
 like($err, qr/audit: .* op=status arg=- result=healthy reasons=0 prev=/, 'status is audited');
+like($out, qr/^log archives: sealed with the appliance key: put your X25519 public key in log-archive-key\.pem/m,
+    'status: without a customer key the archives are sealed with the appliance key, and it says what to do');
+(my $keyfile = $mx->conf) =~ s{[^/]+$}{log-archive-key.pem};
+run($ctl, 'logs', 'keygen', "$keyfile.private", $keyfile);
+($rc, $out) = run($ctl, '-f', $mx->conf, 'status');
+like($out, qr/^log archives: sealed to your key \(\Q$keyfile\E\)$/m,
+    'status: with log-archive-key.pem beside the configuration, sealed to it');
+unlink $keyfile, "$keyfile.private";
 
 # a message for the customer that is down: queued
 my $c = smtp_connect($mx->port);
