@@ -11,6 +11,8 @@
 #ifndef MXGATE_CTL_H
 #define MXGATE_CTL_H
 
+#include <sys/types.h>
+
 #include "config.h"
 
 #define CTL_DEFAULT_CONFIG	"/etc/mxgate/mxgate.conf"
@@ -49,6 +51,10 @@ void ctl_sha256_hex(const void *p, size_t n, char out[65]);
  * with errno (EFBIG above the limit). */
 char *ctl_read_file(const char *path, size_t *len);
 
+/* Writes a whole file (created or truncated, mode when created) and
+ * fsyncs it (ctl_config.c). 0, or -1 with errno. */
+int ctl_write_file(const char *path, const char *p, size_t n, mode_t mode);
+
 /* The running revision of the configuration (ctl_config.c), -1 when it
  * was never committed; info says which, when, by whom, why. */
 int ctl_config_revision(struct ctl *c, char *info, size_t size);
@@ -69,5 +75,8 @@ int ctl_status(struct ctl *c, int argc, char **argv);
 int ctl_config_cmd(struct ctl *c, int argc, char **argv);
 int ctl_mailboxes(struct ctl *c, int argc, char **argv);
 int ctl_logs_cmd(struct ctl *c, int argc, char **argv);
+/* config export|import (ctl_backup.c), called by ctl_config_cmd */
+int ctl_config_export(struct ctl *c, int argc, char **argv);
+int ctl_config_import(struct ctl *c, int argc, char **argv);
 
 #endif

@@ -103,8 +103,8 @@ ctl_read_file(const char *path, size_t *len)
 	return p;
 }
 
-static int
-write_durable(const char *path, const char *p, size_t n, mode_t mode)
+int
+ctl_write_file(const char *path, const char *p, size_t n, mode_t mode)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
 
@@ -192,7 +192,7 @@ copy_dir(const char *src, const char *dst)
 			rc = -1;
 			break;
 		}
-		if (write_durable(d, p, len, st.st_mode & 07777) != 0) {
+		if (ctl_write_file(d, p, len, st.st_mode & 07777) != 0) {
 			fprintf(stderr, "mxgatectl: %s: %s\n", d,
 			    strerror(errno));
 			rc = -1;
@@ -589,7 +589,7 @@ check_dir(const struct state *st, const char *dir, const char *file)
 	free(a);
 	text = rewrite_paths(b, st->running, tmp);
 	free(b);
-	rc = write_durable(conf, text, strlen(text), 0640);
+	rc = ctl_write_file(conf, text, strlen(text), 0640);
 	free(text);
 	mxgate_path(bin, sizeof(bin));
 	if (rc == 0) {
@@ -673,7 +673,7 @@ write_meta(const struct state *st, int rev, int from, const char *msg,
 	    "message=%s\ndiff=sha256:%s\n", rev, from, stamp, who,
 	    msg ? msg : "", diffhash);
 	snprintf(p, sizeof(p), "%s/%d.meta", st->revs, rev);
-	return write_durable(p, text, (size_t)n, 0640);
+	return ctl_write_file(p, text, (size_t)n, 0640);
 }
 
 static int
@@ -962,7 +962,9 @@ usage_err(void)
 {
 	fputs("usage: mxgatectl config show [--running] [FILE] | diff | check |"
 	    " edit [FILE] |\n       commit [-m MSG] [--confirm SECONDS] | "
-	    "confirm | rollback [N] |\n       history | discard\n", stderr);
+	    "confirm | rollback [N] |\n       history | discard |\n"
+	    "       export FILE [--passphrase-file FILE] |\n"
+	    "       import FILE [--passphrase-file FILE]\n", stderr);
 	return EXIT_PERM;
 }
 
@@ -1005,6 +1007,10 @@ ctl_config_cmd(struct ctl *c, int argc, char **argv)
 		return EXIT_TEMP;
 	argc--;
 	argv++;
+	if (strcmp(sub, "export") == 0)
+		return ctl_config_export(c, argc, argv);
+	if (strcmp(sub, "import") == 0)
+		return ctl_config_import(c, argc, argv);
 	if (strcmp(sub, "show") == 0)
 		return cmd_show(&st, argc, argv, file);
 	if (strcmp(sub, "diff") == 0) {
@@ -1161,7 +1167,7 @@ ctl_config_cmd(struct ctl *c, int argc, char **argv)
 			    "pid=%ld\n", r, prev, (long)time(NULL) + confirm,
 			    (long)pid);
 			if (pid < 0 || path_join(p, st.revs, "confirm") != 0 ||
-			    write_durable(p, t, strlen(t), 0600) != 0)
+			    ctl_write_file(p, t, strlen(t), 0600) != 0)
 				fprintf(stderr, "mxgatectl: the confirm guard "
 				    "could not start: %s\n", strerror(errno));
 			else

@@ -44,7 +44,8 @@ static const struct ctl_cmd cmds[] = {
 	{ "config", ctl_config_cmd,
 	    "config show [--running] [FILE] | diff | check | edit [FILE] |\n"
 	    "                   commit [-m MSG] [--confirm SECONDS] | confirm |\n"
-	    "                   rollback [N] | history | discard" },
+	    "                   rollback [N] | history | discard |\n"
+	    "                   export|import FILE [--passphrase-file FILE]" },
 	{ "logs", ctl_logs_cmd,
 	    "logs search QUEUEID|MESSAGE-ID|ADDRESS [--since T] [--until T]\n"
 	    "                   [--dir DIR] | export DEST [--since T] "

@@ -202,15 +202,17 @@ sub stop {
 package MxSMTP::Gate;
 use Time::HiRes qw(time sleep);
 
-# start_mxgate(config => TEXT (without listen), port => N)
+# start_mxgate(config => TEXT (without listen), port => N, etc => DIR)
 # Added unless the text has them: hostname mx.example.test, a queue in the
-# test's own directory, pregreet_wait 0; the listen line always. Waits
-# (bounded) for "ready" in the log; dies on failure.
+# test's own directory, pregreet_wait 0; the listen line always. The file
+# is DIR/mxgate.conf (a configuration directory of its own, for the
+# mxgatectl config tests), else in the test's directory. Waits (bounded)
+# for "ready" in the log; dies on failure.
 sub MxSMTP::start_mxgate {
 	my (%o) = @_;
 	my $dir = MxTest::tmpdir();
 	my $port = $o{port} // MxSMTP::free_port();
-	my $conf = "$dir/mxgate.conf";
+	my $conf = ($o{etc} // $dir) . "/mxgate.conf";
 	my $text = $o{config} // '';
 	$text = "hostname mx.example.test\n$text" unless $text =~ /^hostname /m;
 	$text .= "\n" unless $text =~ /\n\z/;
