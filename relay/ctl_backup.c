@@ -223,6 +223,28 @@ add_file(struct bundle *b, char kind, const char *name, const char *path)
 	return 0;
 }
 
+/* "export|import FILE [--passphrase-file PASSFILE]"; -1 (said) else. */
+static int
+args(int argc, char **argv, const char **file, const char **passfile)
+{
+	int i;
+
+	*file = *passfile = NULL;
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--passphrase-file") == 0 && i + 1 < argc)
+			*passfile = argv[++i];
+		else if (*file == NULL && argv[i][0] != '-')
+			*file = argv[i];
+		else
+			break;
+	}
+	if (*file != NULL && i == argc)
+		return 0;
+	fprintf(stderr, "usage: mxgatectl config %s FILE [--passphrase-file "
+	    "FILE]\n", argv[0]);
+	return -1;
+}
+
 static const char *
 base_name(const char *path)
 {
@@ -251,21 +273,10 @@ ctl_config_export(struct ctl *c, int argc, char **argv)
 	uint8_t hdr[HDR_LEN], key[QCRYPT_KEY_LEN], tag[QCRYPT_TAG_LEN];
 	struct dirent *e;
 	DIR *d;
-	int i, n = 0, rc = 0, fd;
+	int n = 0, rc = 0, fd;
 
-	for (i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--passphrase-file") == 0 && i + 1 < argc)
-			passfile = argv[++i];
-		else if (file == NULL && argv[i][0] != '-')
-			file = argv[i];
-		else
-			file = NULL, i = argc;
-	}
-	if (file == NULL) {
-		fprintf(stderr, "usage: mxgatectl config export FILE "
-		    "[--passphrase-file FILE]\n");
+	if (args(argc, argv, &file, &passfile) != 0)
 		return EXIT_PERM;
-	}
 	cf = ctl_config(c);
 	ctl_audit_open(c);
 	/* the running directory, as `config show --running` reads it */
@@ -447,19 +458,8 @@ ctl_config_import(struct ctl *c, int argc, char **argv)
 	int i, n = 0, nconf = 0, rc = 0;
 	const char *qnote = "none in the file";
 
-	for (i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--passphrase-file") == 0 && i + 1 < argc)
-			passfile = argv[++i];
-		else if (file == NULL && argv[i][0] != '-')
-			file = argv[i];
-		else
-			file = NULL, i = argc;
-	}
-	if (file == NULL) {
-		fprintf(stderr, "usage: mxgatectl config import FILE "
-		    "[--passphrase-file FILE]\n");
+	if (args(argc, argv, &file, &passfile) != 0)
 		return EXIT_PERM;
-	}
 	cf = ctl_config(c);
 	ctl_audit_open(c);
 	if ((data = ctl_read_file(file, &len)) == NULL || len > BUNDLE_MAX ||

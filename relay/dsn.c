@@ -9,6 +9,7 @@
 
 #include "dsn.h"
 #include "queue.h"
+#include "util.h"
 
 #define TEXT_MAX	512	/* a diagnostic or host name after cleaning */
 #define BOUNDARY_TRIES	16
@@ -101,30 +102,6 @@ clean(char *dst, size_t size, const char *src)
 	dst[n] = '\0';
 	if (src[i] != '\0' && size > 4)
 		memcpy(dst + size - 4, "...", 4);
-}
-
-int
-dsn_param(const char *params, const char *key, char *out, size_t size)
-{
-	size_t k = strlen(key), n;
-	const char *p = params;
-
-	if (size > 0)
-		out[0] = '\0';
-	while (p != NULL && *p) {
-		n = strcspn(p, " ");
-		if (n > k && strncmp(p, key, k) == 0 && p[k] == '=') {
-			if (n - k - 1 >= size)
-				return -1;
-			memcpy(out, p + k + 1, n - k - 1);
-			out[n - k - 1] = '\0';
-			return 0;
-		}
-		p += n;
-		while (*p == ' ')
-			p++;
-	}
-	return -1;
 }
 
 /* An address we put in a header: no blanks, controls or '<' '>', not
@@ -368,7 +345,7 @@ dsn_build(const struct dsn_input *in, char *buf, size_t size, int *eightbit)
 	    "Content-Type: message/delivery-status\r\n\r\n");
 	/* the sender's own identifiers (RFC 3464 2.2.1, 2.3.1), as xtext,
 	 * which is printable ASCII already; clean() makes sure of it */
-	if (dsn_param(in->params, "ENVID", diag, sizeof(diag)) == 0) {
+	if (kv_get(in->params, ' ', "ENVID", diag, sizeof(diag)) == 0) {
 		clean(mta, sizeof(mta), diag);
 		emitf(&o, "Original-Envelope-Id: %s\r\n", mta);
 	}
@@ -382,7 +359,7 @@ dsn_build(const struct dsn_input *in, char *buf, size_t size, int *eightbit)
 		    in->reason == DSN_EXPIRED ? "4.4.7" : "5.0.0";
 
 		EMITS(&o, "\r\n");
-		if (dsn_param(r->params, "ORCPT", diag, sizeof(diag)) == 0) {
+		if (kv_get(r->params, ' ', "ORCPT", diag, sizeof(diag)) == 0) {
 			char orcpt[TEXT_MAX];
 
 			clean(orcpt, sizeof(orcpt), diag);

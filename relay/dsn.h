@@ -72,10 +72,6 @@ struct dsn_input {
 long dsn_build(const struct dsn_input *in, char *buf, size_t size,
     int *eightbit);
 
-/* The value of KEY in a DSN parameter string ("KEY=value KEY=value"),
- * copied into out; 0, or -1 when absent (out is then ""). */
-int dsn_param(const char *params, const char *key, char *out, size_t size);
-
 /* RFC 5322 date, "Thu, 21 Nov 2018 15:18:43 +0000", for a wall time in
  * microseconds. buf needs 32 bytes. */
 void dsn_date(int64_t us, char *buf, size_t size);

@@ -10,6 +10,7 @@
 
 #include "logseal.h"
 #include "qcrypt.h"
+#include "util.h"
 
 #define MAGIC		"MXGLOG1\n"
 #define MAGIC_LEN	8
@@ -187,29 +188,6 @@ logseal_seal(const uint8_t recipient[LOGSEAL_KEY_LEN],
 	return off;
 }
 
-/* "KEY=value\n" of the trailer into out; -1 when missing or too long. */
-static int
-trailer_field(const char *t, const char *key, char *out, size_t size)
-{
-	size_t k = strlen(key), n;
-	const char *p = t;
-
-	while (*p) {
-		n = strcspn(p, "\n");
-		if (n > k && strncmp(p, key, k) == 0 && p[k] == '=') {
-			if (n - k - 1 >= size)
-				return -1;
-			memcpy(out, p + k + 1, n - k - 1);
-			out[n - k - 1] = '\0';
-			return 0;
-		}
-		p += n;
-		if (*p == '\n')
-			p++;
-	}
-	return -1;
-}
-
 static int
 fail(char *err, size_t errlen, const char *why)
 {
@@ -291,10 +269,10 @@ logseal_open(const uint8_t priv[LOGSEAL_KEY_LEN], const uint8_t *in,
 	br_sha256_out(&sc, digest);
 	for (i = 0; i < 32; i++)
 		snprintf(hex + 2 * i, 3, "%02x", digest[i]);
-	if (off != len || trailer_field(trailer, "sha256", info->sha256,
-	    sizeof(info->sha256)) != 0 || trailer_field(trailer, "size", size,
-	    sizeof(size)) != 0 || trailer_field(trailer, "first", info->first,
-	    sizeof(info->first)) != 0 || trailer_field(trailer, "last",
+	if (off != len || kv_get(trailer, '\n', "sha256", info->sha256,
+	    sizeof(info->sha256)) != 0 || kv_get(trailer, '\n', "size", size,
+	    sizeof(size)) != 0 || kv_get(trailer, '\n', "first", info->first,
+	    sizeof(info->first)) != 0 || kv_get(trailer, '\n', "last",
 	    info->last, sizeof(info->last)) != 0 ||
 	    strcmp(hex, info->sha256) != 0 ||
 	    snprintf(hex, sizeof(hex), "%zu", done) < 0 || strcmp(hex, size)

@@ -286,20 +286,29 @@ upstream_idle(const struct upstream *u)
 	    smtp_client_pending(&u->cli) == 0 && !u->cli.error;
 }
 
-int
-upstream_send_body(struct upstream *u, const char *headers, size_t hlen,
-    const char *body, size_t blen)
+/* The headers are queued, the body leaves from the loop (up_flush). */
+static int
+body_start(struct upstream *u, const char *headers, size_t hlen,
+    const char *body, size_t blen, int bdat)
 {
 	if (buf_append(&u->out, headers, hlen) != 0)
 		return -1;
 	u->body = body;
 	u->body_len = blen;
 	u->body_off = 0;
+	u->next_dot = 0;
 	u->sending_body = 1;
-	u->bdat = 0;
+	u->bdat = bdat;
 	up_arm(u, u->cf->relay_timeout);
 	up_want(u);
 	return 0;
+}
+
+int
+upstream_send_body(struct upstream *u, const char *headers, size_t hlen,
+    const char *body, size_t blen)
+{
+	return body_start(u, headers, hlen, body, blen, 0);
 }
 
 /* Whether the wire-form body needs a CRLF after it. */
@@ -324,18 +333,9 @@ upstream_send_bdat(struct upstream *u, const char *headers, size_t hlen,
 			dots++;
 	i = hlen + blen - dots + (body_needs_crlf(body, blen) ? 2 : 0);
 	snprintf(line, sizeof(line), "BDAT %zu LAST", i);
-	if (smtp_client_send(&u->cli, COP_DOT, line) != 0 ||
-	    buf_append(&u->out, headers, hlen) != 0)
+	if (smtp_client_send(&u->cli, COP_DOT, line) != 0)
 		return -1;
-	u->body = body;
-	u->body_len = blen;
-	u->body_off = 0;
-	u->sending_body = 1;
-	u->bdat = 1;
-	u->next_dot = 0;
-	up_arm(u, u->cf->relay_timeout);
-	up_want(u);
-	return 0;
+	return body_start(u, headers, hlen, body, blen, 1);
 }
 
 /* BDAT: the offset after the next "\n" that a transparency dot follows,

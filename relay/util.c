@@ -193,3 +193,28 @@ str_ptr_cmp(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
+
+int
+kv_get(const char *list, char sep, const char *key, char *out, size_t size)
+{
+	size_t k = strlen(key), n;
+	const char *p = list;
+	char seps[2] = { sep, '\0' };
+
+	if (size > 0)
+		out[0] = '\0';
+	while (p != NULL && *p) {
+		n = strcspn(p, seps);
+		if (n > k && strncmp(p, key, k) == 0 && p[k] == '=') {
+			if (n - k - 1 >= size)
+				return -1;
+			memcpy(out, p + k + 1, n - k - 1);
+			out[n - k - 1] = '\0';
+			return 0;
+		}
+		p += n;
+		while (*p == sep)
+			p++;
+	}
+	return -1;
+}

@@ -49,6 +49,12 @@ int write_all(int fd, const void *p, size_t n);
 /* strcmp of two char * for qsort()/bsearch() over arrays of strings. */
 int str_ptr_cmp(const void *a, const void *b);
 
+/* The value of "KEY=value" in a list of such items separated by sep
+ * (' ' for SMTP parameters, '\n' for text lines), copied into out: 0, or
+ * -1 when absent or longer than out (out is then ""). list may be NULL. */
+int kv_get(const char *list, char sep, const char *key, char *out,
+    size_t size);
+
 int64_t mono_ms(void);		/* monotonic clock, milliseconds */
 int64_t wall_us(void);		/* wall clock, microseconds since the epoch */
 

@@ -10,6 +10,7 @@
 #include "addr.h"
 #include "dsn.h"
 #include "tap.h"
+#include "util.h"
 
 static const char golden[] =
 "From: Mail Delivery System <MAILER-DAEMON@mx.example.net>\r\n"
@@ -260,17 +261,17 @@ main(void)
 	{
 		char v[64];
 
-		ok(dsn_param("RET=HDRS ENVID=a+2Bb", "ENVID", v, sizeof(v)) == 0 &&
-		    strcmp(v, "a+2Bb") == 0, "dsn_param: ENVID found");
-		ok(dsn_param("NOTIFY=NEVER ORCPT=rfc822;x@y", "ORCPT", v,
+		ok(kv_get("RET=HDRS ENVID=a+2Bb", ' ', "ENVID", v, sizeof(v)) == 0 &&
+		    strcmp(v, "a+2Bb") == 0, "kv_get: ENVID found");
+		ok(kv_get("NOTIFY=NEVER ORCPT=rfc822;x@y", ' ', "ORCPT", v,
 		    sizeof(v)) == 0 && strcmp(v, "rfc822;x@y") == 0,
-		    "dsn_param: ORCPT found");
-		ok(dsn_param("XENVID=1 ENVIDX=2", "ENVID", v, sizeof(v)) == -1 &&
-		    v[0] == '\0', "dsn_param: no prefix or suffix match");
-		ok(dsn_param(NULL, "ENVID", v, sizeof(v)) == -1,
-		    "dsn_param: no parameters");
-		ok(dsn_param("ENVID=0123456789", "ENVID", v, 5) == -1,
-		    "dsn_param: a value that does not fit is absent");
+		    "kv_get: ORCPT found");
+		ok(kv_get("XENVID=1 ENVIDX=2", ' ', "ENVID", v, sizeof(v)) == -1 &&
+		    v[0] == '\0', "kv_get: no prefix or suffix match");
+		ok(kv_get(NULL, ' ', "ENVID", v, sizeof(v)) == -1,
+		    "kv_get: no parameters");
+		ok(kv_get("ENVID=0123456789", ' ', "ENVID", v, 5) == -1,
+		    "kv_get: a value that does not fit is absent");
 		r[0].params = "NOTIFY=FAILURE ORCPT=rfc822;bob+40old@example.test";
 		r[1].params = "";
 		in.params = "RET=HDRS ENVID=QQ314159";

@@ -12,17 +12,6 @@
 #include "logseal.h"
 #include "tap.h"
 
-static void
-unhex(const char *h, uint8_t *out)
-{
-	size_t i;
-
-	for (i = 0; h[2 * i]; i++) {
-		unsigned v;
-		sscanf(h + 2 * i, "%2x", &v);
-		out[i] = (uint8_t)v;
-	}
-}
 
 static uint8_t priv[32], pub[32], eph[32];
 
@@ -71,13 +60,13 @@ main(void)
 	int all;
 
 	/* RFC 7748 6.1: Alice's key pair */
-	unhex("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a",
+	tap_unhex("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a",
 	    priv);
-	unhex("8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a",
+	tap_unhex("8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a",
 	    want);
 	logseal_public(priv, pub);
 	ok(memcmp(pub, want, 32) == 0, "X25519 public key: RFC 7748 6.1");
-	unhex("5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb",
+	tap_unhex("5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb",
 	    eph);	/* Bob's private key as the ephemeral one */
 	memset(other, 7, sizeof(other));
 	logseal_public(other, otherpub);

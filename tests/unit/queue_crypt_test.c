@@ -13,17 +13,6 @@
 #include "tap.h"
 #include "queue_util.h"
 
-static void
-unhex(const char *h, uint8_t *out)
-{
-	size_t i;
-
-	for (i = 0; h[2 * i]; i++) {
-		unsigned v;
-		sscanf(h + 2 * i, "%2x", &v);
-		out[i] = (uint8_t)v;
-	}
-}
 
 static const char plain[] = "Ladies and Gentlemen of the class of '99: If I "
     "could offer you only one tip for the future, sunscreen would be it.";
@@ -45,10 +34,10 @@ main(void)
 
 	for (i = 0; i < 32; i++)
 		key[i] = (uint8_t)(0x80 + i);
-	unhex("070000004041424344454647", nonce);
-	unhex("50515253c0c1c2c3c4c5c6c7", aad);
-	unhex("1ae10b594f09e26a7e902ecbd0600691", want_tag);
-	unhex(cipher_hex, want);
+	tap_unhex("070000004041424344454647", nonce);
+	tap_unhex("50515253c0c1c2c3c4c5c6c7", aad);
+	tap_unhex("1ae10b594f09e26a7e902ecbd0600691", want_tag);
+	tap_unhex(cipher_hex, want);
 
 	memcpy(buf, plain, len);
 	qcrypt_seal(key, nonce, aad, sizeof(aad), buf, len, tag);

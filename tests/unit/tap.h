@@ -46,6 +46,19 @@ ok(int cond, const char *fmt, ...)
 		    g_ ? g_ : "(null)", w_);				\
 } while (0)
 
+/* Hex text to bytes (test vectors); the text's length must be even. */
+static void __attribute__((unused))
+tap_unhex(const char *h, unsigned char *out)
+{
+	size_t i;
+
+	for (i = 0; h[2 * i]; i++) {
+		unsigned v;
+		sscanf(h + 2 * i, "%2x", &v);
+		out[i] = (unsigned char)v;
+	}
+}
+
 static int __attribute__((unused))
 done_testing(void)
 {
