@@ -4,8 +4,8 @@
 #
 # GATE_MODS   relay/ basenames linked into mxgate and every unit test
 # GATE_PROBE  runs the loop and prints DNSBL verdicts (tests/relay/gate_*.t)
-# GATE_SERVER N workers sharing one gate region, the pre-banner flow as the
-#             session runs it, a toy dialogue after the banner
+# (the pre-banner flow is tested through the daemon itself:
+# tests/relay/gate_daemon.t)
 
 GATE_MODS := gate dns dnsbl
 
@@ -21,12 +21,4 @@ $(GATE_PROBE): $(TOP)/tests/gate/dnsbl_probe.c $(GATE_PROBE_OBJS)
 	$(Q)$(MUSL_CC) $(OUR_CFLAGS) $(LIB_INC) -I$(TOP)/relay $(LDFLAGS_PIE) \
 		-o $@ $< $(GATE_PROBE_OBJS)
 
-GATE_SERVER := $(O)/tests/bin/gate_server
-
-$(GATE_SERVER): $(TOP)/tests/gate/gate_server.c $(GATE_PROBE_OBJS)
-	$(call msg,CC,tests/gate/gate_server.c)
-	$(Q)mkdir -p $(dir $@)
-	$(Q)$(MUSL_CC) $(OUR_CFLAGS) $(LIB_INC) -I$(TOP)/relay $(LDFLAGS_PIE) \
-		-o $@ $< $(GATE_PROBE_OBJS)
-
-unit: $(GATE_PROBE) $(GATE_SERVER)
+unit: $(GATE_PROBE)

@@ -443,8 +443,7 @@ sub lines_of {
 	    split /\n/, $log);
 }
 {
-	# GATING.md: "logged PASS NEW with its DNSBL rank" (as
-	# tests/gate/gate_server.c does); the daemon's line has no detail
+	# GATING.md: "logged PASS NEW with its DNSBL rank"
 	ok($lA =~ /${G}PASS NEW \[127\.0\.0\.10\] rank 0 timeout slow\.test$/m,
 	    'A logged: PASS NEW with its rank and the timed-out zone')
 	    or diag lines_of($lA, '127.0.0.10');
@@ -459,7 +458,7 @@ sub lines_of {
 }
 {
 	# session_read() takes any readable event during the wait, EOF
-	# included, for a pregreet; gate_server.c closes without a verdict
+	# included, for a pregreet: a hangup must not be counted as one
 	ok($lA !~ /PREGREET \[127\.0\.0\.8\]/,
 	    'a client that hangs up during the wait is not logged as '
 	    . 'PREGREET (it never talked)') or diag lines_of($lA, '127.0.0.8');
