@@ -19,10 +19,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "ctl.h"
+#include "tls_int.h"
 #include "net.h"
 #include "queue.h"
 #include "util.h"
@@ -46,11 +48,59 @@ struct status {
 	char		 ntp[160];
 	int		 relay_up;
 	int		 cert_present;
+	int64_t		 cert_not_after;	/* 0: unknown */
+	int		 cert_days;		/* left until then */
 	int		 rev;		/* -1: never committed */
 	char		 revinfo[320];
 	char		 archive_key[CONF_PATH_MAX + 32];	/* "" when
 					   archives use the appliance key */
 };
+
+
+static void
+degraded(struct status *st, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void
+degraded(struct status *st, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (st->nreasons == REASONS_MAX)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(st->reasons[st->nreasons++], sizeof(st->reasons[0]), fmt,
+	    ap);
+	va_end(ap);
+}
+
+/* When the server certificate expires: degraded within CERT_WARN_DAYS
+ * (senders that verify would refuse it), and once it has. */
+#define CERT_WARN_DAYS	14
+static void
+look_at_cert(const char *path, struct status *st)
+{
+	struct tls_chain ch;
+	int64_t nb, na;
+	char err[256];
+
+	if (tls_chain_load(&ch, path, err, sizeof(err)) != 0) {
+		degraded(st, "tls certificate %s unreadable: %s", path, err);
+		return;
+	}
+	if (tls_cert_validity(ch.cert[0].data, ch.cert[0].data_len, &nb,
+	    &na) == 0) {
+		st->cert_not_after = na;
+		st->cert_days = (int)((na - (int64_t)time(NULL)) / 86400);
+		if (na < (int64_t)time(NULL))
+			degraded(st, "tls certificate expired %d days ago",
+			    -st->cert_days);
+		else if (st->cert_days < CERT_WARN_DAYS)
+			degraded(st, "tls certificate expires in %d days",
+			    st->cert_days);
+	}
+	tls_chain_free(&ch);
+}
 
 /* The public key log archives are sealed to (init/service/logretention):
  * log-archive-key.pem beside the configuration file. */
@@ -70,23 +120,6 @@ look_at_archive_key(const char *config_path, struct status *st)
 	    "%s/log-archive-key.pem", dir);
 	if (stat(st->archive_key, &sb) != 0 || sb.st_size == 0)
 		st->archive_key[0] = '\0';
-}
-
-static void
-degraded(struct status *st, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void
-degraded(struct status *st, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (st->nreasons == REASONS_MAX)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(st->reasons[st->nreasons++], sizeof(st->reasons[0]), fmt,
-	    ap);
-	va_end(ap);
 }
 
 /* Whether a process runs `mxgate ... -f PATH` for this configuration
@@ -265,9 +298,19 @@ print_text(const struct config *cf, const struct status *st,
 		if (st->disk_pct >= 0)
 			printf("disk: %d%% used, %llu bytes free\n",
 			    st->disk_pct, (unsigned long long)st->disk_free);
-		printf("tls certificate: %s (%s)\n", cf->tls_cert[0] ?
+		printf("tls certificate: %s (%s)", cf->tls_cert[0] ?
 		    cf->tls_cert : "self-signed default",
 		    st->cert_present ? "present" : "not there yet");
+		if (st->cert_not_after != 0) {
+			time_t t = (time_t)st->cert_not_after;
+			struct tm tm;
+			char day[16];
+
+			gmtime_r(&t, &tm);
+			strftime(day, sizeof(day), "%Y-%m-%d", &tm);
+			printf(", expires %s (%d days)", day, st->cert_days);
+		}
+		putchar('\n');
 	}
 	printf("clock: %s\n", st->ntp);
 	if (st->archive_key[0] != '\0')
@@ -314,6 +357,10 @@ print_json(const struct config *cf, const struct status *st,
 	}
 	printf(",\"clock\":");
 	json_str(st->ntp);
+	if (st->cert_not_after != 0)
+		printf(",\"tls_certificate_not_after\":%lld,"
+		    "\"tls_certificate_days_left\":%d",
+		    (long long)st->cert_not_after, st->cert_days);
 	printf(",\"log_archive_key\":");
 	if (st->archive_key[0] != '\0')
 		json_str(st->archive_key);
@@ -368,6 +415,8 @@ ctl_status(struct ctl *c, int argc, char **argv)
 			    "%s)", c->config_path);
 		st.cert_present = cf->tls_cert[0] != '\0' &&
 		    access(cf->tls_cert, R_OK) == 0;
+		if (st.cert_present)
+			look_at_cert(cf->tls_cert, &st);
 	}
 	look_at_clock(&st);
 	look_at_archive_key(c->config_path, &st);

@@ -59,6 +59,12 @@ int  tls_chain_parse(struct tls_chain *ch, const unsigned char *text,
     size_t len, const char *name, char *err, size_t errlen);
 void tls_chain_free(struct tls_chain *ch);
 
+/* The validity of an X.509 certificate (DER): notBefore and notAfter as
+ * seconds since the epoch (UTCTime or GeneralizedTime, "Z" only).
+ * 0, or -1 when the DER does not hold them where a certificate does. */
+int  tls_cert_validity(const unsigned char *der, size_t len,
+    int64_t *not_before, int64_t *not_after);
+
 /* A private key copied into one malloc'ed block (wiped when freed). */
 struct tls_key {
 	int			type;		/* BR_KEYTYPE_RSA or _EC */

@@ -635,3 +635,117 @@ tls_anchors_free(br_x509_trust_anchor *tas, size_t n)
 	}
 	free(tas);
 }
+
+/* --- certificate validity (a DER walk to tbsCertificate.validity) --- */
+
+/* One TLV header: its tag and the length of its contents, *p moved to
+ * them. -1 when it does not fit in [*p, end) or is not DER-sized. */
+static int
+der_tlv(const unsigned char **p, const unsigned char *end, int *tag,
+    size_t *len)
+{
+	const unsigned char *q = *p;
+	size_t n, i, k;
+
+	if (end - q < 2)
+		return -1;
+	*tag = q[0];
+	n = q[1];
+	q += 2;
+	if (n & 0x80) {
+		k = n & 0x7f;
+		if (k == 0 || k > 3 || (size_t)(end - q) < k)
+			return -1;
+		for (n = 0, i = 0; i < k; i++)
+			n = n << 8 | q[i];
+		q += k;
+	}
+	if (n > (size_t)(end - q))
+		return -1;
+	*p = q;
+	*len = n;
+	return 0;
+}
+
+/* Days from 1970-01-01 to y-m-d (proleptic Gregorian). */
+static int64_t
+days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	int64_t era;
+	unsigned yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = (unsigned)(y - era * 400);
+	doy = (153 * (m + (m > 2 ? (unsigned)-3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+/* UTCTime "YYMMDDHHMMSSZ" (tag 0x17) or GeneralizedTime
+ * "YYYYMMDDHHMMSSZ" (0x18). */
+static int
+der_time(int tag, const unsigned char *p, size_t len, int64_t *t)
+{
+	unsigned v[7], i, n = 0, digits = tag == 0x17 ? 12 : 14;
+	int64_t year;
+
+	if ((tag != 0x17 && tag != 0x18) || len != digits + 1 ||
+	    p[digits] != 'Z')
+		return -1;
+	for (i = 0; i < digits; i++)
+		if (p[i] < '0' || p[i] > '9')
+			return -1;
+	if (tag == 0x17) {
+		year = (p[0] - '0') * 10 + (p[1] - '0');
+		year += year < 50 ? 2000 : 1900;
+	} else {
+		year = (p[0] - '0') * 1000 + (p[1] - '0') * 100 +
+		    (p[2] - '0') * 10 + (p[3] - '0');
+	}
+	for (i = digits - 10; i < digits; i += 2)
+		v[n++] = (unsigned)((p[i] - '0') * 10 + (p[i + 1] - '0'));
+	/* v: month, day, hour, minute, second */
+	if (v[0] < 1 || v[0] > 12 || v[1] < 1 || v[1] > 31 || v[2] > 23 ||
+	    v[3] > 59 || v[4] > 60)
+		return -1;
+	*t = days_from_civil(year, v[0], v[1]) * 86400 + v[2] * 3600 +
+	    v[3] * 60 + v[4];
+	return 0;
+}
+
+int
+tls_cert_validity(const unsigned char *der, size_t len, int64_t *not_before,
+    int64_t *not_after)
+{
+	const unsigned char *p = der, *end = der + len;
+	size_t n;
+	int tag, i;
+
+	/* Certificate ::= SEQUENCE { tbsCertificate SEQUENCE { [0] version
+	 * OPTIONAL, serialNumber, signature, issuer, validity, ... } } */
+	if (der_tlv(&p, end, &tag, &n) != 0 || tag != 0x30)
+		return -1;
+	end = p + n;
+	if (der_tlv(&p, end, &tag, &n) != 0 || tag != 0x30)
+		return -1;
+	end = p + n;
+	for (i = 0; i < 4; i++) {	/* version?, serial, sigalg, issuer */
+		if (der_tlv(&p, end, &tag, &n) != 0)
+			return -1;
+		if (i == 0 && tag != 0xa0)
+			i++;		/* no version: that was the serial */
+		p += n;
+	}
+	if (der_tlv(&p, end, &tag, &n) != 0 || tag != 0x30)
+		return -1;
+	end = p + n;
+	if (der_tlv(&p, end, &tag, &n) != 0 ||
+	    der_time(tag, p, n, not_before) != 0)
+		return -1;
+	p += n;
+	if (der_tlv(&p, end, &tag, &n) != 0 ||
+	    der_time(tag, p, n, not_after) != 0)
+		return -1;
+	return 0;
+}

@@ -28,6 +28,8 @@ like($out, qr/^configuration: \S+: valid$/m, 'status: the configuration checks')
 like($out, qr/^relay: running$/m, 'status: the relay runs');
 like($out, qr/^route: example\.test -> 127\.0\.0\.1:$down \(tls may\)$/m, 'status: the route');
 like($out, qr/^healthy$/m, 'status: healthy');
+like($out, qr/^tls certificate: \S+ \(present\), expires \d{4}-\d\d-\d\d \(36[45]\d days\)$/m,
+    'status: the self-signed certificate and when it expires');
 like($err, qr/audit: .* op=status arg=- result=healthy reasons=0 prev=/, 'status is audited');
 like($out, qr/^log archives: sealed with the appliance key: put your X25519 public key in log-archive-key\.pem/m,
     'status: without a customer key the archives are sealed with the appliance key, and it says what to do');
@@ -37,6 +39,23 @@ run($ctl, 'logs', 'keygen', "$keyfile.private", $keyfile);
 like($out, qr/^log archives: sealed to your key \(\Q$keyfile\E\)$/m,
     'status: with log-archive-key.pem beside the configuration, sealed to it');
 unlink $keyfile, "$keyfile.private";
+
+# a certificate about to expire: degraded, and why
+SKIP: {
+	my $d = tmpdir();
+	my ($orc) = run('openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt',
+	    'ec_paramgen_curve:P-256', '-nodes', '-keyout', "$d/key.pem",
+	    '-out', "$d/cert.pem", '-days', '5', '-subj', '/CN=mx.example.test');
+	is($orc, 0, 'openssl made a certificate valid for 5 days') or skip('no openssl', 2);
+	write_file("$d/mxgate.conf", "hostname mx.example.test\nlisten 127.0.0.1:" .
+	    MxSMTP::free_port() . "\nroute example.test 127.0.0.1:$down\n" .
+	    "queue $d/queue\ntls_cert $d/cert.pem\ntls_key $d/key.pem\n");
+	($rc, $out) = run($ctl, '-f', "$d/mxgate.conf", '-a', "$d/audit", 'status');
+	like($out, qr/^tls certificate: \S+cert\.pem \(present\), expires \S+ \([45] days\)$/m,
+	    'status: its expiry');
+	like($out, qr/^degraded: tls certificate expires in [45] days$/m,
+	    '... degraded, and why');
+}
 
 # a message for the customer that is down: queued
 my $c = smtp_connect($mx->port);

@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 
 #include "tls.h"
+#include "tls_int.h"
 #include "tap.h"
 
 #define ARRAY_LEN_T(a) (sizeof(a) / sizeof((a)[0]))
@@ -242,6 +243,32 @@ main(void)
 	tls_selfsigned_ensure(path("b.crt"), path("b.key"), "other.test", fp2,
 	    err, sizeof(err));
 	ok(strcmp(fp, fp2) != 0, "a second key pair differs");
+
+	/* its validity, read back by the DER walk status uses */
+	{
+		struct tls_chain ch;
+		int64_t nb, na, now = (int64_t)time(NULL);
+		static const unsigned char utc[] = { 0x30, 0x24, 0x30, 0x22,
+		    0x02, 0x01, 0x01,			/* serial, no version */
+		    0x30, 0x00, 0x30, 0x00,		/* sigalg, issuer */
+		    0x30, 0x1a,
+		    0x17, 0x0b, '4', '9', '1', '2', '3', '1', '2', '3', '5',
+		    '9', 'Z',				/* one digit short */
+		    0x17, 0x0d, '5', '0', '0', '1', '0', '1', '0', '0', '0',
+		    '0', '0', '0', 'Z' };
+
+		ok(tls_chain_load(&ch, path("a.crt"), err, sizeof(err)) == 0 &&
+		    tls_cert_validity(ch.cert[0].data, ch.cert[0].data_len,
+		    &nb, &na) == 0, "validity of the self-signed certificate");
+		ok(nb <= now - 86000 && nb >= now - 86500 &&
+		    (na - nb) / 86400 == 3651, "... from a day ago, for 3650 "
+		    "days (%lld)", (long long)((na - nb) / 86400));
+		tls_chain_free(&ch);
+		is_int(tls_cert_validity(utc, sizeof(utc), &nb, &na), -1,
+		    "a malformed UTCTime: refused");
+		is_int(tls_cert_validity(utc, 5, &nb, &na), -1,
+		    "a cut certificate: refused");
+	}
 
 	/* an admin-installed half pair is never completed or overwritten */
 	f = fopen(path("c.crt"), "w");
