@@ -51,7 +51,7 @@
 #define MAGIC_LEN	8
 #define SALT_LEN	16
 #define HDR_LEN		(MAGIC_LEN + SALT_LEN + 4 + QCRYPT_NONCE_LEN)
-#define ITERATIONS	300000
+#define ITERATIONS	1000000
 #define ITER_MIN	10000
 #define ITER_MAX	10000000
 #define PASS_MIN	12
@@ -273,7 +273,7 @@ ctl_config_export(struct ctl *c, int argc, char **argv)
 	uint8_t hdr[HDR_LEN], key[QCRYPT_KEY_LEN], tag[QCRYPT_TAG_LEN];
 	struct dirent *e;
 	DIR *d;
-	int n = 0, rc = 0, fd;
+	int n = 0, nconf = 0, tls = 0, qkey = 0, rc = 0, fd;
 
 	if (args(argc, argv, &file, &passfile) != 0)
 		return EXIT_PERM;
@@ -304,6 +304,7 @@ ctl_config_export(struct ctl *c, int argc, char **argv)
 			continue;
 		rc = add_file(&b, 'C', e->d_name, path);
 		n++;
+		nconf++;
 	}
 	if (d != NULL)
 		closedir(d);
@@ -319,6 +320,7 @@ ctl_config_export(struct ctl *c, int argc, char **argv)
 			rc = add_file(&b, 'K', base_name(cf->tls_key),
 			    cf->tls_key);
 		n += 2;
+		tls = 1;
 	}
 	if (c->key_path != NULL)
 		str_copy(keyfile, c->key_path, sizeof(keyfile));
@@ -327,6 +329,7 @@ ctl_config_export(struct ctl *c, int argc, char **argv)
 	if (rc == 0 && access(keyfile, R_OK) == 0) {
 		rc = add_file(&b, 'Q', base_name(keyfile), keyfile);
 		n++;
+		qkey = 1;
 	}
 	/* seal it */
 	memcpy(hdr, MAGIC, MAGIC_LEN);
@@ -363,8 +366,11 @@ ctl_config_export(struct ctl *c, int argc, char **argv)
 	    "error", n);
 	ctl_audit(c, "config.export", file, result);
 	if (rc == 0)
-		printf("%s: %d files (configuration, TLS pair, queue key), "
-		    "encrypted under the passphrase\n", file, n);
+		printf("%s: %d files: %d of the configuration, %s, %s; "
+		    "encrypted under the passphrase\n", file, n, nconf,
+		    tls ? "the TLS pair" : "no TLS pair (none outside the "
+		    "configuration)", qkey ? "the queue key" : "no queue key "
+		    "(none yet)");
 	return rc == 0 ? EXIT_OK : EXIT_TEMP;
 }
 

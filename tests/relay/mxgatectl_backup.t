@@ -46,7 +46,7 @@ ok(!-e "$base/x", '... and nothing is written');
 ($rc, $out, $err) = ctl_a('config', 'export', "$base/a.conf.enc",
     '--passphrase-file', $pass);
 is($rc, 0, 'export') or diag $err;
-like($out, qr/: 5 files \(configuration, TLS pair, queue key\)/,
+like($out, qr/: 5 files: 2 of the configuration, the TLS pair, the queue key; encrypted/,
     '... mxgate.conf, mailboxes, the TLS pair and the queue key');
 my $bundle = read_file("$base/a.conf.enc") // '';
 is(substr($bundle, 0, 8), 'MXGCONF1', '... one file, MXGCONF1');
