@@ -561,6 +561,10 @@ static const struct directive directives[] = {
 	{ "max_refused_rcpt", 1, 1, 0, do_uint,	OFF(max_refused_rcpt), 0, 10000 },
 	{ "tempblock_time", 1, 1, 0, do_duration, OFF(tempblock_time),
 	    0, 7 * 86400 },
+	/* read by the log retention (init/service/logretention/run) */
+	{ "log_clear_days", 1, 1, 0, do_uint,	OFF(log_clear_days), 1, 3650 },
+	{ "log_retention_days", 1, 1, 0, do_uint, OFF(log_retention_days),
+	    CONF_LOG_RETENTION_MIN, 36500 },
 	{ "min_data_rate", 1, 1, 0, do_size,	OFF(min_data_rate), 0, 10u << 20 },
 	{ "block_action", 1, 1, 0, do_block_action, 0, 0, 0 },
 	{ "dnsbl_threshold", 1, 1, 0, do_uint,	OFF(dnsbl_threshold), 1, 1000 },
@@ -720,6 +724,10 @@ config_parse(struct config *cf, const char *name, const char *text,
 	if (cf->ndnsbl > 0 && cf->nresolvers == 0)
 		err(&c, "dnsbl needs at least one 'resolver' "
 		    "(no public resolver is ever used)");
+	if (cf->log_clear_days >= cf->log_retention_days)
+		err(&c, "log_clear_days (%d) must be below log_retention_days "
+		    "(%d): logs are sealed before they are deleted",
+		    cf->log_clear_days, cf->log_retention_days);
 	if (cf->max_message_size > cf->memory_budget)
 		err(&c, "max_message_size (%llu) exceeds memory_budget (%llu)",
 		    (unsigned long long)cf->max_message_size,
@@ -904,6 +912,8 @@ config_new(void)
 	cf->max_unknown_rcpt = 10;
 	cf->max_refused_rcpt = 30;
 	cf->tempblock_time = 600;
+	cf->log_clear_days = 30;
+	cf->log_retention_days = 400;
 	cf->min_data_rate = 256;
 	str_copy(cf->chroot_dir, "/var/lib/mxgate/empty", CONF_PATH_MAX);
 	return cf;

@@ -18,6 +18,9 @@
 #include "net.h"
 
 #define CONF_LINE_MAX		4096
+/* processing logs are kept at least this long (the retention a mail
+ * service owes; a shorter log_retention_days is refused) */
+#define CONF_LOG_RETENTION_MIN	180
 #define CONF_PATH_MAX		1024
 #define CONF_MAX_LISTEN		16
 #define CONF_MAX_ROUTES		1024
@@ -109,6 +112,8 @@ struct config {
 	int			max_unknown_rcpt;
 	int			max_refused_rcpt;
 	uint64_t		tempblock_time;		/* seconds */
+	int			log_clear_days;		/* then sealed */
+	int			log_retention_days;	/* then deleted */
 	uint64_t		min_data_rate;		/* bytes/s, 0 off */
 	int			block_drop;		/* block_action drop */
 	char			chroot_dir[CONF_PATH_MAX]; /* empty, root's */

@@ -8,6 +8,8 @@
 #    opens with the private key byte for byte and not with another, and
 #    the clear file is gone; a younger one and "current" stay clear;
 #  - without a customer key an appliance key pair is made and used;
+#  - log_clear_days and log_retention_days in mxgate.conf move both
+#    limits;
 #  - an archive older than 400 days is deleted, and the deletion logged;
 #    a younger one stays.
 use strict;
@@ -22,7 +24,7 @@ my $script = "$ENV{MXGATE_TOP}/init/service/logretention/run";
 my $dir = tmpdir();
 my $bin = "$dir/bin";
 mkdir $bin;
-for my $a (qw(sh find touch mkdir mv rm cat sleep)) {
+for my $a (qw(sh find touch mkdir mv rm cat sleep sed tail)) {
 	symlink($bb, "$bin/$a") or die "$a: $!";
 }
 symlink($ctl, "$bin/mxgatectl") or die;
@@ -88,4 +90,22 @@ my $arch2 = "$log/archive/mxgate/\@4000000067100000aaaaaaaa.s.sealed";
 ($rc) = run($ctl, 'logs', 'open', $arch2, "$dir/opened3", '--key',
     "$log/.archive-key/private.pem");
 is($rc, 0, '... with which the archive opens');
+
+# the limits from mxgate.conf
+write_file("$etc/mxgate.conf", "hostname mx.example.test\nlog_clear_days 10\n" .
+    "log_retention_days 200\n");
+my $mid = "$log/mxgate/\@4000000067200000aaaaaaaa.s";
+write_file($mid, "fifteen days\n");
+utime(time - 15 * $day, time - 15 * $day, $mid);
+for my $age (150, 250) {
+	write_file("$log/archive/mxgate/age$age.s.sealed", "x");
+	utime(time - $age * $day, time - $age * $day,
+	    "$log/archive/mxgate/age$age.s.sealed");
+}
+($rc, $out) = retention_pass();
+ok(-f "$log/archive/mxgate/\@4000000067200000aaaaaaaa.s.sealed" && !-e $mid,
+    'log_clear_days 10: a 15-day-old log is sealed') or diag $out;
+ok(!-e "$log/archive/mxgate/age250.s.sealed" &&
+    -e "$log/archive/mxgate/age150.s.sealed",
+    'log_retention_days 200: an archive of 250 days goes, one of 150 stays');
 done_testing();

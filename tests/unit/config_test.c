@@ -177,6 +177,18 @@ main(void)
 	bad("allow 192.0.2.1/24", "host bits set");
 	bad("block 2001:db8::/129", "prefix must be 0-128");
 	bad("block not-an-ip", "is not an address");
+	bad("log_retention_days 179", "not a number in 180-36500");
+	bad("log_clear_days 0", "not a number in 1-3650");
+	n = parse(BASE "log_clear_days 400\n", NULL, errs, sizeof(errs));
+	ok(n == 1 && strstr(errs, "log_clear_days (400) must be below "
+	    "log_retention_days (400)") != NULL,
+	    "logs are sealed before they are deleted: clear < retention");
+	n = parse(BASE "log_clear_days 7\nlog_retention_days 180\n", &cf, errs,
+	    sizeof(errs));
+	ok(n == 0 && cf->log_clear_days == 7 && cf->log_retention_days == 180,
+	    "log_clear_days 7, log_retention_days 180 (the floor)");
+	if (n == 0)
+		config_free(cf);
 	bad("max_message_size 10Q", "not a size");
 	bad("max_message_size 12", "not a size in 1024-");
 	bad("max_message_size 2G", "not a size");
