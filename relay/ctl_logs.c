@@ -6,7 +6,7 @@
  * then "current"); never writes there.
  *
  *   logs search QUEUEID|MESSAGE-ID|ADDRESS [--since T] [--until T]
- *               [--dir DIR]
+ *               [--dir DIR] [--key PRIVATE.pem]
  *   logs export DEST [--since T] [--until T] [--dir DIR]
  *   logs keygen PRIVATE.pem PUBLIC.pem
  *   logs seal FILE ARCHIVE --key PUBLIC.pem
@@ -16,7 +16,9 @@
  * first: the first collects the queue ids of the lines that name the key
  * (the id itself, "message-id=<ID>", or "<ADDRESS>" — an address case-
  * insensitively), the second prints every line of those ids, and the
- * lines that name the key without an id (NOQUEUE rejects), in order.
+ * lines that name the key without an id (NOQUEUE rejects), in order;
+ * with --key, the sealed archives (DIR/archive/mxgate/, opened in
+ * memory, never written out) come first.
  * T is a prefix of a line's time stamp, "YYYY-MM-DD[THH[:MM[:SS]]]" (UTC):
  * --since keeps lines at or after it, --until lines up to the end of it.
  *
@@ -136,7 +138,13 @@ struct search {
 	size_t		 nids;
 	int		 ids_full;
 	unsigned long	 printed;
+	int		 have_key;	/* --key: sealed archives too */
+	uint8_t		 priv[LOGSEAL_KEY_LEN];
+	const char	*archives;	/* their directory */
+	unsigned	 opened, unopened;
 };
+
+static uint8_t *whole_file(const char *path, size_t max, size_t *len);
 
 /* The queue id a line is about: the token after "]: " when it is 10-18
  * upper-case hex digits and a ':'. */
@@ -176,28 +184,98 @@ id_known(const struct search *s, const char *qid)
 	return 0;
 }
 
-/* One pass over the relay's log files: collect (pass 1) or print. */
+/* A sealed archive opened into memory, as a stream (NULL: said why,
+ * counted). A whole archive older than --since is not opened. */
+static FILE *
+open_archive(struct search *s, const char *path, uint8_t **mem,
+    size_t *memlen)
+{
+	struct logseal_info info;
+	struct stat st;
+	uint8_t *in;
+	char err[128], last[32];
+	size_t len, n;
+	struct tm tm;
+
+	*mem = NULL;
+	*memlen = 0;
+	if (s->w.since != NULL && stat(path, &st) == 0) {
+		gmtime_r(&st.st_mtime, &tm);
+		strftime(last, sizeof(last), "%Y-%m-%dT%H:%M:%S", &tm);
+		if (strncmp(last, s->w.since, strlen(s->w.since)) < 0)
+			return NULL;	/* its last line is older */
+	}
+	if ((in = whole_file(path, 2 * (size_t)LOGSEAL_MAX, &len)) == NULL) {
+		s->unopened++;
+		return NULL;
+	}
+	*mem = xcalloc(len + 1, 1);
+	if (logseal_open(s->priv, in, len, *mem, &n, &info, err,
+	    sizeof(err)) != 0) {
+		fprintf(stderr, "mxgatectl: %s: %s\n", path, err);
+		free(in);
+		free(*mem);
+		*mem = NULL;
+		s->unopened++;
+		return NULL;
+	}
+	free(in);
+	s->opened++;
+	*memlen = n;
+	if (n == 0)
+		return NULL;	/* an empty log: nothing to read */
+	return fmemopen(*mem, n, "r");
+}
+
+/* One pass over the relay's logs, oldest first — the sealed archives
+ * (with --key), the rotated files, current: collect (pass 1) or print. */
 static int
 search_pass(struct search *s, const char *dir, int print)
 {
-	char *files[LOGS_FILES_MAX], path[CONF_PATH_MAX * 2];
-	char qid[LOGS_QID_MAX + 1], *line = NULL;
-	size_t cap = 0;
+	char *files[LOGS_FILES_MAX], *arch[LOGS_FILES_MAX];
+	char path[CONF_PATH_MAX * 2], qid[LOGS_QID_MAX + 1], *line = NULL;
+	uint8_t *mem = NULL;
+	size_t cap = 0, memlen = 0;
 	ssize_t len;
-	int n, i;
+	int n, na = 0, i;
+	DIR *d;
+	struct dirent *e;
 
 	if ((n = log_files(dir, files, LOGS_FILES_MAX)) < 0) {
 		fprintf(stderr, "mxgatectl: %s: %s\n", dir, strerror(errno));
 		return -1;
 	}
-	for (i = 0; i < n; i++) {
+	if (s->have_key && (d = opendir(s->archives)) != NULL) {
+		while ((e = readdir(d)) != NULL && na < LOGS_FILES_MAX) {
+			size_t l = strlen(e->d_name);
+
+			if (l > 7 && strcmp(e->d_name + l - 7, ".sealed") == 0)
+				arch[na++] = xstrdup(e->d_name);
+		}
+		closedir(d);
+		qsort(arch, (size_t)na, sizeof(*arch), name_cmp);
+	}
+	for (i = 0; i < na + n; i++) {
 		FILE *f;
 
-		snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
-		if ((f = fopen(path, "re")) == NULL) {
-			fprintf(stderr, "mxgatectl: %s: %s\n", path,
-			    strerror(errno));
-			continue;
+		if (i < na) {
+			snprintf(path, sizeof(path), "%s/%s", s->archives,
+			    arch[i]);
+			f = open_archive(s, path, &mem, &memlen);
+			if (f == NULL) {
+				if (mem != NULL)
+					free(mem);
+				mem = NULL;
+				continue;
+			}
+		} else {
+			snprintf(path, sizeof(path), "%s/%s", dir,
+			    files[i - na]);
+			if ((f = fopen(path, "re")) == NULL) {
+				fprintf(stderr, "mxgatectl: %s: %s\n", path,
+				    strerror(errno));
+				continue;
+			}
 		}
 		while ((len = getline(&line, &cap, f)) > 0) {
 			int has = line_qid(line, qid);
@@ -220,19 +298,29 @@ search_pass(struct search *s, const char *dir, int print)
 			}
 		}
 		fclose(f);
+		if (mem != NULL) {
+			qcrypt_wipe(mem, memlen);
+			free(mem);
+			mem = NULL;
+		}
 	}
 	free(line);
 	for (i = 0; i < n; i++)
 		free(files[i]);
+	for (i = 0; i < na; i++)
+		free(arch[i]);
 	return 0;
 }
 
+static int key_load(const char *path, int private,
+    uint8_t key[LOGSEAL_KEY_LEN]);
+
 static int
 logs_search(struct ctl *c, const char *key, const struct window *w,
-    const char *logdir)
+    const char *logdir, const char *keyfile)
 {
 	struct search s;
-	char dir[CONF_PATH_MAX + 16], result[64];
+	char dir[CONF_PATH_MAX + 16], adir[CONF_PATH_MAX + 32], result[96];
 	size_t n = strlen(key), i;
 	int hex = n >= LOGS_QID_MIN && n <= LOGS_QID_MAX;
 
@@ -257,8 +345,15 @@ logs_search(struct ctl *c, const char *key, const struct window *w,
 		s.key_is_addr = 1;
 	}
 	/* an address can be a Message-ID as well (local@host form): both */
+	if (keyfile != NULL) {
+		if (key_load(keyfile, 1, s.priv) != 0)
+			return EXIT_PERM;
+		s.have_key = 1;
+	}
 	ctl_audit_open(c);
 	snprintf(dir, sizeof(dir), "%s/mxgate", logdir);
+	snprintf(adir, sizeof(adir), "%s/archive/mxgate", logdir);
+	s.archives = adir;
 	s.ids = xcalloc(LOGS_IDS_MAX, sizeof(*s.ids));
 	if (search_pass(&s, dir, 0) != 0) {
 		free(s.ids);
@@ -276,14 +371,20 @@ logs_search(struct ctl *c, const char *key, const struct window *w,
 		str_copy(s.key, addr, sizeof(s.key));
 		s.key_is_addr = 1;
 	}
+	s.opened = s.unopened = 0;	/* counted once, in the last pass */
 	search_pass(&s, dir, 1);
 	free(s.ids);
+	qcrypt_wipe(s.priv, sizeof(s.priv));
+	if (s.have_key)
+		fprintf(stderr, "mxgatectl: logs search: %u sealed "
+		    "archive(s) searched%s\n", s.opened, s.unopened ?
+		    "; some did not open (said above)" : "");
 	if (s.ids_full)
 		fprintf(stderr, "mxgatectl: logs search: more than %d "
 		    "messages match; narrow it with --since/--until\n",
 		    LOGS_IDS_MAX);
-	snprintf(result, sizeof(result), "ok messages=%zu lines=%lu",
-	    s.nids, s.printed);
+	snprintf(result, sizeof(result), "ok messages=%zu lines=%lu "
+	    "archives=%u", s.nids, s.printed, s.opened);
 	ctl_audit(c, "logs.search", key, result);
 	if (s.printed == 0) {
 		fprintf(stderr, "mxgatectl: logs search: nothing about %s\n",
@@ -754,7 +855,7 @@ ctl_logs_cmd(struct ctl *c, int argc, char **argv)
 		return logs_seal(c, arg, arg2, key);
 	if (strcmp(argv[1], "open") == 0 && arg2 != NULL && key != NULL)
 		return logs_open(arg, arg2, key);
-	if (arg2 != NULL || key != NULL)
+	if (arg2 != NULL || (key != NULL && strcmp(argv[1], "search") != 0))
 		goto usage;
 	if ((w.since != NULL && !stamp_prefix_ok(w.since)) ||
 	    (w.until != NULL && !stamp_prefix_ok(w.until))) {
@@ -763,12 +864,13 @@ ctl_logs_cmd(struct ctl *c, int argc, char **argv)
 		return EXIT_PERM;
 	}
 	if (strcmp(argv[1], "search") == 0)
-		return logs_search(c, arg, &w, logdir);
+		return logs_search(c, arg, &w, logdir, key);
 	if (strcmp(argv[1], "export") == 0)
 		return logs_export(c, arg, &w, logdir);
 usage:
 	fprintf(stderr, "usage: mxgatectl logs search QUEUEID|MESSAGE-ID|"
 	    "ADDRESS [--since T] [--until T] [--dir DIR]\n"
+	    "                              [--key PRIVATE.pem]\n"
 	    "       mxgatectl logs export DEST [--since T] [--until T] "
 	    "[--dir DIR]\n"
 	    "       mxgatectl logs keygen PRIVATE.pem PUBLIC.pem\n"

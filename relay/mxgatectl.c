@@ -48,7 +48,8 @@ static const struct ctl_cmd cmds[] = {
 	    "                   export|import FILE [--passphrase-file FILE]" },
 	{ "logs", ctl_logs_cmd,
 	    "logs search QUEUEID|MESSAGE-ID|ADDRESS [--since T] [--until T]\n"
-	    "                   [--dir DIR] | export DEST [--since T] "
+	    "                   [--dir DIR] [--key PRIVATE.pem] |\n"
+	    "                   export DEST [--since T] "
 	    "[--until T] [--dir DIR] |\n"
 	    "                   keygen PRIVATE.pem PUBLIC.pem | seal FILE "
 	    "ARCHIVE --key PUBLIC.pem |\n"

@@ -7,6 +7,8 @@
 #    only theirs, in order across the files; a refused recipient's NOQUEUE
 #    line is found by its address; --since/--until cut by time stamp;
 #    nothing found exits 1; a bad time exits 100; each search is audited;
+#  - with --key the sealed archives are searched too (first: they are the
+#    oldest), without it or with another key they are not;
 #  - export copies the logs (the window's files only) and the whole audit
 #    trail with a SHA256SUMS manifest that sha256sum -c accepts, refuses an
 #    existing export directory's parent that is missing, and is audited.
@@ -111,6 +113,31 @@ like($err, qr/nothing about nobody\@example\.test/, '... and says so');
 (undef, $out) = ctl('audit', 'show');
 like($out, qr/op=logs\.search arg=ALICE\@example\.TEST result=ok messages=2 /,
     'each search is in the audit trail, with what it found');
+
+# sealed archives: the old file sealed away, its clear text gone
+mkdir "$logs/archive"; mkdir "$logs/archive/mxgate";
+run($ctl, 'logs', 'keygen', "$dir/priv.pem", "$dir/pub.pem");
+my $arch = "$logs/archive/mxgate/\@400000006950000000000000.s.sealed";
+($rc) = run($ctl, 'logs', 'seal', "$logs/mxgate/\@400000006950000000000000.s",
+    $arch, '--key', "$dir/pub.pem");
+is($rc, 0, 'the old log sealed into archive/mxgate/');
+rename "$logs/mxgate/\@400000006950000000000000.s", "$dir/old.s";
+($rc, $out) = ctl('logs', 'search', 'alice@example.test', '--dir', $logs);
+unlike($out, qr/0123456789ABCDEF01/, 'without --key the archive is not searched');
+($rc, $out, $err) = ctl('logs', 'search', 'alice@example.test', '--dir', $logs,
+    '--key', "$dir/priv.pem");
+is($rc, 0, 'search --key');
+like($out, qr/\A2026-01-02T03:04:05\+00:00 .*0123456789ABCDEF01: client=.*\n.*0123456789ABCDEF01: from=.*\n.*0123456789ABCDEF01: to=<Alice/,
+    '... the sealed message\'s lines come first');
+like($out, qr/\Q$qa\E: removed/, '... then the clear ones');
+like($err, qr/1 sealed archive\(s\) searched/, '... and it says how many archives');
+run($ctl, 'logs', 'keygen', "$dir/other.pem", "$dir/other.pub");
+($rc, $out, $err) = ctl('logs', 'search', 'alice@example.test', '--dir', $logs,
+    '--key', "$dir/other.pem");
+like($err, qr/does not open with this key/, 'another key: the archive does not open, and says so');
+like($out, qr/\Q$qa\E: removed/, '... the clear logs are still searched');
+rename "$dir/old.s", "$logs/mxgate/\@400000006950000000000000.s";
+unlink $arch;
 
 # export
 my $dest = "$dir/stick";
