@@ -67,6 +67,11 @@ int ctl_config_revision(struct ctl *c, char *info, size_t size);
 int ctl_config_file(struct ctl *c, const char *path, int change, char *cand,
     char *run, size_t size);
 
+/* Maps the relay's gate table (its live counters); NULL (said, unless
+ * quiet) when the relay has none. munmap(*mem, *size) when done. */
+struct gate *ctl_gate_attach(struct ctl *c, void **mem, size_t *size,
+    int quiet);
+
 /* Subcommands. */
 int ctl_queue(struct ctl *c, int argc, char **argv);
 int ctl_gate(struct ctl *c, int argc, char **argv);

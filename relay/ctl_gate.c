@@ -25,8 +25,8 @@
 
 #define TOP_MAX	20
 
-static struct gate *
-attach(struct ctl *c, void **mem, size_t *size)
+struct gate *
+ctl_gate_attach(struct ctl *c, void **mem, size_t *size, int quiet)
 {
 	struct config *cf = ctl_config(c);
 	struct gate *g;
@@ -34,8 +34,10 @@ attach(struct ctl *c, void **mem, size_t *size)
 	int fd = open(cf->gate_file, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
 
 	if (fd < 0 || fstat(fd, &st) != 0) {
-		fprintf(stderr, "mxgatectl: gate table %s: %s (is mxgate "
-		    "running?)\n", cf->gate_file, strerror(errno));
+		if (!quiet)
+			fprintf(stderr, "mxgatectl: gate table %s: %s (is "
+			    "mxgate running?)\n", cf->gate_file,
+			    strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return NULL;
@@ -44,8 +46,11 @@ attach(struct ctl *c, void **mem, size_t *size)
 	*mem = mmap(NULL, *size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	close(fd);
 	if (*mem == MAP_FAILED || (g = gate_attach(cf, *mem, *size)) == NULL) {
-		fprintf(stderr, "mxgatectl: %s is not a gate table of this "
-		    "version\n", cf->gate_file);
+		if (!quiet)
+			fprintf(stderr, "mxgatectl: %s is not a gate table of "
+			    "this version\n", cf->gate_file);
+		if (*mem != MAP_FAILED)
+			munmap(*mem, *size);
 		return NULL;
 	}
 	return g;
@@ -107,7 +112,7 @@ ctl_gate(struct ctl *c, int argc, char **argv)
 	int rc = -1;
 
 	if (strcmp(op, "status") == 0 && argc <= 2) {
-		if ((g = attach(c, &mem, &size)) == NULL)
+		if ((g = ctl_gate_attach(c, &mem, &size, 0)) == NULL)
 			return EXIT_TEMP;
 		rc = status(g);
 		gate_free(g);
@@ -136,7 +141,7 @@ ctl_gate(struct ctl *c, int argc, char **argv)
 		return EXIT_PERM;
 	}
 	ctl_audit_open(c);
-	if ((g = attach(c, &mem, &size)) == NULL) {
+	if ((g = ctl_gate_attach(c, &mem, &size, 0)) == NULL) {
 		ctl_audit(c, op, argv[2], "error: no gate table");
 		return EXIT_TEMP;
 	}

@@ -18,12 +18,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "ctl.h"
+#include "gate.h"
 #include "tls_int.h"
 #include "net.h"
 #include "queue.h"
@@ -49,6 +51,8 @@ struct status {
 	int		 relay_up;
 	int		 cert_present;
 	int64_t		 cert_not_after;	/* 0: unknown */
+	int		 have_gate;		/* the relay's counters */
+	struct gate_stats gs;
 	int		 cert_days;		/* left until then */
 	int		 rev;		/* -1: never committed */
 	char		 revinfo[320];
@@ -72,6 +76,24 @@ degraded(struct status *st, const char *fmt, ...)
 	vsnprintf(st->reasons[st->nreasons++], sizeof(st->reasons[0]), fmt,
 	    ap);
 	va_end(ap);
+}
+
+/* The relay's live counters, from its gate table. */
+static void
+look_at_gate(struct ctl *c, struct status *st)
+{
+	struct gate *g;
+	void *mem;
+	size_t size;
+
+	if ((g = ctl_gate_attach(c, &mem, &size, 1)) == NULL)
+		return;
+	gate_stats(g, &st->gs);
+	gate_free(g);
+	munmap(mem, size);
+	if (st->gs.today != (int64_t)time(NULL) / 86400)
+		memset(st->gs.msgs_today, 0, sizeof(st->gs.msgs_today));
+	st->have_gate = 1;
 }
 
 /* When the server certificate expires: degraded within CERT_WARN_DAYS
@@ -285,6 +307,21 @@ print_text(const struct config *cf, const struct status *st,
 		}
 		printf("relay: %s\n", st->relay_up ? "running" :
 		    "NOT running");
+		if (st->have_gate) {
+			const uint64_t *a = st->gs.msgs, *t = st->gs.msgs_today;
+
+			printf("sessions: %u now\n", st->gs.sessions);
+			printf("messages since the relay started: %llu relayed "
+			    "in session, %llu queued, %llu refused\n",
+			    (unsigned long long)a[GATE_MSG_RELAYED],
+			    (unsigned long long)a[GATE_MSG_QUEUED],
+			    (unsigned long long)a[GATE_MSG_REFUSED]);
+			printf("messages today (UTC): %llu relayed in session, "
+			    "%llu queued, %llu refused\n",
+			    (unsigned long long)t[GATE_MSG_RELAYED],
+			    (unsigned long long)t[GATE_MSG_QUEUED],
+			    (unsigned long long)t[GATE_MSG_REFUSED]);
+		}
 		if (st->queue_state == 0)
 			printf("queue: empty (none created yet)\n");
 		else if (st->queue_state == 1)
@@ -346,6 +383,21 @@ print_json(const struct config *cf, const struct status *st,
 		json_str(cf->hostname);
 		printf(",\"listeners\":%d,\"routes\":%d,\"relay_running\":%s",
 		    cf->nlisten, cf->nroutes, st->relay_up ? "true" : "false");
+		if (st->have_gate) {
+			const uint64_t *a = st->gs.msgs, *t = st->gs.msgs_today;
+
+			printf(",\"sessions\":%u,\"messages\":{\"relayed\":%llu,"
+			    "\"queued\":%llu,\"refused\":%llu},"
+			    "\"messages_today\":{\"relayed\":%llu,"
+			    "\"queued\":%llu,\"refused\":%llu}",
+			    st->gs.sessions,
+			    (unsigned long long)a[GATE_MSG_RELAYED],
+			    (unsigned long long)a[GATE_MSG_QUEUED],
+			    (unsigned long long)a[GATE_MSG_REFUSED],
+			    (unsigned long long)t[GATE_MSG_RELAYED],
+			    (unsigned long long)t[GATE_MSG_QUEUED],
+			    (unsigned long long)t[GATE_MSG_REFUSED]);
+		}
 		printf(",\"queue\":{\"state\":\"%s\",\"messages\":%d,"
 		    "\"held\":%d,\"oldest_seconds\":%lld,\"map_used\":%llu,"
 		    "\"map_size\":%llu}", st->queue_state == 1 ? "open" :
@@ -410,6 +462,8 @@ ctl_status(struct ctl *c, int argc, char **argv)
 	if (cf != NULL) {
 		look_at_queue(c, cf, &st);
 		st.relay_up = relay_running(c->config_path);
+		if (st.relay_up)
+			look_at_gate(c, &st);
 		if (!st.relay_up)
 			degraded(&st, "the relay is not running (no mxgate -f "
 			    "%s)", c->config_path);

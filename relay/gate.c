@@ -24,7 +24,7 @@
 #include "util.h"
 
 #define GATE_MAGIC	0x6d786774u	/* "mxgt" */
-#define GATE_VERSION	1
+#define GATE_VERSION	2
 /* A token is one connection; a bucket refills `rate` units per ms, so
  * TOKEN units per connection make a rate per minute exact in integers. */
 #define TOKEN		60000
@@ -56,6 +56,8 @@ struct gate_shared {
 	uint64_t	key[2];		/* hash secret */
 	uint32_t	sessions[GATE_MAX_WORKERS];
 	uint64_t	verdicts[GATE_NVERDICTS];
+	uint64_t	msgs[GATE_NMSG], msgs_today[GATE_NMSG];
+	int64_t		today;		/* UTC day of msgs_today */
 	uint64_t	evictions, table_full;
 	uint32_t	used, ndyn;
 	struct gate_dyn	dyn[GATE_MAX_DYN];
@@ -942,12 +944,33 @@ gate_stats(struct gate *g, struct gate_stats *st)
 	memset(st, 0, sizeof(*st));
 	gate_lock(g);
 	memcpy(st->verdicts, sh->verdicts, sizeof(st->verdicts));
+	memcpy(st->msgs, sh->msgs, sizeof(st->msgs));
+	memcpy(st->msgs_today, sh->msgs_today, sizeof(st->msgs_today));
+	st->today = sh->today;
 	st->sessions = sessions_total(sh);
 	st->slots = sh->nslots;
 	st->used = sh->used;
 	st->evictions = sh->evictions;
 	st->table_full = sh->table_full;
 	st->ndyn = sh->ndyn;
+	gate_unlock(g);
+}
+
+void
+gate_count_message(struct gate *g, enum gate_msg m, int64_t wall_s)
+{
+	struct gate_shared *sh = g->sh;
+	int64_t day = wall_s / 86400;
+
+	if ((unsigned)m >= GATE_NMSG)
+		return;
+	gate_lock(g);
+	if (day != sh->today) {
+		memset(sh->msgs_today, 0, sizeof(sh->msgs_today));
+		sh->today = day;
+	}
+	sh->msgs[m]++;
+	sh->msgs_today[m]++;
 	gate_unlock(g);
 }
 

@@ -52,6 +52,14 @@ enum gate_verdict {
 	GATE_NVERDICTS
 };
 
+/* What became of a message, counted for `mxgatectl status`. */
+enum gate_msg {
+	GATE_MSG_RELAYED,	/* the customer took it in session */
+	GATE_MSG_QUEUED,	/* stored for an outage (250 after commit) */
+	GATE_MSG_REFUSED,	/* refused at its end (ours or the customer's) */
+	GATE_NMSG
+};
+
 enum gate_block_action { GATE_BLOCK_REPLY, GATE_BLOCK_DROP };
 enum gate_list { GATE_LIST_ALLOW = 1, GATE_LIST_BLOCK = 2 };
 
@@ -98,6 +106,9 @@ struct gate_session {
 
 struct gate_stats {
 	uint64_t	verdicts[GATE_NVERDICTS];
+	uint64_t	msgs[GATE_NMSG];	/* since the table was made */
+	uint64_t	msgs_today[GATE_NMSG];	/* during day `today` */
+	int64_t		today;		/* UTC day number (epoch days) */
 	uint32_t	sessions;	/* live, all workers */
 	uint32_t	slots, used;	/* table size and entries in use */
 	uint64_t	evictions;	/* idle entries recycled */
@@ -216,6 +227,10 @@ int gate_data_too_slow(const struct gate *g, const struct gate_session *s,
 void gate_worker_reset(struct gate *g, int worker);
 
 void gate_stats(struct gate *g, struct gate_stats *st);
+
+/* A message ended as m (wall_s: seconds since the epoch; the daily
+ * counters start again at 00:00 UTC). */
+void gate_count_message(struct gate *g, enum gate_msg m, int64_t wall_s);
 
 /* Top talkers (most live, then most total connections) or, with
  * blocks_only, the temporary blocks; at most max entries into out,

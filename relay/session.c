@@ -353,6 +353,15 @@ tell_queue_route_up(struct relay *r)
 		log_msg("smtpd", "queue channel: %s", strerror(errno));
 }
 
+/* What became of a message, for mxgatectl status (the gate's table is
+ * the region every worker and mxgatectl share). */
+static void
+count_message(struct relay *r, enum gate_msg m)
+{
+	if (r->gate != NULL)
+		gate_count_message(r->gate, m, wall_us() / 1000000);
+}
+
 void
 session_queue_reply(struct relay *r, uint32_t id, int status,
     const char *qid)
@@ -362,6 +371,8 @@ session_queue_reply(struct relay *r, uint32_t id, int status,
 	char line[128];
 	int i;
 
+	if (status == QUEUE_OK)
+		count_message(r, GATE_MSG_QUEUED);
 	for (s = r->sessions; s; s = s->next)
 		if (s->tx.pend == PEND_QUEUE && s->tx.put_id == id)
 			break;
@@ -903,6 +914,7 @@ on_eom(struct session *s, const struct smtp_event *ev)
 	if (ev->msg_error != SMTP_MSG_OK) {
 		const char *line = smtp_msg_error_reply(ev->msg_error);
 		log_reject(s, "END-OF-MESSAGE", line, NULL);
+		count_message(s->r, GATE_MSG_REFUSED);
 		reply_and_continue(s, line);
 		tx_reset(s);
 		return;
@@ -1083,6 +1095,7 @@ up_reply_cb(void *arg, const struct smtp_reply *r)
 		if (r->code / 100 == 5) {
 			passthrough(r, line, sizeof(line));
 			log_reject(s, "END-OF-MESSAGE", line, NULL);
+			count_message(s->r, GATE_MSG_REFUSED);
 			t->pend = PEND_NONE;
 			reply_and_continue(s, line);
 			tx_reset(s);
@@ -1095,6 +1108,7 @@ up_reply_cb(void *arg, const struct smtp_reply *r)
 		if (r->code / 100 == 2) {
 			log_sent(s, r, "sent");
 			log_msg("qmgr", "%s: removed", t->qid);
+			count_message(s->r, GATE_MSG_RELAYED);
 			tell_queue_route_up(s->r);
 			snprintf(line, sizeof(line), "250 2.0.0 Ok: queued as %s",
 			    t->qid);
@@ -1107,6 +1121,7 @@ up_reply_cb(void *arg, const struct smtp_reply *r)
 			passthrough(r, line, sizeof(line));
 			log_sent(s, r, "rejected");
 			log_reject(s, "END-OF-MESSAGE", line, NULL);
+			count_message(s->r, GATE_MSG_REFUSED);
 			t->pend = PEND_NONE;
 			reply_and_continue(s, line);
 			tx_reset(s);

@@ -66,6 +66,11 @@ sleep 1.2;
 ($rc, $out) = run($ctl, '-f', $mx->conf, 'status');
 like($out, qr/^queue: 1 message\(s\), 0 held, oldest [1-9]\d* s; map \d+ of \d+ bytes$/m,
     'status: the queue holds it, with its age');
+like($out, qr/^messages since the relay started: 0 relayed in session, 1 queued, 0 refused$/m,
+    'status: the relay\'s message counters');
+like($out, qr/^messages today \(UTC\): 0 relayed in session, 1 queued, 0 refused$/m,
+    '... and today\'s');
+like($out, qr/^sessions: \d+ now$/m, '... and the sessions now');
 
 ($rc, $out) = run($ctl, '-f', $mx->conf, 'status', '--json');
 my $j = eval { decode_json($out) };
@@ -73,6 +78,8 @@ ok($j, 'status --json: one JSON object') or diag($out);
 is($j->{healthy}, JSON::PP::true, 'json: healthy') if $j;
 is($j->{relay_running}, JSON::PP::true, 'json: relay_running') if $j;
 is($j->{queue}{messages}, 1, 'json: one message queued') if $j;
+is_deeply($j->{messages_today}, { relayed => 0, queued => 1, refused => 0 },
+    'json: messages_today') if $j;
 is_deeply($j->{degraded}, [], 'json: no reason') if $j;
 
 $mx->stop;

@@ -347,6 +347,21 @@ test_table(void)
 	    "5000 clients through 256 slots: bounded, %llu evictions",
 	    (unsigned long long)st.evictions);
 
+	/* message counters: since start, and per UTC day */
+	gate_count_message(g, GATE_MSG_RELAYED, 86400 * 20000 + 10);
+	gate_count_message(g, GATE_MSG_RELAYED, 86400 * 20000 + 86399);
+	gate_count_message(g, GATE_MSG_QUEUED, 86400 * 20000 + 5);
+	gate_count_message(g, GATE_NMSG, 86400 * 20000 + 5);	/* ignored */
+	gate_stats(g, &st);
+	ok(st.msgs[GATE_MSG_RELAYED] == 2 && st.msgs[GATE_MSG_QUEUED] == 1 &&
+	    st.msgs_today[GATE_MSG_RELAYED] == 2 && st.today == 20000,
+	    "messages counted, since start and for the day");
+	gate_count_message(g, GATE_MSG_REFUSED, 86400 * 20001);
+	gate_stats(g, &st);
+	ok(st.msgs[GATE_MSG_RELAYED] == 2 && st.msgs_today[GATE_MSG_RELAYED]
+	    == 0 && st.msgs_today[GATE_MSG_REFUSED] == 1 && st.today == 20001,
+	    "at 00:00 UTC the day's counters start again");
+
 	/* pin every slot with live connections: admits fail closed */
 	held = calloc(4096, sizeof(*held));
 	for (i = 0; i < 4096; i++) {
