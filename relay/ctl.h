@@ -80,6 +80,8 @@ int ctl_status(struct ctl *c, int argc, char **argv);
 int ctl_config_cmd(struct ctl *c, int argc, char **argv);
 int ctl_mailboxes(struct ctl *c, int argc, char **argv);
 int ctl_logs_cmd(struct ctl *c, int argc, char **argv);
+int ctl_system_cmd(struct ctl *c, int argc, char **argv);	/* reboot,
+					   poweroff, shell */
 /* config export|import (ctl_backup.c), called by ctl_config_cmd */
 int ctl_config_export(struct ctl *c, int argc, char **argv);
 int ctl_config_import(struct ctl *c, int argc, char **argv);

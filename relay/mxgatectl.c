@@ -54,6 +54,9 @@ static const struct ctl_cmd cmds[] = {
 	    "                   keygen PRIVATE.pem PUBLIC.pem | seal FILE "
 	    "ARCHIVE --key PUBLIC.pem |\n"
 	    "                   open ARCHIVE OUT --key PRIVATE.pem" },
+	{ "reboot", ctl_system_cmd, "reboot" },
+	{ "poweroff", ctl_system_cmd, "poweroff" },
+	{ "shell", ctl_system_cmd, "shell" },
 	{ "audit", ctl_audit_cmd,
 	    "audit show [--since TIME] [--user NAME] | verify |\n"
 	    "                   export FILE | login | logout" },
