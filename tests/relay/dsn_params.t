@@ -7,20 +7,29 @@
 #  - a message queued during an outage keeps them (sealed in the queue,
 #    handed to the runner) and the runner passes them on when it delivers;
 #  - a queued message the customer refuses for good gets the postmaster's
-#    report with Original-Envelope-Id and Original-Recipient (RFC 3464).
+#    report with Original-Envelope-Id and Original-Recipient (RFC 3464);
+#  - a real Postfix as the customer honours what it was passed: NOTIFY=
+#    SUCCESS makes it send the sender a success notice (its bounce daemon
+#    logs "sender delivery status notification"), NOTIFY=NEVER does not.
 use strict;
 use warnings;
 use Test::More;
 use MxTest;
 use MxSMTP;
+use MxPostfix;
 
 need(['root: the relay roles drop to their own users', $> == 0]);
 
 my $ctl = bin('mxgatectl');
 my $port = MxSMTP::free_port();
 my $pm = start_sink();
+my $pf = MxPostfix::start(main => <<"CF");
+relay_domains = pf.test
+relay_transport = discard:delivered
+CF
 my $mx = start_mxgate(config => "route example.test 127.0.0.1:$port\n" .
     "route pm.test 127.0.0.1:" . $pm->port . "\n" .
+    "route pf.test 127.0.0.1:" . $pf->port . "\n" .
     "postmaster postmaster\@pm.test\n");
 
 # one transaction with DSN parameters; the final reply
@@ -115,6 +124,25 @@ like($report, qr/^Original-Recipient:\ rfc822;alice\+2Bold\@example\.test\n
     '... Original-Recipient from ORCPT, for that recipient');
 is(scalar(() = $report =~ /^Original-Recipient:/mg), 1,
     '... and for no other');
+# the customer is a real Postfix: it honours NOTIFY
+ok($pf->{up}, 'a private Postfix as a customer') or diag $pf->{out};
+for my $notify ('SUCCESS', 'NEVER') {
+	my $c = smtp_connect($mx->port);
+	$c->hello;
+	$c->cmd('MAIL FROM:<bob@sender.test> ENVID=' . lc($notify));
+	my $r = $c->cmd("RCPT TO:<dsn-\L$notify\E\@pf.test> NOTIFY=$notify");
+	$c->cmd('DATA');
+	$c->send_raw("Subject: dsn $notify\r\n\r\nbody\r\n.\r\n");
+	like($c->reply(15) // '', qr/^250 2\.0\.0 Ok: queued as /,
+	    "NOTIFY=$notify to Postfix: relayed in session");
+	$c->disconnect;
+}
+ok(MxSMTP::wait_until(20, sub { $pf->log =~ /to=<dsn-success\@pf\.test>.*status=sent/s &&
+    $pf->log =~ /sender delivery status notification/ }),
+    'Postfix sent the sender a success notice for NOTIFY=SUCCESS') or diag $pf->log;
+my @notices = $pf->log =~ /sender delivery status notification/g;
+is(scalar @notices, 1, '... and none for NOTIFY=NEVER');
+$pf->stop;
 ok(!$mx->crashes && $mx->alive, 'no mxgate process crashed');
 $mx->stop;
 $sink->stop;
