@@ -80,6 +80,12 @@ int ctl_status(struct ctl *c, int argc, char **argv);
 int ctl_config_cmd(struct ctl *c, int argc, char **argv);
 int ctl_mailboxes(struct ctl *c, int argc, char **argv);
 int ctl_logs_cmd(struct ctl *c, int argc, char **argv);
+
+/* The file beside the configuration that log archives are sealed to
+ * (init/service/logretention/run reads the same name). */
+#define CTL_ARCHIVE_KEY	"log-archive-key.pem"
+/* 0 when path holds an X25519 public key in PEM, else -1 (said). */
+int ctl_archive_key_check(const char *path);
 int ctl_system_cmd(struct ctl *c, int argc, char **argv);	/* reboot,
 					   poweroff, shell */
 /* config export|import (ctl_backup.c), called by ctl_config_cmd */

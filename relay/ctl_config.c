@@ -596,6 +596,14 @@ check_dir(const struct state *st, const char *dir, const char *file)
 		char *argv[] = { bin, "-n", "-f", conf, NULL };
 		rc = run_wait(argv);
 	}
+	/* the key the log archives are sealed to, when there is one: a
+	 * bad one would leave the logs in clear text, hour after hour */
+	if (rc == 0 && path_join(conf, tmp, CTL_ARCHIVE_KEY) == 0 &&
+	    access(conf, F_OK) == 0 && ctl_archive_key_check(conf) != 0) {
+		fprintf(stderr, "mxgatectl: %s: not an X25519 public key in "
+		    "PEM (mxgatectl logs keygen makes one)\n", CTL_ARCHIVE_KEY);
+		rc = -1;
+	}
 	remove_dir(tmp);
 	return rc;
 }

@@ -681,6 +681,14 @@ key_write(const char *path, const char *banner, const uint8_t *prefix,
 	return rc;
 }
 
+int
+ctl_archive_key_check(const char *path)
+{
+	uint8_t pub[LOGSEAL_KEY_LEN];
+
+	return key_load(path, 0, pub);
+}
+
 static int
 logs_keygen(struct ctl *c, const char *priv_path, const char *pub_path)
 {

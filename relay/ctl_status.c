@@ -139,7 +139,7 @@ look_at_archive_key(const char *config_path, struct status *st)
 		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - config_path),
 		    config_path);
 	snprintf(st->archive_key, sizeof(st->archive_key),
-	    "%s/log-archive-key.pem", dir);
+	    "%s/" CTL_ARCHIVE_KEY, dir);
 	if (stat(st->archive_key, &sb) != 0 || sb.st_size == 0)
 		st->archive_key[0] = '\0';
 }

@@ -107,6 +107,25 @@ unlike(read_file("$etc/mxgate.conf"), qr/no_such_directive/, 'the running file i
 ($rc) = ctl('discard');
 is($rc, 0, 'config discard drops the candidate');
 
+# the log archive key beside the configuration is checked too
+{
+	local $ENV{EDITOR} = editor('not a key');
+	ctl('edit', 'log-archive-key.pem');
+}
+my $err;
+($rc, $out, $err) = ctl('check');
+is($rc, 100, 'config check: a log-archive-key.pem that is no key: INVALID');
+like($err, qr/log-archive-key\.pem: not an X25519 public key in PEM/, '... and says why');
+ctl('discard');
+run($ctl, 'logs', 'keygen', "$dir/archive-priv.pem", "$dir/archive-pub.pem");
+{
+	local $ENV{EDITOR} = "cp $dir/archive-pub.pem";
+	ctl('edit', 'log-archive-key.pem');
+}
+($rc, $out) = ctl('check');
+is($rc, 0, '... a real one passes') or diag $out;
+ctl('discard');
+
 # one change at a time
 {
 	local $ENV{EDITOR} = editor('carol@example.test');
