@@ -22,10 +22,8 @@ is_atext(unsigned char c)
 	return strchr("#$&'*+-/=?^_`{|}~", c) != NULL && c != '\0';
 }
 
-/* The length of the well-formed UTF-8 sequence of a non-ASCII character
- * at p (at most n bytes there), or 0 (RFC 3629; C1 controls refused). */
-static size_t
-utf8_len(const unsigned char *p, size_t n)
+size_t
+addr_utf8_char(const unsigned char *p, size_t n, unsigned *out)
 {
 	size_t len, i;
 	unsigned cp;
@@ -53,7 +51,17 @@ utf8_len(const unsigned char *p, size_t n)
 	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) ||
 	    (cp >= 0x80 && cp <= 0x9f))
 		return 0;
+	*out = cp;
 	return len;
+}
+
+/* The length of the well-formed UTF-8 sequence at p, or 0. */
+static size_t
+utf8_len(const unsigned char *p, size_t n)
+{
+	unsigned cp;
+
+	return addr_utf8_char(p, n, &cp);
 }
 
 int

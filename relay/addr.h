@@ -58,6 +58,12 @@ struct smtp_path {
 enum addr_status addr_parse_path(const char *s, size_t len, int flags,
     struct smtp_path *out, size_t *consumed);
 
+/* The non-ASCII character at p (at most n bytes there): the length of
+ * its well-formed UTF-8 sequence with *cp its code point, or 0 (RFC
+ * 3629: no overlong form, surrogate or code point above U+10FFFF; C1
+ * controls refused too). */
+size_t addr_utf8_char(const unsigned char *p, size_t n, unsigned *cp);
+
 /* 1 if the address holds a byte outside ASCII (it needs SMTPUTF8). */
 int addr_is_utf8(const char *addr);
 

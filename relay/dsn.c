@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "addr.h"
 #include "dsn.h"
 #include "queue.h"
 #include "util.h"
@@ -140,29 +141,17 @@ addr_render(char *dst, const char *a)
 			utf8 = 1;
 	p = (const unsigned char *)a;
 	while (*p && n + 11 < ADDR_RENDER_MAX) {
-		unsigned cp = *p, len = 1, i;
+		unsigned cp = *p;
+		size_t len = 1;
 
 		if (!utf8 || (cp < 0x80 && cp != '+' && cp != '=' &&
 		    cp != '\\')) {
 			dst[n++] = (char)*p++;
 			continue;
 		}
-		if (cp >= 0xc2 && cp <= 0xdf)
-			len = 2, cp &= 0x1f;
-		else if (cp >= 0xe0 && cp <= 0xef)
-			len = 3, cp &= 0x0f;
-		else if (cp >= 0xf0 && cp <= 0xf4)
-			len = 4, cp &= 0x07;
-		else if (cp >= 0x80)
-			len = 0;
-		for (i = 1; i < len; i++) {
-			if ((p[i] & 0xc0) != 0x80) {
-				len = 0;
-				break;
-			}
-			cp = cp << 6 | (p[i] & 0x3f);
-		}
-		if (len == 0) {
+		/* addr.c's decoder: what it refuses is shown as U+FFFD */
+		if (cp >= 0x80 && (len = addr_utf8_char(p,
+		    strlen((const char *)p), &cp)) == 0) {
 			cp = 0xfffd;
 			len = 1;
 		}
