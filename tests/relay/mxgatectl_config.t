@@ -133,7 +133,6 @@ ctl('discard');
 }
 open my $lk, '>>', "$dir/etc.revisions/lock" or die;
 flock($lk, LOCK_EX) or die;
-my $err;
 ($rc, $out, $err) = ctl('commit', '-m', 'while locked');
 is($rc, 111, 'a commit while another change holds the lock is refused (exit 111)');
 like($err, qr/another configuration change is in progress/, '... and says so');
