@@ -435,6 +435,19 @@ do_block_action(struct config *cf, struct ctx *c, const struct directive *d,
 }
 
 static void
+do_log_full_policy(struct config *cf, struct ctx *c,
+    const struct directive *d, int argc, char **argv)
+{
+	if (strcmp(argv[0], "tempfail") == 0)
+		cf->log_drop_oldest = 0;
+	else if (strcmp(argv[0], "drop-oldest") == 0)
+		cf->log_drop_oldest = 1;
+	else
+		err(c, "log_full_policy: '%s' is not tempfail or drop-oldest",
+		    argv[0]);
+}
+
+static void
 do_resolver(struct config *cf, struct ctx *c, const struct directive *d,
     int argc, char **argv)
 {
@@ -565,6 +578,11 @@ static const struct directive directives[] = {
 	{ "log_clear_days", 1, 1, 0, do_uint,	OFF(log_clear_days), 1, 3650 },
 	{ "log_retention_days", 1, 1, 0, do_uint, OFF(log_retention_days),
 	    CONF_LOG_RETENTION_MIN, 36500 },
+	/* the log disk guard (logdisk.h): the relay and mxgatectl */
+	{ "log_dir",	1, 1, 0, do_path,	OFF(log_dir), 0, 0 },
+	{ "log_disk_warn", 1, 1, 0, do_uint,	OFF(log_disk_warn), 1, 98 },
+	{ "log_disk_full", 1, 1, 0, do_uint,	OFF(log_disk_full), 2, 99 },
+	{ "log_full_policy", 1, 1, 0, do_log_full_policy, 0, 0, 0 },
 	{ "min_data_rate", 1, 1, 0, do_size,	OFF(min_data_rate), 0, 10u << 20 },
 	{ "block_action", 1, 1, 0, do_block_action, 0, 0, 0 },
 	{ "dnsbl_threshold", 1, 1, 0, do_uint,	OFF(dnsbl_threshold), 1, 1000 },
@@ -728,6 +746,9 @@ config_parse(struct config *cf, const char *name, const char *text,
 		err(&c, "log_clear_days (%d) must be below log_retention_days "
 		    "(%d): logs are sealed before they are deleted",
 		    cf->log_clear_days, cf->log_retention_days);
+	if (cf->log_disk_warn >= cf->log_disk_full)
+		err(&c, "log_disk_warn (%d%%) must be below log_disk_full "
+		    "(%d%%)", cf->log_disk_warn, cf->log_disk_full);
 	if (cf->max_message_size > cf->memory_budget)
 		err(&c, "max_message_size (%llu) exceeds memory_budget (%llu)",
 		    (unsigned long long)cf->max_message_size,
@@ -914,6 +935,9 @@ config_new(void)
 	cf->tempblock_time = 600;
 	cf->log_clear_days = 30;
 	cf->log_retention_days = 400;
+	str_copy(cf->log_dir, "/data/log", CONF_PATH_MAX);
+	cf->log_disk_warn = 80;
+	cf->log_disk_full = 95;
 	cf->min_data_rate = 256;
 	str_copy(cf->chroot_dir, "/var/lib/mxgate/empty", CONF_PATH_MAX);
 	return cf;

@@ -114,6 +114,10 @@ struct config {
 	uint64_t		tempblock_time;		/* seconds */
 	int			log_clear_days;		/* then sealed */
 	int			log_retention_days;	/* then deleted */
+	char			log_dir[CONF_PATH_MAX];	/* /data/log */
+	int			log_disk_warn;		/* % used: warn */
+	int			log_disk_full;		/* % used: full */
+	int			log_drop_oldest;	/* log_full_policy */
 	uint64_t		min_data_rate;		/* bytes/s, 0 off */
 	int			block_drop;		/* block_action drop */
 	char			chroot_dir[CONF_PATH_MAX]; /* empty, root's */

@@ -80,6 +80,8 @@ int ctl_status(struct ctl *c, int argc, char **argv);
 int ctl_config_cmd(struct ctl *c, int argc, char **argv);
 int ctl_mailboxes(struct ctl *c, int argc, char **argv);
 int ctl_logs_cmd(struct ctl *c, int argc, char **argv);
+/* logs guard [--dir DIR] (ctl_logguard.c), called by ctl_logs_cmd */
+int ctl_logs_guard(struct ctl *c, const char *dir);
 
 /* The file beside the configuration that log archives are sealed to
  * (init/service/logretention/run reads the same name). */

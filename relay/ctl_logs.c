@@ -56,7 +56,6 @@
 #include "tls_int.h"
 #include "util.h"
 
-#define LOGS_DIR_DEFAULT	"/data/log"
 #define LOGS_FILES_MAX		4096	/* files per service directory */
 #define LOGS_IDS_MAX		100000	/* queue ids one search follows */
 #define LOGS_QID_MIN		10
@@ -833,11 +832,11 @@ int
 ctl_logs_cmd(struct ctl *c, int argc, char **argv)
 {
 	struct window w = { NULL, NULL };
-	const char *logdir = LOGS_DIR_DEFAULT, *arg = NULL, *arg2 = NULL;
+	const char *logdir = NULL, *arg = NULL, *arg2 = NULL;
 	const char *key = NULL;
-	int i;
+	int i, logdir_set = 0;
 
-	if (argc < 3)
+	if (argc < 2 || (argc < 3 && strcmp(argv[1], "guard") != 0))
 		goto usage;
 	for (i = 2; i < argc; i++) {
 		if (strcmp(argv[i], "--key") == 0 && i + 1 < argc)
@@ -846,8 +845,10 @@ ctl_logs_cmd(struct ctl *c, int argc, char **argv)
 			w.since = argv[++i];
 		else if (strcmp(argv[i], "--until") == 0 && i + 1 < argc)
 			w.until = argv[++i];
-		else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc)
+		else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc) {
 			logdir = argv[++i];
+			logdir_set = 1;
+		}
 		else if (arg == NULL && argv[i][0] != '-')
 			arg = argv[i];
 		else if (arg2 == NULL && argv[i][0] != '-')
@@ -855,6 +856,9 @@ ctl_logs_cmd(struct ctl *c, int argc, char **argv)
 		else
 			goto usage;
 	}
+	if (strcmp(argv[1], "guard") == 0 && arg == NULL && key == NULL &&
+	    w.since == NULL && w.until == NULL)
+		return ctl_logs_guard(c, logdir_set ? logdir : NULL);
 	if (arg == NULL)
 		goto usage;
 	if (strcmp(argv[1], "keygen") == 0 && arg2 != NULL && key == NULL)
@@ -871,6 +875,11 @@ ctl_logs_cmd(struct ctl *c, int argc, char **argv)
 		    "[THH[:MM[:SS]]] (UTC)\n");
 		return EXIT_PERM;
 	}
+	/* the appliance's log directory unless told (keygen, seal and open
+	 * need no configuration: they run on a workstation too) */
+	if (!logdir_set && (strcmp(argv[1], "search") == 0 ||
+	    strcmp(argv[1], "export") == 0))
+		logdir = ctl_config(c)->log_dir;
 	if (strcmp(argv[1], "search") == 0)
 		return logs_search(c, arg, &w, logdir, key);
 	if (strcmp(argv[1], "export") == 0)
@@ -881,6 +890,7 @@ usage:
 	    "                              [--key PRIVATE.pem]\n"
 	    "       mxgatectl logs export DEST [--since T] [--until T] "
 	    "[--dir DIR]\n"
+	    "       mxgatectl logs guard [--dir DIR]\n"
 	    "       mxgatectl logs keygen PRIVATE.pem PUBLIC.pem\n"
 	    "       mxgatectl logs seal FILE ARCHIVE --key PUBLIC.pem\n"
 	    "       mxgatectl logs open ARCHIVE OUT --key PRIVATE.pem\n");

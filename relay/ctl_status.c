@@ -26,6 +26,7 @@
 
 #include "ctl.h"
 #include "gate.h"
+#include "logdisk.h"
 #include "tls_int.h"
 #include "net.h"
 #include "queue.h"
@@ -56,6 +57,7 @@ struct status {
 	int		 cert_days;		/* left until then */
 	int		 rev;		/* -1: never committed */
 	char		 revinfo[320];
+	struct logdisk	 logdisk;
 	char		 archive_key[CONF_PATH_MAX + 32];	/* "" when
 					   archives use the appliance key */
 };
@@ -240,6 +242,30 @@ look_at_queue(struct ctl *c, const struct config *cf, struct status *st)
 	}
 }
 
+/* The log disk guard's view (logdisk.h), the same measure the relay
+ * takes each second. Not measurable (no log directory: not the
+ * appliance, whose relay does not run without /data) is said, not
+ * counted as degraded. */
+static void
+look_at_log_disk(const struct config *cf, struct status *st)
+{
+	struct logdisk *d = &st->logdisk;
+
+	logdisk_check(cf, d);
+	if (d->refuse)
+		degraded(st, "the log disk (%s) is %d%% full: new mail gets "
+		    "451 4.3.0 until space returns (log_disk_full %d%%)",
+		    cf->log_dir, d->pct, cf->log_disk_full);
+	else if (d->level == LOGDISK_FULL)
+		degraded(st, "the log disk (%s) is %d%% full: the oldest logs "
+		    "are being deleted (log_full_policy drop-oldest)",
+		    cf->log_dir, d->pct);
+	else if (d->level == LOGDISK_HIGH)
+		degraded(st, "the log disk (%s) is %d%% full: above the "
+		    "high-water mark (log_disk_warn %d%%)", cf->log_dir,
+		    d->pct, cf->log_disk_warn);
+}
+
 static void
 look_at_clock(struct status *st)
 {
@@ -335,6 +361,16 @@ print_text(const struct config *cf, const struct status *st,
 		if (st->disk_pct >= 0)
 			printf("disk: %d%% used, %llu bytes free\n",
 			    st->disk_pct, (unsigned long long)st->disk_free);
+		if (st->logdisk.level == LOGDISK_UNKNOWN)
+			printf("log disk: %s: %s (not guarded)\n", cf->log_dir,
+			    strerror(st->logdisk.err));
+		else
+			printf("log disk: %s %d%% used (%s; warn %d%%, full "
+			    "%d%%, log_full_policy %s)\n", cf->log_dir,
+			    st->logdisk.pct,
+			    logdisk_level_name(st->logdisk.level),
+			    cf->log_disk_warn, cf->log_disk_full,
+			    cf->log_drop_oldest ? "drop-oldest" : "tempfail");
 		printf("tls certificate: %s (%s)", cf->tls_cert[0] ?
 		    cf->tls_cert : "self-signed default",
 		    st->cert_present ? "present" : "not there yet");
@@ -406,6 +442,14 @@ print_json(const struct config *cf, const struct status *st,
 		    (unsigned long long)st->map_used,
 		    (unsigned long long)st->map_size);
 		printf(",\"disk_used_percent\":%d", st->disk_pct);
+		printf(",\"log_disk\":{\"dir\":");
+		json_str(cf->log_dir);
+		printf(",\"used_percent\":%d,\"state\":\"%s\","
+		    "\"refusing_mail\":%s}", st->logdisk.pct,
+		    st->logdisk.level == LOGDISK_OK ? "ok" :
+		    st->logdisk.level == LOGDISK_HIGH ? "high" :
+		    st->logdisk.level == LOGDISK_FULL ? "full" : "unknown",
+		    st->logdisk.refuse ? "true" : "false");
 	}
 	printf(",\"clock\":");
 	json_str(st->ntp);
@@ -461,6 +505,7 @@ ctl_status(struct ctl *c, int argc, char **argv)
 		ctl_audit_open(c);
 	if (cf != NULL) {
 		look_at_queue(c, cf, &st);
+		look_at_log_disk(cf, &st);
 		st.relay_up = relay_running(c->config_path);
 		if (st.relay_up)
 			look_at_gate(c, &st);

@@ -24,7 +24,7 @@
 #include "util.h"
 
 #define GATE_MAGIC	0x6d786774u	/* "mxgt" */
-#define GATE_VERSION	2
+#define GATE_VERSION	3
 /* A token is one connection; a bucket refills `rate` units per ms, so
  * TOKEN units per connection make a rate per minute exact in integers. */
 #define TOKEN		60000
@@ -59,6 +59,8 @@ struct gate_shared {
 	uint64_t	msgs[GATE_NMSG], msgs_today[GATE_NMSG];
 	int64_t		today;		/* UTC day of msgs_today */
 	uint64_t	evictions, table_full;
+	_Atomic int32_t	log_refuse;	/* logdisk.h: 451 4.3.0 to new mail */
+	_Atomic int32_t	log_pct;	/* log disk used, -1 unknown */
 	uint32_t	used, ndyn;
 	struct gate_dyn	dyn[GATE_MAX_DYN];
 	struct gate_slot slots[];
@@ -524,6 +526,7 @@ gate_new_conf(const struct config *cf, const struct gate_conf *gc,
 		sh->key[1] = mix64(sh->key[0] ^ (uint64_t)mono_ms());
 	}
 	atomic_store(&sh->lock, 0);
+	sh->log_pct = -1;
 	g->sh = sh;
 	g->worker = 0;
 	g->pid = (int32_t)getpid();
@@ -954,6 +957,19 @@ gate_stats(struct gate *g, struct gate_stats *st)
 	st->table_full = sh->table_full;
 	st->ndyn = sh->ndyn;
 	gate_unlock(g);
+}
+
+void
+gate_set_log_disk(struct gate *g, int refuse, int pct)
+{
+	g->sh->log_pct = pct;
+	g->sh->log_refuse = refuse;
+}
+
+int
+gate_log_disk_refuses(const struct gate *g)
+{
+	return g->sh->log_refuse;
 }
 
 void

@@ -230,6 +230,11 @@ void gate_stats(struct gate *g, struct gate_stats *st);
 
 /* A message ended as m (wall_s: seconds since the epoch; the daily
  * counters start again at 00:00 UTC). */
+/* The log disk guard's verdict (logdisk.h), set by the master each
+ * second, read by every worker at MAIL: no lock, one word each. */
+void gate_set_log_disk(struct gate *g, int refuse, int pct);
+int gate_log_disk_refuses(const struct gate *g);
+
 void gate_count_message(struct gate *g, enum gate_msg m, int64_t wall_s);
 
 /* Top talkers (most live, then most total connections) or, with

@@ -10,6 +10,9 @@
  * when the jail or queue owner dies, and on SIGTERM stops every role,
  * waits for them and exits 0.
  *
+ * Each second it also measures the log disk (logdisk.h) and tells the
+ * workers through the gate region whether new mail must wait.
+ *
  * It never parses SMTP and never touches mail.
  */
 #include <errno.h>
@@ -32,6 +35,7 @@
 #include "ipc.h"
 #include "jail.h"
 #include "log.h"
+#include "logdisk.h"
 #include "queue.h"
 #include "queued.h"
 #include "relay.h"
@@ -45,6 +49,7 @@
 #define LISTEN_BACKLOG	1024
 #define RESTART_MAX_MS	30000
 #define STOP_MAX_MS	(70 * 1000)
+#define LOGDISK_EVERY_MS 1000
 
 struct gen {
 	int		 used;
@@ -81,6 +86,8 @@ static struct {
 	int			 regen_count;
 	struct sandbox_ids	 ids_smtpd, ids_jail, ids_queue, ids_runner;
 	struct gate		*gate;		/* in a shared mapping */
+	int64_t			 logdisk_at;	/* next measure */
+	struct logdisk		 logdisk;	/* the last one */
 	pid_t			 gate_owner[GATE_MAX_WORKERS];	/* slot -> pid */
 } M;
 
@@ -586,6 +593,41 @@ reload(void)
 
 static void stop_all(void);
 
+/* Measures the log disk, shares the verdict with the workers and logs
+ * each change of level (and of refusing) once. */
+static void
+guard_log_disk(const struct config *cf)
+{
+	struct logdisk d, *old = &M.logdisk;
+	const char *policy = cf->log_drop_oldest ? "drop-oldest" : "tempfail";
+
+	logdisk_check(cf, &d);
+	gate_set_log_disk(M.gate, d.refuse, d.pct);
+	if (d.level == old->level && d.refuse == old->refuse)
+		return;
+	if (d.level == LOGDISK_UNKNOWN)
+		log_msg("master", "log disk %s: %s: not guarded", cf->log_dir,
+		    strerror(d.err));
+	else if (d.refuse)
+		log_msg("master", "log disk %s %d%% used: full: new mail gets "
+		    "451 4.3.0 until space returns (log_disk_full %d%%, "
+		    "log_full_policy %s)", cf->log_dir, d.pct,
+		    cf->log_disk_full, policy);
+	else if (d.level == LOGDISK_FULL)
+		log_msg("master", "log disk %s %d%% used: full: the oldest "
+		    "logs are deleted (log_disk_full %d%%, log_full_policy "
+		    "%s)", cf->log_dir, d.pct, cf->log_disk_full, policy);
+	else if (d.level == LOGDISK_HIGH)
+		log_msg("master", "log disk %s %d%% used: above the high-water "
+		    "mark (log_disk_warn %d%%)%s", cf->log_dir, d.pct,
+		    cf->log_disk_warn, old->refuse ? "; accepting mail again" :
+		    "");
+	else
+		log_msg("master", "log disk %s %d%% used: ok%s", cf->log_dir,
+		    d.pct, old->refuse ? "; accepting mail again" : "");
+	*old = d;
+}
+
 static const char *
 describe(int status, char *buf, size_t size)
 {
@@ -733,6 +775,9 @@ relay_main(struct config *cf, const char *config_path)
 		return EXIT_TEMP;
 	if (create_queue(cf) != 0 || gate_setup(cf) != 0)
 		return EXIT_TEMP;
+	M.logdisk.level = LOGDISK_OK;
+	guard_log_disk(cf);
+	M.logdisk_at = mono_ms() + LOGDISK_EVERY_MS;
 	for (i = 0; i < cf->nlisten; i++)
 		M.lfd[i] = listen_on(&cf->listen[i]);
 	M.nlisten = cf->nlisten;
@@ -797,6 +842,14 @@ relay_main(struct config *cf, const char *config_path)
 				else if (next < 0 || g->restart_at[j] < next)
 					next = g->restart_at[j];
 			}
+		if (!M.stopping) {
+			if (M.logdisk_at <= now) {
+				guard_log_disk(g->cf);
+				M.logdisk_at = now + LOGDISK_EVERY_MS;
+			}
+			if (next < 0 || M.logdisk_at < next)
+				next = M.logdisk_at;
+		}
 		if (M.stopping)
 			next = stop_deadline;
 		pfd.fd = M.sigfd;

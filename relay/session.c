@@ -547,6 +547,14 @@ on_mail(struct session *s, const struct smtp_event *ev)
 		    "first");
 		return;
 	}
+	if (s->r->gate != NULL && gate_log_disk_refuses(s->r->gate)) {
+		log_msg("smtpd", "NOQUEUE: reject: MAIL from %s: 451 4.3.0 "
+		    "the log disk is full; from=<%s>", s->client,
+		    ev->path.addr);
+		reply_and_continue(s, "451 4.3.0 Error: logging unavailable "
+		    "(disk full), try again later");
+		return;
+	}
 	if (ev->size > 0 && s->r->mem_used + ev->size > budget) {
 		log_msg("smtpd", "NOQUEUE: reject: MAIL from %s: memory budget "
 		    "(%llu of %llu bytes in use)", s->client,

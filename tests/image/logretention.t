@@ -11,7 +11,9 @@
 #  - log_clear_days and log_retention_days in mxgate.conf move both
 #    limits;
 #  - an archive older than 400 days is deleted, and the deletion logged;
-#    a younger one stays.
+#    a younger one stays;
+#  - its disk guard step ("guard": mxgatectl logs guard) prints the log
+#    disk's verdict.
 use strict;
 use warnings;
 use Test::More;
@@ -24,7 +26,7 @@ my $script = "$ENV{MXGATE_TOP}/init/service/logretention/run";
 my $dir = tmpdir();
 my $bin = "$dir/bin";
 mkdir $bin;
-for my $a (qw(sh find touch mkdir mv rm cat sleep sed tail)) {
+for my $a (qw(sh find touch mkdir mv rm cat sleep sed tail grep)) {
 	symlink($bb, "$bin/$a") or die "$a: $!";
 }
 symlink($ctl, "$bin/mxgatectl") or die;
@@ -108,4 +110,15 @@ ok(-f "$log/archive/mxgate/\@4000000067200000aaaaaaaa.s.sealed" && !-e $mid,
 ok(!-e "$log/archive/mxgate/age250.s.sealed" &&
     -e "$log/archive/mxgate/age150.s.sealed",
     'log_retention_days 200: an archive of 250 days goes, one of 150 stays');
+
+# the disk guard step, with marks that the test's filesystem is past
+# (log_disk_warn 1) and below (log_disk_full 99 on a disk with room)
+write_file("$etc/mxgate.conf", "hostname mx.example.test\nlisten 127.0.0.1:2525\n" .
+    "route example.test 127.0.0.1:2526\nqueue $dir/queue\nlog_disk_warn 1\n" .
+    "log_disk_full 99\n");
+($rc, $out) = run('env', "PATH=$bin", "LOG_DIR=$log", "ETC_DIR=$etc",
+    "MXGATECTL=$bin/mxgatectl", 'CONSOLES=', "$bin/sh", $script, 'guard');
+is($rc, 0, 'the guard step, under busybox') or diag $out;
+like($out, qr/^log disk \Q$log\E \d+% used: (above the high-water mark|full) \(warn 1%, full 99%, log_full_policy tempfail\)/m,
+    '... prints the verdict of mxgatectl logs guard') or diag $out;
 done_testing();
