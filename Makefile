@@ -66,7 +66,7 @@ help:
 	@echo "  make check    build and run the TAP test suite (prove), fuzz-check first"
 	@echo "  make fuzz     run every libFuzzer harness FUZZ_SECONDS (60) each"
 	@echo "  make fuzz-check  replay the fuzz corpora, fuzz each harness 20 s"
-	@echo "  make faults   the fault tests at full size (flapping 60 s, 10,000-connection flood, 5 power cuts)"
+	@echo "  make faults   the fault tests at full size (flapping 60 s, 10,000-connection flood, 5 power cuts, 200 days of logs)"
 	@echo "  make run      start the appliance (or, before the image, the relay) for a demo"
 	@echo "  make image    build the disk and VM images under $(O)/image"
 	@echo "  make verify   build everything twice and compare (reproducibility);"
