@@ -8,10 +8,11 @@
 include $(TOP)/relay/queue.mk
 include $(TOP)/relay/tls.mk
 include $(TOP)/relay/gate.mk
+include $(TOP)/relay/logfwd.mk
 
 RELAY_CORE := util net addr config loop buf log smtp_server smtp_client \
 	outbound upstream session worker master ipc jail sandbox queued \
-	firewall csv logdisk \
+	firewall csv logdisk syslog5424 \
 	$(QUEUE_MODS) $(TLS_MODS) $(GATE_MODS)
 RELAY_CORE_OBJS := $(patsubst %,$(O)/relay/%.o,$(RELAY_CORE))
 RELAY_LIBS := $(BEARSSL_A) $(LMDB_A)

@@ -434,6 +434,45 @@ do_block_action(struct config *cf, struct ctx *c, const struct directive *d,
 		err(c, "block_action: '%s' is not reply or drop", argv[0]);
 }
 
+/* syslog_server ADDR:PORT [tls none|may|verify NAME] (logfwd.c) */
+static void
+do_syslog_server(struct config *cf, struct ctx *c, const struct directive *d,
+    int argc, char **argv)
+{
+	char why[128];
+
+	if (net_parse_endpoint(argv[0], 6514, &cf->syslog_server, why,
+	    sizeof(why)) != 0) {
+		err(c, "syslog_server: %s", why);
+		return;
+	}
+	cf->syslog_tls = TLS_MAY;
+	cf->syslog_name[0] = '\0';
+	if (argc == 1)
+		return;
+	if (strcmp(argv[1], "tls") != 0 || argc < 3 ||
+	    (strcmp(argv[2], "verify") == 0) != (argc == 4)) {
+		err(c, "syslog_server: after the address comes 'tls none', "
+		    "'tls may' or 'tls verify NAME'");
+		return;
+	}
+	if (strcmp(argv[2], "none") == 0)
+		cf->syslog_tls = TLS_NONE;
+	else if (strcmp(argv[2], "may") == 0)
+		cf->syslog_tls = TLS_MAY;
+	else if (strcmp(argv[2], "verify") == 0) {
+		if (!addr_domain_valid(argv[3])) {
+			err(c, "syslog_server: '%s' is not a valid server "
+			    "name", argv[3]);
+			return;
+		}
+		cf->syslog_tls = TLS_VERIFY;
+		str_copy(cf->syslog_name, argv[3], sizeof(cf->syslog_name));
+	} else
+		err(c, "syslog_server: unknown tls policy '%s' (none, may, "
+		    "verify NAME)", argv[2]);
+}
+
 static void
 do_log_full_policy(struct config *cf, struct ctx *c,
     const struct directive *d, int argc, char **argv)
@@ -583,6 +622,7 @@ static const struct directive directives[] = {
 	{ "log_disk_warn", 1, 1, 0, do_uint,	OFF(log_disk_warn), 1, 98 },
 	{ "log_disk_full", 1, 1, 0, do_uint,	OFF(log_disk_full), 2, 99 },
 	{ "log_full_policy", 1, 1, 0, do_log_full_policy, 0, 0, 0 },
+	{ "syslog_server", 1, 4, 0, do_syslog_server, 0, 0, 0 },
 	{ "min_data_rate", 1, 1, 0, do_size,	OFF(min_data_rate), 0, 10u << 20 },
 	{ "block_action", 1, 1, 0, do_block_action, 0, 0, 0 },
 	{ "dnsbl_threshold", 1, 1, 0, do_uint,	OFF(dnsbl_threshold), 1, 1000 },
@@ -746,6 +786,10 @@ config_parse(struct config *cf, const char *name, const char *text,
 		err(&c, "log_clear_days (%d) must be below log_retention_days "
 		    "(%d): logs are sealed before they are deleted",
 		    cf->log_clear_days, cf->log_retention_days);
+	if (cf->syslog_tls == TLS_VERIFY && cf->syslog_server.ss_family &&
+	    cf->tls_ca[0] == '\0')
+		err(&c, "syslog_server: 'tls verify' needs tls_ca (the CA "
+		    "that signs the log server's certificate)");
 	if (cf->log_disk_warn >= cf->log_disk_full)
 		err(&c, "log_disk_warn (%d%%) must be below log_disk_full "
 		    "(%d%%)", cf->log_disk_warn, cf->log_disk_full);

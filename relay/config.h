@@ -118,6 +118,9 @@ struct config {
 	int			log_disk_warn;		/* % used: warn */
 	int			log_disk_full;		/* % used: full */
 	int			log_drop_oldest;	/* log_full_policy */
+	struct sockaddr_storage	syslog_server;	/* family 0: none */
+	enum tls_policy		syslog_tls;
+	char			syslog_name[ADDR_DOMAIN_MAX + 1]; /* verify */
 	uint64_t		min_data_rate;		/* bytes/s, 0 off */
 	int			block_drop;		/* block_action drop */
 	char			chroot_dir[CONF_PATH_MAX]; /* empty, root's */

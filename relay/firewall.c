@@ -7,17 +7,19 @@
 
 #include "firewall.h"
 
+#define FIREWALL_LOG_UID	"110"	/* mxlog */
+
 /* "ip daddr 192.0.2.1 tcp dport 25" / "ip6 daddr 2001:db8::1 ..." */
 static void
-match(FILE *out, const char *dir, const struct sockaddr_storage *ss,
-    const char *proto)
+match(FILE *out, const char *pre, const char *dir,
+    const struct sockaddr_storage *ss, const char *proto)
 {
 	char host[NET_ADDRSTRLEN];
 	struct netaddr a;
 
 	netaddr_from_sockaddr((const struct sockaddr *)ss, &a);
 	netaddr_format(&a, host, sizeof(host));
-	fprintf(out, "\t\t%s %s %s %s dport %d accept\n",
+	fprintf(out, "\t\t%s%s %s %s %s dport %d accept\n", pre,
 	    a.family == AF_INET6 ? "ip6" : "ip", dir, host, proto,
 	    sockaddr_port(ss));
 }
@@ -67,7 +69,7 @@ firewall_write(const struct config *cf, FILE *out)
 			    a.family == AF_INET6 ? "ipv6" : "ipv4",
 			    sockaddr_port(ss));
 		else
-			match(out, "daddr", ss, "tcp");
+			match(out, "", "daddr", ss, "tcp");
 	}
 	fprintf(out, "\t}\n\n"
 	    "\tchain forward {\n"
@@ -82,17 +84,25 @@ firewall_write(const struct config *cf, FILE *out)
 	fprintf(out, "\t\t# the customer's servers (route)\n");
 	for (i = 0; i < cf->nroutes; i++)
 		for (j = 0; j < cf->routes[i].nhosts; j++)
-			match(out, "daddr", &cf->routes[i].host[j], "tcp");
+			match(out, "", "daddr", &cf->routes[i].host[j], "tcp");
+	if (cf->syslog_server.ss_family != 0) {
+		/* only the forwarder, which runs as mxlog (uid 110, as in
+		 * rootfs/etc/passwd) */
+		fprintf(out, "\t\t# the log server (syslog_server), for "
+		    "mxgate-logfwd only\n");
+		match(out, "meta skuid " FIREWALL_LOG_UID " ", "daddr",
+		    &cf->syslog_server, "tcp");
+	}
 	if (cf->nresolvers > 0)
 		fprintf(out, "\t\t# DNS resolvers (resolver)\n");
 	for (i = 0; i < cf->nresolvers; i++) {
-		match(out, "daddr", &cf->resolver[i], "udp");
-		match(out, "daddr", &cf->resolver[i], "tcp");
+		match(out, "", "daddr", &cf->resolver[i], "udp");
+		match(out, "", "daddr", &cf->resolver[i], "tcp");
 	}
 	if (cf->nntp > 0)
 		fprintf(out, "\t\t# NTP servers (ntp)\n");
 	for (i = 0; i < cf->nntp; i++)
-		match(out, "daddr", &cf->ntp[i], "udp");
+		match(out, "", "daddr", &cf->ntp[i], "udp");
 	fprintf(out, "\t\t# resolvers and NTP servers learnt at run time\n"
 	    "\t\tip daddr @dns4 udp dport 53 accept\n"
 	    "\t\tip daddr @dns4 tcp dport 53 accept\n"

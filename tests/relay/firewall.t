@@ -2,7 +2,8 @@
 # firewall.t — `mxgate -F` turns the configuration into the appliance's
 # nftables ruleset (SPEC 3.5 item 3): default deny both ways, inbound only
 # the SMTP listeners, outbound TCP only to route servers, DNS only to the
-# resolvers, NTP only to the NTP servers. `nft -c` checks the syntax when
+# resolvers, NTP only to the NTP servers, the log server (syslog_server)
+# only to the forwarder's user (mxlog, uid 110). `nft -c` checks the syntax when
 # nft is installed (no rules are loaded).
 use strict;
 use warnings;
@@ -19,6 +20,7 @@ route example.test 192.0.2.10:25 192.0.2.11:2525 [2001:db8::10]:25
 route .example.org 198.51.100.7:25
 resolver 127.0.0.53
 ntp 192.0.2.123
+syslog_server 192.0.2.77:6514 tls may
 CONF
 my ($rc, $out, $err) = run($mx, '-F', '-f', $conf);
 is($rc, 0, 'mxgate -F exits 0') or diag $err;
@@ -39,9 +41,11 @@ for my $dst ('ip daddr 192.0.2.10 tcp dport 25', 'ip daddr 192.0.2.11 tcp dport 
 like($out, qr/ip daddr 127\.0\.0\.53 udp dport 53 accept/, 'DNS to the resolver (udp)');
 like($out, qr/ip daddr 127\.0\.0\.53 tcp dport 53 accept/, 'DNS to the resolver (tcp)');
 like($out, qr/ip daddr 192\.0\.2\.123 udp dport 123 accept/, 'NTP to the NTP server');
+like($out, qr/^\t\tmeta skuid 110 ip daddr 192\.0\.2\.77 tcp dport 6514 accept$/m,
+    'the log server, for the forwarder\'s user (mxlog) only');
 my @outc = $out =~ /chain output \{(.*?)\n\t\}/s;
 my @accepts = grep { /daddr/ } split /\n/, $outc[0];
-is(scalar @accepts, 13, 'nothing else may leave (4 route servers, 2 DNS, 1 NTP, 6 run-time set rules)');
+is(scalar @accepts, 14, 'nothing else may leave (4 route servers, 2 DNS, 1 NTP, 1 log server, 6 run-time set rules)');
 for my $set (qw(dns4 dns6 ntp4 ntp6)) {
 	like($out, qr/^\tset $set \{ type ipv[46]_addr; \}$/m, "run-time set $set declared, empty");
 }

@@ -189,6 +189,44 @@ main(void)
 	    "log_clear_days 7, log_retention_days 180 (the floor)");
 	if (n == 0)
 		config_free(cf);
+	/* the log disk guard and the log server */
+	bad("log_full_policy panic", "is not tempfail or drop-oldest");
+	bad("log_disk_full 100", "not a number in 2-99");
+	n = parse(BASE "log_disk_warn 90\nlog_disk_full 90\n", NULL, errs,
+	    sizeof(errs));
+	ok(n == 1 && strstr(errs, "log_disk_warn (90%) must be below "
+	    "log_disk_full (90%)") != NULL, "log_disk_warn below log_disk_full");
+	n = parse(BASE "log_dir /var/log/mx\nlog_full_policy drop-oldest\n",
+	    &cf, errs, sizeof(errs));
+	ok(n == 0 && strcmp(cf->log_dir, "/var/log/mx") == 0 &&
+	    cf->log_drop_oldest == 1 && cf->log_disk_warn == 80 &&
+	    cf->log_disk_full == 95, "log_dir, drop-oldest; marks 80%% / 95%%");
+	if (n == 0)
+		config_free(cf);
+	bad("syslog_server logs.example.test", "syslog_server:");
+	bad("syslog_server 192.0.2.7 tls", "after the address comes");
+	bad("syslog_server 192.0.2.7 tls verify", "after the address comes");
+	bad("syslog_server 192.0.2.7 tls may x", "after the address comes");
+	bad("syslog_server 192.0.2.7 tls maybe", "unknown tls policy 'maybe'");
+	n = parse(BASE "syslog_server 192.0.2.7 tls verify logs.example.test\n",
+	    NULL, errs, sizeof(errs));
+	ok(n == 1 && strstr(errs, "'tls verify' needs tls_ca") != NULL,
+	    "syslog_server tls verify without tls_ca: refused");
+	n = parse(BASE "syslog_server 192.0.2.7\n", &cf, errs, sizeof(errs));
+	ok(n == 0 && cf->syslog_server.ss_family == AF_INET &&
+	    ntohs(((struct sockaddr_in *)&cf->syslog_server)->sin_port) ==
+	    6514 && cf->syslog_tls == TLS_MAY,
+	    "syslog_server ADDR: port 6514, tls may");
+	if (n == 0)
+		config_free(cf);
+	n = parse(BASE "tls_ca /ca.pem\nsyslog_server [2001:db8::7]:514 tls "
+	    "verify logs.example.test\n", &cf, errs, sizeof(errs));
+	ok(n == 0 && cf->syslog_server.ss_family == AF_INET6 &&
+	    cf->syslog_tls == TLS_VERIFY &&
+	    strcmp(cf->syslog_name, "logs.example.test") == 0,
+	    "syslog_server [v6]:514 tls verify NAME");
+	if (n == 0)
+		config_free(cf);
 	bad("max_message_size 10Q", "not a size");
 	bad("max_message_size 12", "not a size in 1024-");
 	bad("max_message_size 2G", "not a size");
