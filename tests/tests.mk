@@ -38,7 +38,8 @@ check: deps
 
 # The fault tests at full size (make check runs them reduced): a minute
 # of a flapping customer, 10,000 flood connections and 1,000 slowloris
-# clients, five power cuts of the appliance under QEMU, 200 days of logs
+# clients, five power cuts of the appliance under QEMU while mail is
+# queued and three while configuration commits and logs rotate, 200 days of logs
 # at 20,000 messages a day through the log retention. About 10 minutes;
 # needs root.
 faults: deps
@@ -46,8 +47,9 @@ faults: deps
 	$(Q)$(MAKE) --no-print-directory relay unit image
 	$(Q)cd $(TOP) && MXGATE_OUT=$(O) MXGATE_TOP=$(TOP) FLAP_SECONDS=60 \
 		FLOOD_CONNS=10000 FLOOD_SLOW=1000 POWERCUT_CYCLES=5 \
-		LOGDAYS_MSGS=20000 \
+		LOGDAYS_MSGS=20000 POWERCUT_ADMIN_CYCLES=3 \
 		$(PROVE) -v -I tests/lib tests/relay/flapping.t \
-		tests/relay/floods.t tests/image/powercut.t tests/image/logdays.t
+		tests/relay/floods.t tests/image/powercut.t \
+		tests/image/powercut_admin.t tests/image/logdays.t
 
 .PHONY: unit faults

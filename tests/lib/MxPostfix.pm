@@ -100,10 +100,10 @@ sub log { MxTest::read_file($_[0]{log}) // '' }
 
 sub stop {
 	my ($self) = @_;
-	return unless $self->{up} || grep { $_ == $self } @running;
+	return unless $self->{up} || grep { defined $_ && $_ == $self } @running;
 	system("timeout 20 postfix -c $self->{dir}/conf stop >/dev/null 2>&1");
 	MxSMTP::wait_until(10, sub { !MxSMTP::listening($self->{port}) });
-	@running = grep { $_ != $self } @running;
+	@running = grep { defined $_ && $_ != $self } @running;
 	$self->{up} = 0;
 }
 
