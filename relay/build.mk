@@ -12,7 +12,7 @@ include $(TOP)/relay/logfwd.mk
 
 RELAY_CORE := util net addr config loop buf log smtp_server smtp_client \
 	outbound upstream session worker master ipc jail sandbox queued \
-	firewall csv logdisk syslog5424 \
+	firewall csv logdisk syslog5424 bundle \
 	$(QUEUE_MODS) $(TLS_MODS) $(GATE_MODS)
 RELAY_CORE_OBJS := $(patsubst %,$(O)/relay/%.o,$(RELAY_CORE))
 RELAY_LIBS := $(BEARSSL_A) $(LMDB_A)

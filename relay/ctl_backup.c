@@ -13,10 +13,8 @@
  * data. A wrong passphrase and a changed byte look the same: refused.
  *
  *   "MXGCONF1" salt[16] be32(iterations) nonce[12] ciphertext tag[16]
- *   plaintext: entries of  kind(1) be16(nlen) name be32(mode) be32(len) data
- *   kinds: 'C' a configuration file (name: its file name), 'T' the TLS
- *   certificate, 'K' its key, 'Q' the queue key (name: the file's base
- *   name, for the reader).
+ *   plaintext: the entries of bundle.h (configuration files, the TLS
+ *   certificate and key, the queue key).
  *
  * Import writes the configuration files into the candidate (which then
  * holds exactly them: `config diff`, then `config commit`), the TLS pair
@@ -42,6 +40,7 @@
 
 #include <bearssl.h>
 
+#include "bundle.h"
 #include "ctl.h"
 #include "qcrypt.h"
 #include "queue.h"
@@ -57,8 +56,6 @@
 #define PASS_MIN	12
 #define PASS_MAX	1024
 #define BUNDLE_MAX	(256u << 20)
-#define ENTRY_MAX	(64u << 20)
-#define ENTRIES_MAX	128
 
 /* --- the passphrase and its key ---------------------------------------- */
 
@@ -159,39 +156,6 @@ passphrase(const char *file, int twice, char pass[PASS_MAX])
 
 /* --- the bundle ----------------------------------------------------------- */
 
-struct bundle {
-	uint8_t	*p;
-	size_t	 len, cap;
-};
-
-static void
-put(struct bundle *b, const void *p, size_t n)
-{
-	if (b->len + n > b->cap) {
-		size_t cap = b->cap ? b->cap : 65536;
-
-		uint8_t *np;
-
-		while (cap < b->len + n)
-			cap *= 2;
-		if ((np = realloc(b->p, cap)) == NULL)
-			fatal(EXIT_TEMP, "export: out of memory");
-		b->p = np;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, p, n);
-	b->len += n;
-}
-
-static void
-put32(struct bundle *b, uint32_t v)
-{
-	uint8_t x[4] = { (uint8_t)(v >> 24), (uint8_t)(v >> 16),
-	    (uint8_t)(v >> 8), (uint8_t)v };
-
-	put(b, x, 4);
-}
-
 static uint32_t
 get32(const uint8_t *p)
 {
@@ -206,21 +170,22 @@ add_file(struct bundle *b, char kind, const char *name, const char *path)
 	struct stat st;
 	size_t len, n = strlen(name);
 	char *data;
-	uint8_t h[3] = { (uint8_t)kind, (uint8_t)(n >> 8), (uint8_t)n };
+	int rc;
 
 	if (stat(path, &st) != 0 || (data = ctl_read_file(path, &len)) ==
 	    NULL) {
 		fprintf(stderr, "mxgatectl: %s: %s\n", path, strerror(errno));
 		return -1;
 	}
-	put(b, h, 3);
-	put(b, name, n);
-	put32(b, (uint32_t)(st.st_mode & 0777));
-	put32(b, (uint32_t)len);
-	put(b, data, len);
+	rc = bundle_add(b, kind, name, (uint32_t)(st.st_mode & 0777), data,
+	    len);
+	if (rc != 0)
+		fprintf(stderr, "mxgatectl: %s: cannot be exported (name of "
+		    "%zu bytes, or more than %u bytes)\n", path, n,
+		    BUNDLE_ENTRY_MAX);
 	qcrypt_wipe(data, len);
 	free(data);
-	return 0;
+	return rc;
 }
 
 /* "export|import FILE [--passphrase-file PASSFILE]"; -1 (said) else. */
@@ -359,9 +324,7 @@ ctl_config_export(struct ctl *c, int argc, char **argv)
 			close(fd);
 	}
 	qcrypt_wipe(pass, sizeof(pass));
-	if (b.p != NULL)
-		qcrypt_wipe(b.p, b.len);
-	free(b.p);
+	bundle_free(&b);
 	snprintf(result, sizeof(result), "%s files=%d", rc == 0 ? "ok" :
 	    "error", n);
 	ctl_audit(c, "config.export", file, result);
@@ -375,51 +338,6 @@ ctl_config_export(struct ctl *c, int argc, char **argv)
 }
 
 /* --- import ------------------------------------------------------------- */
-
-struct entry {
-	char		 kind;
-	char		 name[256];
-	uint32_t	 mode;
-	const uint8_t	*data;
-	size_t		 len;
-};
-
-/* Splits the plaintext into entries; -1 when it does not parse. */
-static int
-parse_entries(const uint8_t *p, size_t len, struct entry *e, int *n)
-{
-	size_t off = 0;
-
-	*n = 0;
-	while (off < len) {
-		size_t nl;
-		struct entry *x;
-
-		if (*n == ENTRIES_MAX || len - off < 3)
-			return -1;
-		x = &e[(*n)++];
-		x->kind = (char)p[off];
-		nl = (size_t)p[off + 1] << 8 | p[off + 2];
-		off += 3;
-		if (nl == 0 || nl >= sizeof(x->name) || len - off < nl + 8)
-			return -1;
-		memcpy(x->name, p + off, nl);
-		x->name[nl] = '\0';
-		off += nl;
-		x->mode = get32(p + off) & 0777;
-		x->len = get32(p + off + 4);
-		off += 8;
-		if (x->len > ENTRY_MAX || len - off < x->len)
-			return -1;
-		x->data = p + off;
-		off += x->len;
-		if (strlen(x->name) != nl || strchr(x->name, '/') != NULL ||
-		    x->name[0] == '.' || !strchr("CTKQ", x->kind) ||
-		    x->kind == '\0')
-			return -1;
-	}
-	return 0;
-}
 
 /* Makes the directory a file goes into (its parent must exist), 0700. */
 static void
@@ -437,7 +355,7 @@ make_parent(const char *path)
 /* Installs a file outside the configuration: the old one kept as
  * path.before-import. */
 static int
-install_aside(const char *path, const struct entry *x)
+install_aside(const char *path, const struct bundle_entry *x)
 {
 	char old[PATH_MAX];
 
@@ -453,7 +371,7 @@ int
 ctl_config_import(struct ctl *c, int argc, char **argv)
 {
 	struct config *cf;
-	struct entry *ents;
+	struct bundle_entry *ents;
 	char pass[PASS_MAX], cand[PATH_MAX], run[PATH_MAX];
 	char path[PATH_MAX + NAME_MAX + 2];
 	char keyfile[CONF_PATH_MAX], result[160], *data;
@@ -490,10 +408,11 @@ ctl_config_import(struct ctl *c, int argc, char **argv)
 	pbkdf2_sha256(pass, (uint8_t *)data + MAGIC_LEN, SALT_LEN, iter, key);
 	qcrypt_wipe(pass, sizeof(pass));
 	plen = len - HDR_LEN - QCRYPT_TAG_LEN;
-	ents = xcalloc(ENTRIES_MAX, sizeof(*ents));
+	ents = xcalloc(BUNDLE_ENTRIES_MAX, sizeof(*ents));
 	if (qcrypt_open(key, (uint8_t *)data + MAGIC_LEN + SALT_LEN + 4, data,
 	    HDR_LEN, data + HDR_LEN, plen, (uint8_t *)data + HDR_LEN + plen)
-	    != 0 || parse_entries((uint8_t *)data + HDR_LEN, plen, ents, &n)
+	    != 0 || bundle_parse((uint8_t *)data + HDR_LEN, plen, ents,
+	    BUNDLE_ENTRIES_MAX, &n)
 	    != 0) {
 		qcrypt_wipe(key, sizeof(key));
 		fprintf(stderr, "mxgatectl: %s: wrong passphrase, or the file "
