@@ -106,9 +106,9 @@ while read -r name kind spec file sum; do
 	fi
 done < "$pins"
 # 5. the relay's role users (mxgate drops to them when started as root;
-#    the tests start it as root), and the unprivileged user `make verify`
-#    runs one of its two builds as
-for u in mxgate-smtpd mxgate-jail mxgate-queue mxgate-runner mxgate-build; do
+#    the tests start it as root), the logging user mxgate-logfwd drops to,
+#    and the unprivileged user `make verify` runs one of its two builds as
+for u in mxgate-smtpd mxgate-jail mxgate-queue mxgate-runner mxlog mxgate-build; do
 	if ! getent passwd "$u" >/dev/null; then
 		say "creating system user $u"
 		asroot useradd --system --no-create-home --home-dir /nonexistent \

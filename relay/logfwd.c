@@ -16,10 +16,13 @@
  * when the receiver dies without closing is lost to it (it stays in the
  * local log); a receiver that closes is seen before the next batch.
  *
- * Runs as the logging user (mxlog), one poll loop, blocking only in
- * poll(). Never writes to the logs it reads.
+ * Started as root, it reads the configuration and the CA, then locks
+ * itself in (sandbox.c, role logfwd): the logging user mxlog, no new
+ * privileges, a seccomp allow-list (files, one AF_INET/AF_INET6 socket;
+ * no chroot: the logs are what it reads). One loop, blocking only in
+ * poll() and its 200 ms pause. Never writes to the logs it reads.
  *
- * Usage: mxgate-logfwd [-f CONFIG] [-s STATE]
+ * Usage: mxgate-logfwd [-f CONFIG]
  */
 #include <dirent.h>
 #include <errno.h>
@@ -37,7 +40,9 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "log.h"
 #include "net.h"
+#include "sandbox.h"
 #include "syslog5424.h"
 #include "tls.h"
 #include "util.h"
@@ -136,20 +141,23 @@ state_load(void)
 static int
 state_save(void)
 {
-	char tmp[CONF_PATH_MAX + 8];
-	FILE *f;
-	int i, rc;
+	char tmp[CONF_PATH_MAX + 8], text[MAX_SOURCES * 128];
+	size_t len = 0;
+	int i, fd, ok;
 
-	snprintf(tmp, sizeof(tmp), "%s.tmp", F.state);
-	if ((f = fopen(tmp, "we")) == NULL)
-		goto fail;
 	for (i = 0; i < F.nsrc; i++)
-		fprintf(f, "%s %llu %lld %llu\n", F.src[i].name,
+		len += (size_t)snprintf(text + len, sizeof(text) - len,
+		    "%s %llu %lld %llu\n", F.src[i].name,
 		    (unsigned long long)F.src[i].ino,
 		    (long long)F.src[i].off,
 		    (unsigned long long)F.src[i].mtime);
-	rc = fflush(f) == 0 && fsync(fileno(f)) == 0;
-	if (fclose(f) != 0 || !rc || rename(tmp, F.state) != 0)
+	snprintf(tmp, sizeof(tmp), "%s.tmp", F.state);
+	/* one write, no stdio (its tty probe is outside the filter) */
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0600)) < 0)
+		goto fail;
+	ok = write(fd, text, len) == (ssize_t)len && fsync(fd) == 0;
+	if (close(fd) != 0 || !ok || rename(tmp, F.state) != 0)
 		goto fail;
 	return 0;
 fail:
@@ -467,19 +475,18 @@ main(int argc, char **argv)
 {
 	const char *conf = "/etc/mxgate/mxgate.conf";
 	char state[CONF_PATH_MAX + 32], why[256];
+	struct sandbox_ids ids;
 	int64_t retry_at = 0;
 	int backoff = 1, c;
 
-	while ((c = getopt(argc, argv, "f:s:V")) != -1) {
+	while ((c = getopt(argc, argv, "f:V")) != -1) {
 		switch (c) {
 		case 'f': conf = optarg; break;
-		case 's': F.state = optarg; break;
 		case 'V':
 			printf("mxgate-logfwd %s\n", MXGATE_VERSION);
 			return 0;
 		default:
-			fprintf(stderr, "usage: mxgate-logfwd [-f CONFIG] "
-			    "[-s STATE]\n");
+			fprintf(stderr, "usage: mxgate-logfwd [-f CONFIG]\n");
 			return EXIT_PERM;
 		}
 	}
@@ -492,11 +499,9 @@ main(int argc, char **argv)
 		say("no syslog_server in %s: nothing to forward", conf);
 		return EXIT_OK;
 	}
-	if (F.state == NULL) {
-		snprintf(state, sizeof(state), "%s/.logfwd.state",
-		    F.cf->log_dir);
-		F.state = state;
-	}
+	snprintf(state, sizeof(state), "%s/.logfwd.state", F.cf->log_dir);
+	F.state = state;
+	log_init(F.cf->hostname);
 	if (F.cf->syslog_tls != TLS_NONE && tls_client_new(&F.tcl,
 	    F.cf->syslog_tls == TLS_VERIFY ? F.cf->tls_ca : NULL,
 	    F.cf->tls_min_version, why, sizeof(why)) != 0) {
@@ -504,6 +509,9 @@ main(int argc, char **argv)
 		return EXIT_PERM;
 	}
 	endpoint_format(&F.cf->syslog_server, F.peer, sizeof(F.peer));
+	if (sandbox_lookup(ROLE_LOGFWD, "", &ids) != 0)
+		return EXIT_TEMP;
+	sandbox_enter(ROLE_LOGFWD, &ids);
 	state_load();
 	say("forwarding %s/* to %s (tls %s%s%s)", F.cf->log_dir, F.peer,
 	    tls_policy_name(F.cf->syslog_tls), F.cf->syslog_name[0] ? " " :

@@ -103,6 +103,15 @@ static const int runner_calls[] = {
 	SYS_fstat, SYS_newfstatat,
 };
 
+/* mxgate-logfwd: reads the logs, writes its cursor file (temporary,
+ * fsync, rename), one TCP connection (socket: AF_INET/AF_INET6 only, in
+ * install_filter()) */
+static const int logfwd_calls[] = {
+	SYS_open, SYS_openat, SYS_getdents64, SYS_fstat, SYS_stat,
+	SYS_newfstatat, SYS_pread64, SYS_fsync, SYS_rename, SYS_poll,
+	SYS_ppoll, SYS_connect, SYS_sendto, SYS_recvfrom, SYS_getsockopt,
+};
+
 /* The role table: who each role runs as, the system calls it may make
  * beyond common_calls (special cases in install_filter()), its
  * descriptor limit. master.c decides what each inherits; the roles'
@@ -122,6 +131,8 @@ static const struct role_def {
 	    ARRAY_LEN(queue_calls), 4096 },
 	[ROLE_RUNNER] = { "runner", "mxgate-runner", runner_calls,
 	    ARRAY_LEN(runner_calls), 256 },
+	[ROLE_LOGFWD] = { "logfwd", "mxlog", logfwd_calls,
+	    ARRAY_LEN(logfwd_calls), 64 },
 };
 
 #define MAX_INSNS	256
@@ -183,6 +194,7 @@ install_filter(enum role r)
 		emit(&p, BPF_LD_W_ABS, 0, 0, OFF_NR);
 		break;
 	case ROLE_JAIL:
+	case ROLE_LOGFWD:
 		/* socket(AF_INET | AF_INET6, ...) only */
 		emit(&p, BPF_JEQ_K, 0, 6, SYS_socket);
 		emit(&p, BPF_LD_W_ABS, 0, 0, OFF_ARG0);
@@ -239,6 +251,8 @@ sandbox_lookup(enum role r, const char *empty_dir, struct sandbox_ids *ids)
 	}
 	ids->uid = pw->pw_uid;
 	ids->gid = pw->pw_gid;
+	if (empty_dir[0] == '\0')
+		return 0;
 	if (mkdir_p(empty_dir, 0755) != 0) {
 		log_msg("master", "fatal: mkdir %s: %s", empty_dir,
 		    strerror(errno));
@@ -259,7 +273,8 @@ sandbox_enter(enum role r, const struct sandbox_ids *ids)
 	struct rlimit rl;
 
 	if (ids->privileged) {
-		if (chroot(ids->empty_dir) != 0 || chdir("/") != 0)
+		if (ids->empty_dir[0] != '\0' &&
+		    (chroot(ids->empty_dir) != 0 || chdir("/") != 0))
 			fatal(EXIT_TEMP, "%s: chroot %s", role_name(r),
 			    ids->empty_dir);
 		if (setgroups(1, &ids->gid) != 0 ||

@@ -9,7 +9,7 @@
 
 #include <sys/types.h>
 
-enum role { ROLE_SMTPD, ROLE_JAIL, ROLE_QUEUE, ROLE_RUNNER };
+enum role { ROLE_SMTPD, ROLE_JAIL, ROLE_QUEUE, ROLE_RUNNER, ROLE_LOGFWD };
 
 struct sandbox_ids {
 	int	 privileged;	/* started as root: chroot + setuid */
@@ -17,11 +17,14 @@ struct sandbox_ids {
 	gid_t	 gid;
 	const char *user;	/* for the log */
 	char	 empty_dir[1024];	/* chroot target (a copy: configs
-					   come and go, the ids stay) */
+					   come and go, the ids stay); "":
+					   no chroot (mxgate-logfwd, which
+					   reads the logs) */
 };
 
 const char *role_name(enum role r);
-/* Looks up the role's user (the role table in sandbox.c). */
+/* Looks up the role's user (the role table in sandbox.c); empty_dir ""
+ * for a role that keeps the file system view. */
 int  sandbox_lookup(enum role r, const char *empty_dir,
     struct sandbox_ids *ids);
 void sandbox_enter(enum role r, const struct sandbox_ids *ids);

@@ -8,10 +8,13 @@
 # wait in the local log) and a forwarder restart (its cursor on disk),
 # every line arrives exactly once and in order, with its host, program
 # and pid as RFC 5424 fields. A forwarder that cannot verify the
-# server's name sends nothing.
+# server's name sends nothing. The forwarder runs as it does on the
+# appliance: started as root, it drops to mxlog under its seccomp filter
+# (a system call outside it would kill it: no process may die here).
 use strict;
 use warnings;
 use Test::More;
+use File::Temp ();
 use MxTest;
 use MxSMTP;
 
@@ -60,10 +63,17 @@ sub rsyslog_stop { MxSMTP::stop_pid($rs) if $rs; $rs = undef }
 END { rsyslog_stop() }
 rsyslog_start();
 
-# the local logs: one service directory as s6-log keeps it
-my $log = "$dir/log";
-mkdir $log; mkdir "$log/mxgate";
+# the local logs: one service directory as s6-log keeps it, owned by the
+# logging user the forwarder drops to (mxlog: make deps creates it), on a
+# path that user can traverse (not the test's own 0700 directory)
+my $log = File::Temp::tempdir('mxgate-logfwd-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+chmod 0755, $log;
+mkdir "$log/mxgate";
 write_file("$log/mxgate/current", '');
+my ($lu, $lg) = (getpwnam('mxlog'))[2, 3];
+ok(defined $lu, 'the logging user mxlog exists (make deps)') or BAIL_OUT('no user mxlog');
+sub own { system('chown', '-R', "$lu:$lg", $log) == 0 or die 'chown' }
+own();
 my $n = 0;
 sub add_lines {
 	my ($k) = @_;
@@ -81,6 +91,7 @@ sub rotate {
 	rename("$log/mxgate/current", sprintf("$log/mxgate/\@40000000%08x%08x.s", 1700000000 + $rot, 0))
 	    or die;
 	write_file("$log/mxgate/current", '');
+	own();
 }
 sub received { grep { /line \d+ of the test/ } split /\n/, (read_file($recv) // '') }
 sub wait_received {
@@ -144,7 +155,12 @@ like($first, qr/^22 2026-12-05T10:00:01\+00:00 mx\.example\.net mxgate\/smtpd 10
     'RFC 5424 fields: facility mail, severity info, the line\'s time, host, program, pid')
     or diag $first;
 is(scalar(grep { /gone/ } split /\n/, read_file($fwdlog)), 0, 'no gap was reported');
+my $uid = (split ' ', (grep { /^Uid:/ } split /\n/, (read_file("/proc/$fwd/status") // ''))[0] // '')[1];
+is($uid, $lu, 'the forwarder runs as mxlog');
+my $sec = (grep { /^Seccomp:/ } split /\n/, (read_file("/proc/$fwd/status") // ''))[0] // '';
+like($sec, qr/^Seccomp:\s+2$/, '... under a seccomp filter');
 fwd_stop();
+unlike(read_file($fwdlog), qr/signal|Bad system call/i, 'the forwarder never died');
 
 # a server that does not carry the name: nothing is sent
 write_file($conf, (read_file($conf) =~ s/tls verify logs\.example\.test/tls verify other.example.test/r));
