@@ -79,6 +79,16 @@ int ctl_audit_cmd(struct ctl *c, int argc, char **argv);
 int ctl_status(struct ctl *c, int argc, char **argv);
 int ctl_config_cmd(struct ctl *c, int argc, char **argv);
 int ctl_mailboxes(struct ctl *c, int argc, char **argv);
+/* An address as the mailbox list keeps it (lower case), or NULL with
+ * why (ctl_mailboxes.c). */
+const char *ctl_mailbox_normalize(const char *in, char *out, size_t size,
+    const char **why);
+/* A directory export read as `mailboxes import` reads it: the unique
+ * addresses, one per line (malloc'd), their count in *count; NULL with
+ * every bad row said on stderr (ctl_mailboxes.c). */
+char *ctl_mailboxes_read_export(const char *file, size_t *count);
+/* setup (ctl_setup.c): the first-configuration questions */
+int ctl_setup(struct ctl *c, int argc, char **argv);
 int ctl_logs_cmd(struct ctl *c, int argc, char **argv);
 /* logs guard [--dir DIR] (ctl_logguard.c), called by ctl_logs_cmd */
 int ctl_logs_guard(struct ctl *c, const char *dir);

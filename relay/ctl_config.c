@@ -931,12 +931,14 @@ ctl_config_file(struct ctl *c, const char *path, int change, char *cand,
     char *run, size_t size)
 {
 	static struct state st;		/* its lock lasts the process */
+	static int held = -1;		/* that lock's descriptor */
 	char dir[SPATH];
 	const char *base = strrchr(path, '/');
 	size_t dl;
 
 	if (base == NULL || state_init(c, &st, 1) != 0)
 		return -1;
+	st.lockfd = held;	/* a second file of the same change */
 	dl = (size_t)(base - path);
 	if (dl >= sizeof(dir))
 		return -1;
@@ -957,8 +959,10 @@ ctl_config_file(struct ctl *c, const char *path, int change, char *cand,
 			return -1;
 		return 0;
 	}
-	if (state_lock(&st) != 0 || ensure_candidate(&st) != 0)
+	if ((st.lockfd < 0 && state_lock(&st) != 0) ||
+	    ensure_candidate(&st) != 0)
 		return -1;
+	held = st.lockfd;
 	return (size_t)snprintf(cand, size, "%s/%s", st.cand, base) < size ?
 	    0 : -1;
 }

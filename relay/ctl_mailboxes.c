@@ -359,6 +359,47 @@ import(struct import *im, const char *text, size_t len, const char *column)
 
 /* --- the subcommand -------------------------------------------------------- */
 
+const char *
+ctl_mailbox_normalize(const char *in, char *out, size_t size,
+    const char **why)
+{
+	return normalize(in, out, size, why);
+}
+
+char *
+ctl_mailboxes_read_export(const char *file, size_t *count)
+{
+	struct import im;
+	char *text, *out;
+	size_t len, i, n = 0;
+	int rc;
+
+	memset(&im, 0, sizeof(im));
+	im.file = file;
+	if ((text = ctl_read_file(file, &len)) == NULL) {
+		fprintf(stderr, "%s: %s\n", file, errno == EFBIG ?
+		    "larger than 64 MiB" : strerror(errno));
+		return NULL;
+	}
+	rc = import(&im, text, len, NULL);
+	free(text);
+	if (rc != 0 || im.bad > 0 || im.got.n == 0) {
+		if (rc == 0 && im.bad == 0)
+			fprintf(stderr, "%s: no address found\n", file);
+		list_free(&im.got);
+		return NULL;
+	}
+	list_uniq(&im.got);
+	for (i = 0; i < im.got.n; i++)
+		n += strlen(im.got.a[i]) + 1;
+	out = xcalloc(n + 1, 1);
+	for (i = 0, n = 0; i < im.got.n; i++)
+		n += (size_t)sprintf(out + n, "%s\n", im.got.a[i]);
+	*count = im.got.n;
+	list_free(&im.got);
+	return out;
+}
+
 static int
 usage_err(void)
 {

@@ -41,6 +41,7 @@ static const struct ctl_cmd cmds[] = {
 	{ "gate", ctl_gate,
 	    "gate [status] | allow|block|unallow|unblock CIDR | release IP" },
 	{ "status", ctl_status, "status [--json]" },
+	{ "setup", ctl_setup, "setup" },
 	{ "config", ctl_config_cmd,
 	    "config show [--running] [FILE] | diff | check | edit [FILE] |\n"
 	    "                   commit [-m MSG] [--confirm SECONDS] | confirm |\n"
@@ -53,7 +54,8 @@ static const struct ctl_cmd cmds[] = {
 	    "[--until T] [--dir DIR] |\n"
 	    "                   keygen PRIVATE.pem PUBLIC.pem | seal FILE "
 	    "ARCHIVE --key PUBLIC.pem |\n"
-	    "                   open ARCHIVE OUT --key PRIVATE.pem" },
+	    "                   open ARCHIVE OUT --key PRIVATE.pem |\n"
+	    "                   guard [--dir DIR]" },
 	{ "reboot", ctl_system_cmd, "reboot" },
 	{ "poweroff", ctl_system_cmd, "poweroff" },
 	{ "shell", ctl_system_cmd, "shell" },

@@ -9,7 +9,7 @@
 
 QUEUE_MODS := queue qcrypt dsn envelope qsched runner logseal
 CTL_MODS   := mxgatectl ctl_queue ctl_gate ctl_audit ctl_status ctl_config \
-	ctl_mailboxes ctl_logs ctl_logguard ctl_backup ctl_system
+	ctl_mailboxes ctl_logs ctl_logguard ctl_backup ctl_system ctl_setup
 
 MXGATECTL  := $(O)/bin/mxgatectl
 CTL_CORE_A := $(O)/relay/libmxcore.a
