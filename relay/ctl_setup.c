@@ -14,7 +14,8 @@
  *
  * Nothing is written until the last answer: then the candidate gets
  * mxgate.conf (the directives asked about replaced, every other line
- * kept), network.conf, ntp.conf and the mailbox list, a summary is shown,
+ * kept; without one yet, the lines of /usr/share/mxgate/mxgate.conf.base,
+ * the appliance's queue on the data partition), network.conf, ntp.conf and the mailbox list, a summary is shown,
  * and on "yes" this process becomes `mxgatectl config commit` (exec: the
  * candidate is checked with `mxgate -n`, recorded and applied). Ctrl-C or
  * the end of input before that leaves nothing written. Audited.
@@ -40,6 +41,7 @@
 #include "tls_int.h"
 #include "util.h"
 
+#define SETUP_BASE	"/usr/share/mxgate/mxgate.conf.base"
 #define MAX_ROUTES	16
 #define MAX_LIST	8
 #define LINE		1024
@@ -231,7 +233,15 @@ ask_password(void)
 		}
 		fflush(stdout);
 		if ((pid = fork()) == 0) {
-			execl(prog, prog, (char *)NULL);
+			/* the account that logged in: admin shares uid 0 with
+			 * root, so passwd alone would pick root */
+			const char *who = getenv("LOGNAME");
+			if (who == NULL || who[0] == '\0' || strchr(who, '/'))
+				who = getenv("USER");
+			if (who != NULL && who[0] != '\0')
+				execl(prog, prog, who, (char *)NULL);
+			else
+				execl(prog, prog, (char *)NULL);
 			_exit(127);
 		}
 		if (pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) &&
@@ -504,13 +514,17 @@ own_directive(const char *line)
 	return 0;
 }
 
-/* the lines of the current mxgate.conf setup does not ask about */
+/* the lines of the current mxgate.conf setup does not ask about; with
+ * no mxgate.conf yet, those of the appliance's base (its queue on the
+ * data partition), when there is one */
 static void
 kept_lines(const char *path, struct text *t)
 {
 	size_t len;
 	char *old = ctl_read_file(path, &len), *line, *save = NULL;
 
+	if (old == NULL && errno == ENOENT)
+		old = ctl_read_file(SETUP_BASE, &len);
 	if (old == NULL)
 		return;
 	for (line = strtok_r(old, "\n", &save); line != NULL;

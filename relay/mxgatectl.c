@@ -113,6 +113,11 @@ main(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
+	/* the appliance names its audit log for the console (mxgate-console,
+	 * /etc/profile), so it is the same one before any configuration */
+	if (c.audit_path == NULL && getenv("MXGATECTL_AUDIT") != NULL &&
+	    getenv("MXGATECTL_AUDIT")[0] != '\0')
+		c.audit_path = getenv("MXGATECTL_AUDIT");
 	if (argc < 1)
 		usage();
 	for (i = 0; i < ARRAY_LEN(cmds); i++)

@@ -173,7 +173,10 @@ sub type {
 }
 
 # login(SECONDS): get a login prompt (pressing Enter until getty answers),
-# log in as admin (no password on a first boot), wait for the shell prompt
+# log in as admin (no password on a first boot), and go from the console
+# menu to the maintenance shell (entry 9), leaving the first-boot setup
+# with Ctrl-C when an unconfigured appliance starts it; wait for the
+# shell prompt
 sub login {
 	my ($self, $secs) = @_;
 	my $deadline = time + $secs;
@@ -184,7 +187,29 @@ sub login {
 	}
 	return 0 unless $prompt;
 	$self->type("admin\r");
-	return defined $self->expect(qr/mxgate:\S*# /, 60);
+	while (time < $deadline) {
+		my $m = $self->expect(qr/mxgate:\S*# |choice \[0-9\]: |mxgate setup: a few questions/, 60)
+		    // return 0;
+		return 1 if $m =~ /# $/;
+		$self->type($m =~ /choice/ ? "9\r" : "\x03");
+	}
+	return 0;
+}
+
+# menu_login(SECONDS): log in as admin and stop at the first thing the
+# console shows (the menu, or setup on an unconfigured appliance); the
+# text it matched
+sub menu_login {
+	my ($self, $secs) = @_;
+	my $deadline = time + $secs;
+	my $prompt;
+	while (!$prompt && time < $deadline) {
+		$self->type("\r");
+		$prompt = $self->expect(qr/login: /, 10);
+	}
+	return undef unless $prompt;
+	$self->type("admin\r");
+	return $self->expect(qr/choice \[0-9\]: |mxgate setup: a few questions/, 60);
 }
 
 # run_cmd(CMD, SECONDS) -> the output between two markers
