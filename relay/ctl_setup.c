@@ -522,15 +522,19 @@ kept_lines(const char *path, struct text *t)
 {
 	size_t len;
 	char *old = ctl_read_file(path, &len), *line, *save = NULL;
+	int base = 0;
 
-	if (old == NULL && errno == ENOENT)
+	if (old == NULL && errno == ENOENT) {
 		old = ctl_read_file(SETUP_BASE, &len);
+		base = 1;
+	}
 	if (old == NULL)
 		return;
 	for (line = strtok_r(old, "\n", &save); line != NULL;
 	    line = strtok_r(NULL, "\n", &save))
 		if (!own_directive(line) && strncmp(line,
-		    "# written by mxgatectl setup", 28) != 0)
+		    "# written by mxgatectl setup", 28) != 0 &&
+		    !(base && line[0] == '#'))	/* the base's own notes */
 			add(t, "%s\n", line);
 	free(old);
 }
