@@ -613,6 +613,10 @@ ctl_setup(struct ctl *c, int argc, char **argv)
 		fprintf(stderr, "usage: mxgatectl setup\n");
 		return EXIT_PERM;
 	}
+	/* Ctrl-C must end the questions even when the login left SIGINT
+	 * ignored (a non-interactive menu cannot restore it) */
+	signal(SIGINT, SIG_DFL);
+	signal(SIGQUIT, SIG_DFL);
 	memset(&a, 0, sizeof(a));
 	str_copy(dir, c->config_path, sizeof(dir));
 	if (strrchr(dir, '/') != NULL)

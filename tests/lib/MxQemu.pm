@@ -175,7 +175,7 @@ sub type {
 # login(SECONDS): get a login prompt (pressing Enter until getty answers),
 # log in as admin (no password on a first boot), and go from the console
 # menu to the maintenance shell (entry 9), leaving the first-boot setup
-# with Ctrl-C when an unconfigured appliance starts it; wait for the
+# with Ctrl-D when an unconfigured appliance starts it; wait for the
 # shell prompt
 sub login {
 	my ($self, $secs) = @_;
@@ -191,7 +191,7 @@ sub login {
 		my $m = $self->expect(qr/mxgate:\S*# |choice \[0-9\]: |mxgate setup: a few questions/, 60)
 		    // return 0;
 		return 1 if $m =~ /# $/;
-		$self->type($m =~ /choice/ ? "9\r" : "\x03");
+		$self->type($m =~ /choice/ ? "9\r" : "\x04");
 	}
 	return 0;
 }
