@@ -7,8 +7,9 @@
 # the summary, "yes", the commit applies it at once (the relay starts, the
 # firewall is loaded) and the menu comes back. Then a message sent to the
 # appliance (hostfwd) reaches the sink, the audit trail holds the setup
-# and the commit, and its chain verifies. Prints how long it took from
-# power-on to the first relayed message.
+# and the commit, and its chain verifies; the next login wants the new
+# password, and the menu powers the appliance off. Prints how long it
+# took from power-on to the first relayed message.
 use strict;
 use warnings;
 use Test::More;
@@ -98,8 +99,18 @@ $vm->type("exit\r");
 ok($vm->expect(qr/choice \[0-9\]: /, 60), 'leaving the shell returns to the menu');
 $vm->type("0\r");
 ok($vm->expect(qr/login: /, 60), 'log out: back to the login prompt');
-ok($vm->acpi_powerdown, 'ACPI power-down sent');
-ok($vm->expect(qr/mxgate: poweroff now/, 120), 'clean shutdown');
+# in again with the password setup set, and off through the menu
+$vm->type("admin\r");
+ok($vm->expect(qr/Password: /, 60), 'the login asks for the password now');
+$vm->type("Console-Test-1\r");
+ok($vm->expect(qr/choice \[0-9\]: /, 60), '... which opens the menu');
+$vm->type("8\r");
+ok($vm->expect(qr/power \[a-b\]: /, 30), 'menu entry 8: power');
+$vm->type("b\r");
+ok($vm->expect(qr/type poweroff to power off: /, 30), '... asks for the word');
+$vm->type("poweroff\r");
+ok($vm->expect(qr/# mxgatectl poweroff/, 30), '... and runs mxgatectl poweroff');
+ok($vm->expect(qr/mxgate: poweroff now/, 180), 'clean shutdown');
 $vm->wait_exit(60);
 stop_sink($sink);
 done_testing();
