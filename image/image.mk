@@ -25,7 +25,7 @@ SYSLINUX_DIR := $(IMG_WORK)/syslinux
 ROOTFS       := $(IMG_WORK)/rootfs
 RAW          := $(IMG)/mxgate.img
 
-MXGATE_BINS  := $(MXGATE) $(wildcard $(O)/bin/mxgatectl) $(LOGFWD)
+MXGATE_BINS  := $(MXGATE) $(MXGATECTL) $(LOGFWD)
 ROOTFS_INPUTS := $(shell find $(TOP)/init $(TOP)/rootfs -type f 2>/dev/null) \
 	$(TOP)/hardening/sysctl.conf $(TOP)/image/rootfs.sh $(TOP)/deps/pins
 

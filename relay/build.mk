@@ -1,23 +1,36 @@
-# relay/build.mk — the relay daemon and its admin tool, static-pie musl.
+# relay/build.mk — the relay's programs, static-pie musl: mxgate (the
+# daemon), mxgatectl (the admin tool), mxgate-logfwd (the remote syslog
+# forwarder). The test-only programs built from these objects are in
+# tests/helpers.mk.
 #
-# RELAY_CORE  every module except the program entry points; unit tests
-#             link against the same objects the daemon uses.
+# RELAY_CORE  every module except the programs' own files, by concern;
+#             unit tests and the test helpers link the same objects the
+#             daemon uses.
+# CTL_MODS    mxgatectl's own files, one per command family.
 
-# Each feature area lists its modules in its own fragment (owned by the
-# person working on it) so parallel work never edits the same line.
-include $(TOP)/relay/queue.mk
-include $(TOP)/relay/tls.mk
-include $(TOP)/relay/gate.mk
-include $(TOP)/relay/logfwd.mk
-
-RELAY_CORE := util net addr config loop buf log smtp_server smtp_client \
-	outbound upstream session worker master ipc jail sandbox queued \
-	firewall csv logdisk syslog5424 bundle \
-	$(QUEUE_MODS) $(TLS_MODS) $(GATE_MODS)
+RELAY_CORE := \
+	util buf log addr net loop ipc config firewall csv bundle \
+	smtp_server session worker master sandbox \
+	smtp_client outbound upstream jail \
+	gate dns dnsbl \
+	tls tls_pem tls_cert tls_x509 \
+	queue qcrypt envelope qsched queued runner dsn \
+	logdisk logseal syslog5424
+# (in order: base; the inbound session and the processes; the outbound
+# engine; admission; TLS; the outage queue; logs)
 RELAY_CORE_OBJS := $(patsubst %,$(O)/relay/%.o,$(RELAY_CORE))
 RELAY_LIBS := $(BEARSSL_A) $(LMDB_A)
 
+CTL_MODS := mxgatectl ctl_queue ctl_gate ctl_audit ctl_status ctl_config \
+	ctl_mailboxes ctl_logs ctl_logguard ctl_backup ctl_system ctl_setup
+CTL_OBJS := $(patsubst %,$(O)/relay/%.o,$(CTL_MODS))
+
 MXGATE    := $(O)/bin/mxgate
+MXGATECTL := $(O)/bin/mxgatectl
+LOGFWD    := $(O)/bin/mxgate-logfwd
+# mxgatectl and mxgate-logfwd link against an archive of the core, so
+# each pulls in only what it uses and stays correct as modules are added
+CORE_A    := $(O)/relay/libmxcore.a
 
 $(O)/relay/%.o: $(TOP)/relay/%.c $(RELAY_LIBS)
 	$(call msg,CC,relay/$*.c)
@@ -25,32 +38,30 @@ $(O)/relay/%.o: $(TOP)/relay/%.c $(RELAY_LIBS)
 	$(Q)$(MUSL_CC) $(OUR_CFLAGS) $(LIB_INC) -I$(TOP)/relay \
 		-DMXGATE_VERSION='"$(VERSION)"' -MMD -MP -c $< -o $@
 
+-include $(wildcard $(O)/relay/*.d)
+
+$(CORE_A): $(RELAY_CORE_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcD $@ $(sort $^)
+
 $(MXGATE): $(RELAY_CORE_OBJS) $(O)/relay/mxgate.o
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(MUSL_CC) $(LDFLAGS_PIE) -o $@ $^ $(RELAY_LIBS) -pthread
 
-relay: $(MXGATE)
-
--include $(wildcard $(O)/relay/*.d)
-
-# A test-only build of the daemon whose workers answer SIGUSR2 by calling
-# socket(): tests/relay/jail.t proves the seccomp filter kills them.
-MXGATE_HOOKS := $(O)/tests/bin/mxgate-hooks
-$(O)/tests/obj/worker-hooks.o: $(TOP)/relay/worker.c $(RELAY_LIBS)
-	$(call msg,CC,relay/worker.c [test hooks])
-	$(Q)mkdir -p $(dir $@)
-	$(Q)$(MUSL_CC) $(OUR_CFLAGS) $(LIB_INC) -I$(TOP)/relay \
-		-DMXGATE_TEST_HOOKS -DMXGATE_VERSION='"$(VERSION)"' \
-		-MMD -MP -c $< -o $@
-
--include $(wildcard $(O)/tests/obj/*.d)
-
-$(MXGATE_HOOKS): $(filter-out $(O)/relay/worker.o,$(RELAY_CORE_OBJS)) \
-		$(O)/tests/obj/worker-hooks.o $(O)/relay/mxgate.o
+$(MXGATECTL): $(CTL_OBJS) $(CORE_A) $(RELAY_LIBS)
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(dir $@)
-	$(Q)$(MUSL_CC) $(LDFLAGS_PIE) -o $@ $^ $(RELAY_LIBS) -pthread
+	$(Q)$(MUSL_CC) $(LDFLAGS_PIE) -o $@ $(CTL_OBJS) $(CORE_A) \
+		$(RELAY_LIBS) -pthread
+
+$(LOGFWD): $(O)/relay/logfwd.o $(CORE_A) $(RELAY_LIBS)
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(MUSL_CC) $(LDFLAGS_PIE) -o $@ $(O)/relay/logfwd.o $(CORE_A) \
+		$(RELAY_LIBS) -pthread
+
+relay: $(MXGATE) $(MXGATECTL) $(LOGFWD)
 
 # make run-local: the relay on this machine with a demo route to smtp-sink
 run-local: deps

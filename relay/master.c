@@ -51,20 +51,23 @@
 #define STOP_MAX_MS	(70 * 1000)
 #define LOGDISK_EVERY_MS 1000
 
+/* One process of a generation. */
+struct proc {
+	pid_t		 pid;		/* 0: none */
+	int		 restarts;	/* so far, for the back-off */
+	int64_t		 due;		/* restart due (mono ms), 0: none */
+};
+
 struct gen {
 	int		 used;
 	int		 id;
 	struct config	*cf;
-	pid_t		 jail;
+	struct proc	 jail;
 	int		 jail_ctl;		/* -1 once closed */
-	pid_t		 queue;			/* the queue owner */
+	struct proc	 queue;			/* the queue owner */
 	int		 queue_ctl;		/* -1 once closed */
-	pid_t		 runner;		/* retries queued mail */
-	int		 runner_restarts;
-	int64_t		 runner_at;		/* restart due, 0: none */
-	pid_t		 worker[CONF_MAX_WORKERS];
-	int		 restarts[CONF_MAX_WORKERS];
-	int64_t		 restart_at[CONF_MAX_WORKERS];	/* 0: none due */
+	struct proc	 runner;		/* retries queued mail */
+	struct proc	 worker[CONF_MAX_WORKERS];
 	int		 nworkers;
 	int		 retired;		/* replaced: let it drain */
 	int		 gate_slot[CONF_MAX_WORKERS];	/* -1: none */
@@ -84,7 +87,7 @@ static struct {
 	pid_t			 parent;	/* our pid, for the children */
 	int64_t			 regen_at;	/* new generation due, 0: none */
 	int			 regen_count;
-	struct sandbox_ids	 ids_smtpd, ids_jail, ids_queue, ids_runner;
+	struct sandbox_ids	 ids[RELAY_ROLES];	/* by enum role */
 	struct gate		*gate;		/* in a shared mapping */
 	int64_t			 logdisk_at;	/* next measure */
 	struct logdisk		 logdisk;	/* the last one */
@@ -203,79 +206,101 @@ child_signals(void)
 		_exit(EXIT_TEMP);	/* the parent is already gone */
 }
 
-static int
-spawn_jail(struct gen *g)
+/* The one back-off of every restart: 1, 2, 4 ... s, at most
+ * RESTART_MAX_MS; *count is that role's restarts so far. */
+static int64_t
+restart_delay(int *count)
 {
-	int sp[2];
+	int64_t wait = 1000LL << (*count < 5 ? *count : 5);
+
+	(*count)++;
+	return wait > RESTART_MAX_MS ? RESTART_MAX_MS : wait;
+}
+
+/* Forks role r; the child keeps only keep[] and dies with the master,
+ * and a role the generation shares (RESTART_GENERATION: the jail, the
+ * queue owner) ends when its control channel closes, not on a signal.
+ * Returns what fork() returns; the caller's child branch runs the
+ * role's entry function. */
+static pid_t
+fork_role(enum role r, const int *keep, int nkeep)
+{
 	pid_t pid;
 
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) != 0)
-		return -1;
 	if ((pid = fork()) < 0) {
-		close(sp[0]);
-		close(sp[1]);
+		log_msg("master", "cannot start the %s: fork: %s",
+		    role_name(r), strerror(errno));
 		return -1;
 	}
 	if (pid == 0) {
-		close_except(&sp[1], 1);
+		close_except(keep, nkeep);
 		child_signals();
-		signal(SIGTERM, SIG_IGN);	/* ends with its workers */
-		signal(SIGHUP, SIG_IGN);
-		_exit(jail_main(g->cf, sp[1], &M.ids_jail));
+		if (role_restart(r) == RESTART_GENERATION) {
+			signal(SIGTERM, SIG_IGN);
+			signal(SIGHUP, SIG_IGN);
+		}
 	}
-	close(sp[1]);
-	g->jail = pid;
-	g->jail_ctl = sp[0];
-	return 0;
+	return pid;
 }
 
-/* The queue owner: opens the store as root, then sandboxes itself. */
+/* The queue owner's entry: opens the store as root, then sandboxes
+ * itself. */
 static int
-spawn_queue(struct gen *g)
+queue_entry(struct gen *g, int ctl)
 {
 	struct queue *q;
 	char err[256];
+
+	if (queue_open(&q, g->cf->queue_dir, NULL, g->cf->queue_map_size,
+	    QUEUE_CREATE, err, sizeof(err)) != QUEUE_OK) {
+		log_msg("qmgr", "fatal: queue %s: %s", g->cf->queue_dir, err);
+		return EXIT_TEMP;
+	}
+	return queued_main(g->cf, q, ctl, &M.ids[ROLE_QUEUE]);
+}
+
+/* A role the generation shares (the jail or the queue owner): one
+ * control channel from the master, over which each worker's and the
+ * runner's channel to it arrive. */
+static int
+spawn_shared(struct gen *g, enum role r)
+{
+	struct proc *p = r == ROLE_JAIL ? &g->jail : &g->queue;
 	int sp[2];
 	pid_t pid;
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) != 0)
 		return -1;
-	if ((pid = fork()) < 0) {
+	if ((pid = fork_role(r, &sp[1], 1)) < 0) {
 		close(sp[0]);
 		close(sp[1]);
 		return -1;
 	}
-	if (pid == 0) {
-		close_except(&sp[1], 1);
-		child_signals();
-		signal(SIGTERM, SIG_IGN);	/* ends with its workers */
-		signal(SIGHUP, SIG_IGN);
-		if (queue_open(&q, g->cf->queue_dir, NULL,
-		    g->cf->queue_map_size, QUEUE_CREATE, err,
-		    sizeof(err)) != QUEUE_OK) {
-			log_msg("qmgr", "fatal: queue %s: %s", g->cf->queue_dir,
-			    err);
-			_exit(EXIT_TEMP);
-		}
-		_exit(queued_main(g->cf, q, sp[1], &M.ids_queue));
-	}
+	if (pid == 0)
+		_exit(r == ROLE_JAIL ?
+		    jail_main(g->cf, sp[1], &M.ids[ROLE_JAIL]) :
+		    queue_entry(g, sp[1]));
 	close(sp[1]);
-	g->queue = pid;
-	g->queue_ctl = sp[0];
+	p->pid = pid;
+	if (r == ROLE_JAIL)
+		g->jail_ctl = sp[0];
+	else
+		g->queue_ctl = sp[0];
 	return 0;
 }
 
 static int channel_to(int ctl, int slot, const char *role);
 
 /* The queue runner: a channel to the jail and one to the queue owner
- * (which hands it the messages), nothing else; no store, no key. */
+ * (which hands it the messages), nothing else; no store, no key. A
+ * start that fails is tried again after the back-off. */
 static void
 spawn_runner(struct gen *g)
 {
 	int fds[2];
 	pid_t pid;
 
-	g->runner_at = 0;
+	g->runner.due = 0;
 	if ((fds[0] = channel_to(g->jail_ctl, CONF_MAX_WORKERS, "jail")) < 0) {
 		log_msg("master", "cannot start the queue runner: no jail "
 		    "channel");
@@ -288,22 +313,15 @@ spawn_runner(struct gen *g)
 		close(fds[0]);
 		return;
 	}
-	if ((pid = fork()) < 0) {
-		log_msg("master", "fork: %s", strerror(errno));
-		close(fds[0]);
-		close(fds[1]);
-		g->runner_at = mono_ms() + 1000;
-		return;
-	}
-	if (pid == 0) {
-		close_except(fds, 2);
-		child_signals();
+	if ((pid = fork_role(ROLE_RUNNER, fds, 2)) < 0)
+		g->runner.due = mono_ms() + restart_delay(&g->runner.restarts);
+	if (pid == 0)
 		_exit(runner_main(g->cf, fds[0], fds[1], g->tls_cli,
-		    &M.ids_runner));
-	}
+		    &M.ids[ROLE_RUNNER]));
 	close(fds[0]);
 	close(fds[1]);
-	g->runner = pid;
+	if (pid > 0)
+		g->runner.pid = pid;
 }
 
 /* A new channel whose far end is handed to a role over its control
@@ -328,49 +346,36 @@ channel_to(int ctl, int slot, const char *role)
 	return sp[0];
 }
 
+/* An SMTP worker: the listeners, a channel to the jail, one to the queue
+ * owner (without it, outage mail is deferred with 451) and a slot of
+ * the gate table. */
 static void
 spawn_worker(struct gen *g, int slot)
 {
+	struct proc *p = &g->worker[slot];
 	int jfd, qfd, gslot, keep[CONF_MAX_LISTEN + 2], i;
 	pid_t pid;
 
-	g->restart_at[slot] = 0;
+	p->due = 0;
 	if ((jfd = channel_to(g->jail_ctl, slot, "jail")) < 0) {
 		log_msg("master", "cannot start worker %d: no jail channel",
 		    slot);
 		return;
 	}
-	/* without the queue owner, outage mail is deferred with 451 */
 	qfd = channel_to(g->queue_ctl, slot, "queue");
-	if ((gslot = gate_slot_take(-1)) < 0) {
+	for (i = 0; i < M.nlisten; i++)
+		keep[i] = M.lfd[i];
+	keep[M.nlisten] = jfd;
+	keep[M.nlisten + 1] = qfd;
+	pid = -1;
+	if ((gslot = gate_slot_take(-1)) < 0)
 		log_msg("master", "cannot start worker %d: every gate slot is "
 		    "taken (too many draining generations)", slot);
-		close(jfd);
-		if (qfd >= 0)
-			close(qfd);
-		g->restart_at[slot] = mono_ms() + 1000;
-		return;
-	}
-	if ((pid = fork()) < 0) {
-		log_msg("master", "fork: %s", strerror(errno));
-		close(jfd);
-		if (qfd >= 0)
-			close(qfd);
-		gate_slot_free(gslot);
-		g->restart_at[slot] = mono_ms() + 1000;
-		return;
-	}
-	if (pid == 0) {
-		for (i = 0; i < M.nlisten; i++)
-			keep[i] = M.lfd[i];
-		keep[M.nlisten] = jfd;
-		keep[M.nlisten + 1] = qfd;
-		close_except(keep, M.nlisten + 2);
-		child_signals();
+	else if ((pid = fork_role(ROLE_SMTPD, keep, M.nlisten + 2)) == 0) {
 		struct worker_env env = {
 			.cf = g->cf, .lfd = M.lfd, .nlisten = M.nlisten,
 			.jail_fd = jfd, .queue_fd = qfd, .slot = slot,
-			.nworkers = g->nworkers, .ids = &M.ids_smtpd,
+			.nworkers = g->nworkers, .ids = &M.ids[ROLE_SMTPD],
 			.tls_srv = g->tls_srv, .tls_cli = g->tls_cli,
 			.gate = M.gate, .gate_slot = gslot,
 		};
@@ -379,7 +384,13 @@ spawn_worker(struct gen *g, int slot)
 	close(jfd);
 	if (qfd >= 0)
 		close(qfd);
-	g->worker[slot] = pid;
+	if (pid < 0) {
+		if (gslot >= 0)
+			gate_slot_free(gslot);
+		p->due = mono_ms() + restart_delay(&p->restarts);
+		return;
+	}
+	p->pid = pid;
 	g->gate_slot[slot] = gslot;
 	M.gate_owner[gslot] = pid;
 }
@@ -475,12 +486,12 @@ start_generation(struct config *cf)
 		g->used = 0;
 		return -1;
 	}
-	if (spawn_jail(g) != 0) {
+	if (spawn_shared(g, ROLE_JAIL) != 0) {
 		log_msg("master", "cannot start the jail: %s", strerror(errno));
 		g->used = 0;
 		return -1;
 	}
-	if (spawn_queue(g) != 0)
+	if (spawn_shared(g, ROLE_QUEUE) != 0)
 		log_msg("master", "cannot start the queue owner: %s; outage "
 		    "mail will be deferred", strerror(errno));
 	spawn_runner(g);
@@ -488,17 +499,6 @@ start_generation(struct config *cf)
 		spawn_worker(g, i);
 	M.cur = (int)(g - M.gen);
 	return 0;
-}
-
-/* The one back-off of every restart: 1, 2, 4 ... s, at most
- * RESTART_MAX_MS; *count is that role's restarts so far. */
-static int64_t
-restart_delay(int *count)
-{
-	int64_t wait = 1000LL << (*count < 5 ? *count : 5);
-
-	(*count)++;
-	return wait > RESTART_MAX_MS ? RESTART_MAX_MS : wait;
 }
 
 /* A generation stops: on reload its workers finish their sessions
@@ -509,13 +509,13 @@ retire_with(struct gen *g, int sig)
 	int i;
 
 	g->retired = 1;
-	g->runner_at = 0;
-	if (g->runner > 0)
-		kill(g->runner, SIGTERM);	/* finishes its message */
+	g->runner.due = 0;
+	if (g->runner.pid > 0)
+		kill(g->runner.pid, SIGTERM);	/* finishes its message */
 	for (i = 0; i < g->nworkers; i++) {
-		g->restart_at[i] = 0;
-		if (g->worker[i] > 0)
-			kill(g->worker[i], sig);
+		g->worker[i].due = 0;
+		if (g->worker[i].pid > 0)
+			kill(g->worker[i].pid, sig);
 	}
 	if (g->jail_ctl >= 0) {
 		close(g->jail_ctl);	/* the jail ends with its workers */
@@ -533,17 +533,46 @@ retire(struct gen *g)
 	retire_with(g, SIGUSR1);
 }
 
+/* The processes of a generation, k = 0 ... 3 + nworkers - 1, with
+ * their role and slot: for the walks that treat them alike. NULL past
+ * the end. */
+static struct proc *
+gen_proc(struct gen *g, int k, enum role *r, int *slot)
+{
+	*slot = k - 3;
+	switch (k) {
+	case 0:
+		*r = ROLE_JAIL;
+		return &g->jail;
+	case 1:
+		*r = ROLE_QUEUE;
+		return &g->queue;
+	case 2:
+		*r = ROLE_RUNNER;
+		return &g->runner;
+	}
+	*r = ROLE_SMTPD;
+	return k - 3 < g->nworkers ? &g->worker[k - 3] : NULL;
+}
+
+static int
+gen_alive(struct gen *g)
+{
+	struct proc *p;
+	enum role r;
+	int k, slot;
+
+	for (k = 0; (p = gen_proc(g, k, &r, &slot)) != NULL; k++)
+		if (p->pid > 0)
+			return 1;
+	return 0;
+}
+
 static void
 maybe_free(struct gen *g)
 {
-	int i;
-
-	if (!g->used || !g->retired || g->jail > 0 || g->queue > 0 ||
-	    g->runner > 0)
+	if (!g->used || !g->retired || gen_alive(g))
 		return;
-	for (i = 0; i < g->nworkers; i++)
-		if (g->worker[i] > 0)
-			return;
 	tls_server_free(g->tls_srv);
 	tls_client_free(g->tls_cli);
 	config_free(g->cf);
@@ -642,92 +671,75 @@ describe(int status, char *buf, size_t size)
 	return buf;
 }
 
+/* A child ended: its generation learns it, and the role table's
+ * restart column says what comes next. */
+static void
+ended(struct gen *g, struct proc *p, enum role r, int slot, int status)
+{
+	char how[64], who[48];
+	int64_t wait;
+
+	if (r == ROLE_SMTPD) {
+		gate_slot_free(g->gate_slot[slot]);
+		g->gate_slot[slot] = -1;
+		snprintf(who, sizeof(who), "worker %d (pid %d)", slot,
+		    (int)p->pid);
+	} else
+		snprintf(who, sizeof(who), "%s %d", r == ROLE_QUEUE ?
+		    "queue owner" : r == ROLE_RUNNER ? "queue runner" :
+		    role_name(r), (int)p->pid);
+	p->pid = 0;
+	if (g->retired || M.stopping) {
+		maybe_free(g);
+		return;
+	}
+	describe(status, how, sizeof(how));
+	if (role_restart(r) == RESTART_GENERATION) {
+		/* replaced after a back-off, so a role that cannot start
+		 * is no busy loop */
+		wait = restart_delay(&M.regen_count);
+		M.regen_at = mono_ms() + wait;
+		log_msg("master", "%s %s; a new generation starts in %lld ms",
+		    who, how, (long long)wait);
+		return;
+	}
+	wait = restart_delay(&p->restarts);
+	p->due = mono_ms() + wait;
+	log_msg("master", "%s %s; restarting in %lld ms", who, how,
+	    (long long)wait);
+}
+
 static void
 reap(void)
 {
-	char how[64];
+	struct proc *p;
+	enum role r;
 	pid_t pid;
-	int status, i, j;
+	int status, i, k, slot;
 
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
 		for (i = 0; i < MAX_GENERATIONS; i++) {
-			struct gen *g = &M.gen[i];
-			if (!g->used)
+			if (!M.gen[i].used)
 				continue;
-			if (g->runner == pid) {
-				g->runner = 0;
-				if (!g->retired && !M.stopping) {
-					int64_t wait = restart_delay(
-					    &g->runner_restarts);
-					g->runner_at = mono_ms() + wait;
-					log_msg("master", "queue runner %d %s; "
-					    "restarting in %lld ms", (int)pid,
-					    describe(status, how, sizeof(how)),
-					    (long long)wait);
-				}
-				maybe_free(g);
-				break;
-			}
-			if (g->queue == pid || g->jail == pid) {
-				int jail = g->jail == pid;
-				if (jail)
-					g->jail = 0;
-				else
-					g->queue = 0;
-				if (!g->retired && !M.stopping) {
-					/* replaced after a backoff, so a role
-					 * that cannot start is no busy loop */
-					int64_t wait = restart_delay(
-					    &M.regen_count);
-					M.regen_at = mono_ms() + wait;
-					log_msg("master", "%s %d %s; a new "
-					    "generation starts in %lld ms",
-					    jail ? "jail" : "queue owner",
-					    (int)pid, describe(status, how,
-					    sizeof(how)), (long long)wait);
-				}
-				maybe_free(g);
-				break;
-			}
-			for (j = 0; j < g->nworkers; j++) {
-				if (g->worker[j] != pid)
-					continue;
-				g->worker[j] = 0;
-				gate_slot_free(g->gate_slot[j]);
-				g->gate_slot[j] = -1;
-				if (g->retired || M.stopping ||
-				    (WIFEXITED(status) &&
-				    WEXITSTATUS(status) == 0)) {
-					maybe_free(g);
+			for (k = 0; (p = gen_proc(&M.gen[i], k, &r, &slot)) !=
+			    NULL; k++)
+				if (p->pid == pid)
 					break;
-				}
-				int64_t wait = restart_delay(&g->restarts[j]);
-				g->restart_at[j] = mono_ms() + wait;
-				log_msg("master", "worker %d (pid %d) %s; "
-				    "restarting in %lld ms", j, (int)pid,
-				    describe(status, how, sizeof(how)),
-				    (long long)wait);
+			if (p != NULL) {
+				ended(&M.gen[i], p, r, slot, status);
 				break;
 			}
 		}
-	}
 }
 
 static int
 children_left(void)
 {
-	int i, j;
+	int i;
 
-	for (i = 0; i < MAX_GENERATIONS; i++) {
-		if (!M.gen[i].used)
-			continue;
-		if (M.gen[i].jail > 0 || M.gen[i].queue > 0 ||
-		    M.gen[i].runner > 0)
+	for (i = 0; i < MAX_GENERATIONS; i++)
+		if (M.gen[i].used && gen_alive(&M.gen[i]))
 			return 1;
-		for (j = 0; j < M.gen[i].nworkers; j++)
-			if (M.gen[i].worker[j] > 0)
-				return 1;
-	}
 	return 0;
 }
 
@@ -768,11 +780,9 @@ relay_main(struct config *cf, const char *config_path)
 	if (M.sigfd < 0)
 		fatal(EXIT_TEMP, "signalfd");
 
-	if (sandbox_lookup(ROLE_SMTPD, cf->chroot_dir, &M.ids_smtpd) != 0 ||
-	    sandbox_lookup(ROLE_JAIL, cf->chroot_dir, &M.ids_jail) != 0 ||
-	    sandbox_lookup(ROLE_QUEUE, cf->chroot_dir, &M.ids_queue) != 0 ||
-	    sandbox_lookup(ROLE_RUNNER, cf->chroot_dir, &M.ids_runner) != 0)
-		return EXIT_TEMP;
+	for (i = 0; i < RELAY_ROLES; i++)
+		if (sandbox_lookup((enum role)i, cf->chroot_dir, &M.ids[i]) != 0)
+			return EXIT_TEMP;
 	if (create_queue(cf) != 0 || gate_setup(cf) != 0)
 		return EXIT_TEMP;
 	M.logdisk.level = LOGDISK_OK;
@@ -791,7 +801,9 @@ relay_main(struct config *cf, const char *config_path)
 	for (;;) {
 		int64_t now = mono_ms(), next = -1;
 		struct gen *g = &M.gen[M.cur];
-		int j;
+		struct proc *p;
+		enum role r;
+		int j, slot;
 
 		if (M.stopping && !children_left())
 			break;
@@ -800,10 +812,11 @@ relay_main(struct config *cf, const char *config_path)
 			    "killing them");
 			for (i = 0; i < MAX_GENERATIONS; i++) {
 				for (j = 0; j < M.gen[i].nworkers; j++)
-					if (M.gen[i].worker[j] > 0)
-						kill(M.gen[i].worker[j], SIGKILL);
-				if (M.gen[i].runner > 0)
-					kill(M.gen[i].runner, SIGKILL);
+					if (M.gen[i].worker[j].pid > 0)
+						kill(M.gen[i].worker[j].pid,
+						    SIGKILL);
+				if (M.gen[i].runner.pid > 0)
+					kill(M.gen[i].runner.pid, SIGKILL);
 			}
 			stop_deadline = now + 5000;
 		}
@@ -827,21 +840,18 @@ relay_main(struct config *cf, const char *config_path)
 			} else if (next < 0 || M.regen_at < next)
 				next = M.regen_at;
 		}
-		if (!M.stopping && g->runner_at != 0) {
-			if (g->runner_at <= now)
+		for (j = 0; !M.stopping &&
+		    (p = gen_proc(g, j, &r, &slot)) != NULL; j++) {
+			if (p->due == 0)
+				continue;
+			if (p->due > now) {
+				if (next < 0 || p->due < next)
+					next = p->due;
+			} else if (r == ROLE_RUNNER)
 				spawn_runner(g);
-			else if (next < 0 || g->runner_at < next)
-				next = g->runner_at;
+			else
+				spawn_worker(g, slot);
 		}
-		if (!M.stopping)
-			for (j = 0; j < g->nworkers; j++) {
-				if (g->restart_at[j] == 0)
-					continue;
-				if (g->restart_at[j] <= now)
-					spawn_worker(g, j);
-				else if (next < 0 || g->restart_at[j] < next)
-					next = g->restart_at[j];
-			}
 		if (!M.stopping) {
 			if (M.logdisk_at <= now) {
 				guard_log_disk(g->cf);

@@ -114,25 +114,27 @@ static const int logfwd_calls[] = {
 
 /* The role table: who each role runs as, the system calls it may make
  * beyond common_calls (special cases in install_filter()), its
- * descriptor limit. master.c decides what each inherits; the roles'
- * entry functions are jail_main, queued_main, runner_main, worker_main. */
+ * descriptor limit, what its death means. docs/ARCHITECTURE.md quotes
+ * it with the descriptors each inherits and its entry function (both
+ * in master.c: spawn_shared, spawn_runner, spawn_worker). */
 static const struct role_def {
-	const char	*name;
-	const char	*user;
-	const int	*calls;
-	size_t		 ncalls;
-	rlim_t		 nofile;
+	const char		*name;
+	const char		*user;
+	const int		*calls;
+	size_t			 ncalls;
+	rlim_t			 nofile;
+	enum role_restart	 restart;
 } roles[] = {
 	[ROLE_SMTPD]  = { "smtpd", "mxgate-smtpd", smtpd_calls,
-	    ARRAY_LEN(smtpd_calls), 65536 },
+	    ARRAY_LEN(smtpd_calls), 65536, RESTART_SELF },
 	[ROLE_JAIL]   = { "jail", "mxgate-jail", jail_calls,
-	    ARRAY_LEN(jail_calls), 4096 },
+	    ARRAY_LEN(jail_calls), 4096, RESTART_GENERATION },
 	[ROLE_QUEUE]  = { "queue", "mxgate-queue", queue_calls,
-	    ARRAY_LEN(queue_calls), 4096 },
+	    ARRAY_LEN(queue_calls), 4096, RESTART_GENERATION },
 	[ROLE_RUNNER] = { "runner", "mxgate-runner", runner_calls,
-	    ARRAY_LEN(runner_calls), 256 },
+	    ARRAY_LEN(runner_calls), 256, RESTART_SELF },
 	[ROLE_LOGFWD] = { "logfwd", "mxlog", logfwd_calls,
-	    ARRAY_LEN(logfwd_calls), 64 },
+	    ARRAY_LEN(logfwd_calls), 64, RESTART_SUPERVISOR },
 };
 
 #define MAX_INSNS	256
@@ -221,6 +223,12 @@ const char *
 role_name(enum role r)
 {
 	return (size_t)r < ARRAY_LEN(roles) ? roles[r].name : "?";
+}
+
+enum role_restart
+role_restart(enum role r)
+{
+	return roles[r].restart;
 }
 
 int

@@ -10,6 +10,16 @@
 #include <sys/types.h>
 
 enum role { ROLE_SMTPD, ROLE_JAIL, ROLE_QUEUE, ROLE_RUNNER, ROLE_LOGFWD };
+#define RELAY_ROLES	(ROLE_RUNNER + 1)	/* the relay's children */
+
+/* What happens when a role's process dies (the role table's restart
+ * column; master.c acts on it). */
+enum role_restart {
+	RESTART_SELF,		/* that process alone, after a back-off */
+	RESTART_GENERATION,	/* a new generation after a back-off: every
+				   worker of it holds a channel to this one */
+	RESTART_SUPERVISOR,	/* not the relay's child: s6 restarts it */
+};
 
 struct sandbox_ids {
 	int	 privileged;	/* started as root: chroot + setuid */
@@ -23,6 +33,7 @@ struct sandbox_ids {
 };
 
 const char *role_name(enum role r);
+enum role_restart role_restart(enum role r);
 /* Looks up the role's user (the role table in sandbox.c); empty_dir ""
  * for a role that keeps the file system view. */
 int  sandbox_lookup(enum role r, const char *empty_dir,

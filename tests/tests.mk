@@ -15,7 +15,10 @@ $(O)/tests/unit/%.t: $(TOP)/tests/unit/%.c $(TOP)/tests/unit/tap.h $(RELAY_CORE_
 	$(Q)$(MUSL_CC) $(OUR_CFLAGS) $(LIB_INC) -I$(TOP)/relay -I$(TOP)/tests/unit \
 		$(LDFLAGS_PIE) -o $@ $< $(RELAY_CORE_OBJS) $(RELAY_LIBS) -pthread
 
-unit: $(UNIT_TESTS) $(MXGATE_HOOKS)
+include $(TOP)/tests/helpers.mk
+
+unit: $(UNIT_TESTS)
+$(O)/tests/unit/tls_x509_test.t: $(TOP)/tests/tls/x509_craft.h
 
 # The image tests (tests/image, boot under QEMU) run through check-image
 # (image/image.mk), which skips them when their inputs have not changed

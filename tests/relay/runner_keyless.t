@@ -4,7 +4,8 @@
 # file and no key file is mapped or open in the runner, while the queue
 # owner (the check's control) has them; the runner runs as its own user
 # under NoNewPrivs and seccomp; and a message queued during an outage is
-# still delivered through it (handed over by the queue owner).
+# still delivered through it (handed over by the queue owner). A runner
+# that ends is restarted alone.
 use strict;
 use warnings;
 use Test::More;
@@ -78,6 +79,22 @@ ok($mx->wait_log(qr/\Q$id\E: to=<alice\@example\.test>, relay=127\.0\.0\.1\[127\
 is_deeply([ held($runner) ], [], 'after a delivery the runner still holds '
     . 'nothing of the queue');
 ok(!$mx->crashes && $mx->alive, 'no mxgate process crashed');
+
+# the role table's restart column: a runner that ends, whatever ended
+# it, comes back alone after its back-off; the queue owner stays
+for my $sig (qw(TERM KILL)) {
+	my @ready = $mx->log =~ /mxgate\/qmgr\[(\d+)\]: runner ready/g;
+	my $old = $ready[-1] // 0;
+	kill $sig, $old;
+	ok($mx->wait_log(qr/queue runner $old [^;]*; restarting in \d+ ms/, 10),
+	    "runner ended by SIG$sig: its restart is logged") or diag $mx->log;
+	ok(MxSMTP::wait_until(10, sub {
+		my @r = $mx->log =~ /mxgate\/qmgr\[(\d+)\]: runner ready/g;
+		@r > @ready }), '... and a new runner is ready');
+}
+my @owners = $mx->log =~ /mxgate\/qmgr\[(\d+)\]: queue owner ready/g;
+is_deeply(\@owners, [ $owner ], 'the queue owner was not replaced');
+ok($mx->alive, 'the relay still runs');
 
 $mx->stop;
 $sink->stop;
