@@ -44,6 +44,7 @@ cp "$top/init/logger" usr/libexec/mxgate/logger
 cp "$top/init/fw-allow" usr/libexec/mxgate/fw-allow
 cp "$top/init/config-apply" usr/libexec/mxgate/config-apply
 cp "$top/init/ntp-event" usr/libexec/mxgate/ntp-event
+cp "$top/init/login" usr/libexec/mxgate/login
 cp "$top/init/mxgate-console" usr/sbin/mxgate-console
 cp "$top/init/udhcpc.script" usr/share/udhcpc/default.script
 cp -R "$top/init/service" etc/service

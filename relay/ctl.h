@@ -18,7 +18,19 @@
 #define CTL_DEFAULT_CONFIG	"/etc/mxgate/mxgate.conf"
 #define CTL_AUDIT_LINE_MAX	1024
 
+/* Who may do what (mxgatectl.c decides at start, from the real uid):
+ * root (uid 0: the boot scripts, the services, the host's tests) and an
+ * admin (primary group mxadmin) may do everything; an operator (group
+ * mxoper) may read — status, logs search, queue list, audit show and
+ * verify, config show/diff/history, mailboxes list, gate status, user
+ * list — and change their own password, nothing else. */
+#define CTL_GID_ADMIN		200
+#define CTL_GID_OPERATOR	201
+enum ctl_role { CTL_ROOT, CTL_ADMIN, CTL_OPERATOR };
+
 struct ctl {
+	enum ctl_role	 role;
+	char		 person[64];	/* the real uid's name, "uid N" */
 	const char	*config_path;	/* -f */
 	const char	*audit_path;	/* -a; NULL: ctl_default_audit() */
 	const char	*key_path;	/* -k; NULL: queue_default_keyfile() */
@@ -42,7 +54,10 @@ void ctl_audit_open(struct ctl *c);
 void ctl_audit(struct ctl *c, const char *op, const char *arg,
     const char *result);
 
-/* "user=NAME login=NAME tty=TTY" of whoever runs us (ctl_audit.c). */
+/* "user=NAME role=ROLE login=NAME tty=TTY" of whoever runs us
+ * (ctl_audit.c): the person of the real uid, also after a set-uid
+ * mxgatectl became root. ctl_who_init records it, once, first. */
+void ctl_who_init(uid_t uid, const char *role);
 void ctl_who(char *out, size_t size);
 /* Lower-case hex SHA-256 of n bytes (ctl_audit.c). */
 void ctl_sha256_hex(const void *p, size_t n, char out[65]);
@@ -100,6 +115,25 @@ int ctl_logs_guard(struct ctl *c, const char *dir);
 int ctl_archive_key_check(const char *path);
 int ctl_system_cmd(struct ctl *c, int argc, char **argv);	/* reboot,
 					   poweroff, shell */
+/* A personal console account (ctl_user.c). */
+struct ctl_account {
+	char	 name[32];
+	long	 uid, gid;		/* gid: its role */
+	char	 home[128], shell[128];
+	char	 hash[160];		/* from shadow: "" none, "!" locked */
+};
+/* NAME's account: 0, or -1 when NAME is no personal account. */
+int ctl_account_get(const char *name, struct ctl_account *a);
+/* The directory passwd and shadow are really in (links resolved). */
+int ctl_accounts_dir(char *out, size_t size);
+/* One line of a secret: from the terminal without echo, else from
+ * stdin. 0, or -1 at the end of input. */
+int ctl_read_secret(const char *prompt, char *out, size_t size);
+/* login [-- NAME] (ctl_login.c): the consoles' login */
+int ctl_login(struct ctl *c, int argc, char **argv);
+/* user list|add|del|passwd (ctl_user.c); ctl_user_passwd also for setup */
+int ctl_user(struct ctl *c, int argc, char **argv);
+int ctl_user_passwd(struct ctl *c, const char *name);
 /* config export|import (ctl_backup.c), called by ctl_config_cmd */
 int ctl_config_export(struct ctl *c, int argc, char **argv);
 int ctl_config_import(struct ctl *c, int argc, char **argv);

@@ -118,17 +118,39 @@ login_name(char *out, size_t size)
 	}
 }
 
+static struct {
+	int	 set;
+	uid_t	 uid;		/* the real uid at start */
+	char	 user[64];
+	char	 role[16];
+} who;
+
+void
+ctl_who_init(uid_t uid, const char *role)
+{
+	const struct passwd *pw = getpwuid(uid);
+
+	who.set = 1;
+	who.uid = uid;
+	if (pw != NULL)
+		str_copy(who.user, pw->pw_name, sizeof(who.user));
+	else
+		snprintf(who.user, sizeof(who.user), "uid%u", (unsigned)uid);
+	str_copy(who.role, role, sizeof(who.role));
+}
+
 void
 ctl_who(char *out, size_t size)
 {
-	const struct passwd *pw = getpwuid(getuid());
 	const char *t = ttyname(0);
 	char login[64];
 	size_t i;
 
+	if (!who.set)
+		ctl_who_init(getuid(), "root");
 	login_name(login, sizeof(login));
-	snprintf(out, size, "user=%s login=%s tty=%s", pw ? pw->pw_name : "?",
-	    login, t ? t : "-");
+	snprintf(out, size, "user=%s role=%s login=%s tty=%s", who.user,
+	    who.role, login, t ? t : "-");
 	for (i = 0; out[i] != '\0'; i++)
 		if ((unsigned char)out[i] < 0x20 || out[i] == 0x7f)
 			out[i] = '?';
@@ -159,9 +181,8 @@ void
 ctl_audit(struct ctl *c, const char *op, const char *arg, const char *result)
 {
 	char line[CTL_AUDIT_LINE_MAX + sizeof(PREV_FIELD) + HEX_LEN + 2];
-	char stamp[32], user[64], login[64], tty[64], prev[HEX_LEN + 1];
-	const struct passwd *pw;
-	const char *t, *host = c->cf != NULL && c->cf->hostname[0] ?
+	char stamp[32], whom[256], prev[HEX_LEN + 1];
+	const char *host = c->cf != NULL && c->cf->hostname[0] ?
 	    c->cf->hostname : "localhost";
 	struct tm tm;
 	time_t now = time(NULL);
@@ -171,15 +192,10 @@ ctl_audit(struct ctl *c, const char *op, const char *arg, const char *result)
 
 	gmtime_r(&now, &tm);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S+00:00", &tm);
-	pw = getpwuid(getuid());
-	str_copy(user, pw != NULL ? pw->pw_name : "?", sizeof(user));
-	login_name(login, sizeof(login));
-	t = ttyname(0);
-	str_copy(tty, t != NULL ? t : "-", sizeof(tty));
-	n = snprintf(line, max, "%s %s mxgatectl[%ld]: audit: uid=%u user=%s "
-	    "login=%s tty=%s op=%s arg=%s result=%s", stamp, host,
-	    (long)getpid(), (unsigned)getuid(), user, login, tty, op,
-	    arg ? arg : "-", result);
+	ctl_who(whom, sizeof(whom));
+	n = snprintf(line, max, "%s %s mxgatectl[%ld]: audit: uid=%u %s "
+	    "op=%s arg=%s result=%s", stamp, host, (long)getpid(),
+	    (unsigned)who.uid, whom, op, arg ? arg : "-", result);
 	if (n < 0 || (size_t)n >= max) {
 		/* never cut silently: mark the cut */
 		n = (int)max - 1;
@@ -367,6 +383,15 @@ ctl_audit_cmd(struct ctl *c, int argc, char **argv)
 		printf("audit: %zu lines, chain intact\n", v.lines);
 		snprintf(result, sizeof(result), "ok lines=%zu", v.lines);
 		ctl_audit(c, "audit-verify", NULL, result);
+		return EXIT_OK;
+	}
+	if (strcmp(sub, "factory-reset-done") == 0 && argc == 3 &&
+	    c->role == CTL_ROOT) {
+		/* init/init, after the erase: the first line of the new
+		 * trail says who asked for it (the mark's text) */
+		ctl_audit_open(c);
+		ctl_audit(c, "factory-reset", argv[2], "done: data partition "
+		    "erased");
 		return EXIT_OK;
 	}
 	if ((strcmp(sub, "login") == 0 || strcmp(sub, "logout") == 0) &&

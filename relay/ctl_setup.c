@@ -3,12 +3,13 @@
  * on the console (the console menu runs it when the appliance has no
  * configuration; it can be run again at any time).
  *
- * In order: the admin password (passwd(1), or $MXGATECTL_PASSWD), host
+ * In order: the admin's own password (`user passwd`), host
  * name, network (DHCP or static IPv4, optional static IPv6, DNS
  * resolvers), NTP servers, the customer's domains with their servers and
  * TLS policy, the postmaster, the mailbox list (none, typed, or a
  * directory export read as `mailboxes import` reads it), the TLS
- * certificate (the generated one, or a certificate and key from files),
+ * certificate (the generated one, a chain and key pasted on the console,
+ * or files),
  * DNSBL zones (none unless chosen). Every answer is checked on the spot
  * with the relay's own parsers and asked again when it is wrong.
  *
@@ -31,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -64,8 +66,13 @@ struct answers {
 	char	*mailboxes;	/* one per line; NULL: no list */
 	size_t	nmailboxes;
 	char	cert[CONF_PATH_MAX], key[CONF_PATH_MAX];
+	char	*pem_cert, *pem_key;	/* pasted: written beside mxgate.conf */
 	char	dnsbl[LINE];
 };
+
+#define PASTE_MAX	(64 * 1024)	/* a chain and its key */
+#define PASTED_CERT	"tls-cert.pem"
+#define PASTED_KEY	"tls-key.pem"
 
 static void
 tell(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -210,19 +217,20 @@ routed(const struct answers *a, const char *domain)
 	return 0;
 }
 
-/* the admin's password: passwd(1) on the console, until it succeeds */
+/* The password of the admin at the console (`mxgatectl user passwd`,
+ * or the program $MXGATECTL_PASSWD names, for tests), until it is set
+ * or kept. */
 static void
-ask_password(void)
+ask_password(struct ctl *c)
 {
 	const char *prog = getenv("MXGATECTL_PASSWD");
 	char yn[16];
 	int st;
 	pid_t pid;
 
-	if (prog == NULL)
-		prog = "/usr/bin/passwd";
 	for (;;) {
-		tell("\n1. The admin password (for the console login)\n");
+		tell("\n1. Your password (%s, for the console login)\n",
+		    c->person);
 		ask("set it now? (yes/no; no keeps the current one)", "yes",
 		    yn, sizeof(yn));
 		if (strcmp(yn, "no") == 0)
@@ -232,20 +240,14 @@ ask_password(void)
 			continue;
 		}
 		fflush(stdout);
-		if ((pid = fork()) == 0) {
-			/* the account that logged in: admin shares uid 0 with
-			 * root, so passwd alone would pick root */
-			const char *who = getenv("LOGNAME");
-			if (who == NULL || who[0] == '\0' || strchr(who, '/'))
-				who = getenv("USER");
-			if (who != NULL && who[0] != '\0')
-				execl(prog, prog, who, (char *)NULL);
-			else
-				execl(prog, prog, (char *)NULL);
+		if (prog == NULL) {
+			if (ctl_user_passwd(c, c->person) == EXIT_OK)
+				return;
+		} else if ((pid = fork()) == 0) {
+			execl(prog, prog, c->person, (char *)NULL);
 			_exit(127);
-		}
-		if (pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) &&
-		    WEXITSTATUS(st) == 0)
+		} else if (pid > 0 && waitpid(pid, &st, 0) == pid &&
+		    WIFEXITED(st) && WEXITSTATUS(st) == 0)
 			return;
 		wrong("the password was not changed");
 	}
@@ -429,23 +431,108 @@ ask_mailboxes(struct answers *a)
 		tell("  no mailbox typed: no list\n");
 }
 
+/* dir/name into out; -1 when it does not fit */
+static int
+path_beside_dir(const char *dir, const char *name, char *out, size_t size)
+{
+	int n = snprintf(out, size, "%s/%s", dir, name);
+
+	return n < 0 || (size_t)n >= size ? -1 : 0;
+}
+
+/* A pasted chain and key: lines up to the private key's END line, split
+ * there; each part checked on the spot by loading it as the relay would
+ * (from a temporary file, removed at once). 0, or -1 said. */
+static int
+read_pasted(struct answers *a)
+{
+	char line[LINE], cpath[64], kpath[64], err[256];
+	char *text = calloc(1, PASTE_MAX + 1), *k;
+	struct tls_server *srv;
+	size_t len = 0, n;
+	int cfd, kfd, rc = -1;
+
+	tell("  paste the certificate chain (the server's own certificate "
+	    "first), then its\n  private key, in PEM; the key's END line "
+	    "ends it\n");
+	while (text != NULL && fgets(line, sizeof(line), stdin) != NULL) {
+		if ((n = strlen(line)) + len > PASTE_MAX) {
+			wrong("more than %d KiB pasted", PASTE_MAX / 1024);
+			goto out;
+		}
+		memcpy(text + len, line, n + 1);
+		len += n;
+		if (strncmp(line, "-----END", 8) == 0 &&
+		    strstr(line, "PRIVATE KEY-----") != NULL)
+			break;
+	}
+	if (text == NULL || (k = strstr(text, "-----BEGIN")) == NULL ||
+	    (k = strstr(text, "PRIVATE KEY-----")) == NULL) {
+		wrong("no private key in what was pasted");
+		goto out;
+	}
+	while (k > text && k[-1] != '\n')	/* to its BEGIN line */
+		k--;
+	snprintf(cpath, sizeof(cpath), "/tmp/mxgatectl-cert-XXXXXX");
+	snprintf(kpath, sizeof(kpath), "/tmp/mxgatectl-key-XXXXXX");
+	if ((cfd = mkstemp(cpath)) < 0)
+		goto out;
+	if ((kfd = mkstemp(kpath)) < 0) {
+		close(cfd);
+		unlink(cpath);
+		goto out;
+	}
+	if (write(cfd, text, (size_t)(k - text)) == k - text &&
+	    write(kfd, k, strlen(k)) == (ssize_t)strlen(k) &&
+	    tls_server_new(&srv, cpath, kpath, 0, err, sizeof(err)) == 0) {
+		tell("  SHA-256 fingerprint %s\n", tls_server_fingerprint(srv));
+		tls_server_free(srv);
+		a->pem_key = strdup(k);
+		*k = '\0';
+		a->pem_cert = strdup(text);
+		rc = a->pem_cert != NULL && a->pem_key != NULL ? 0 : -1;
+	} else
+		wrong("the pasted certificate and key do not load: %s", err);
+	close(cfd);
+	close(kfd);
+	unlink(cpath);
+	unlink(kpath);
+out:
+	if (text != NULL) {
+		explicit_bzero(text, PASTE_MAX);
+		free(text);
+	}
+	return rc;
+}
+
 static void
-ask_certificate(struct answers *a)
+ask_certificate(struct answers *a, const char *dir)
 {
 	char how[LINE];
 
 	tell("\n8. The TLS certificate senders see (STARTTLS)\n");
 	for (;;) {
 		struct tls_server *srv;
-		char err[256], key[CONF_PATH_MAX];
+		char err[256] = "", key[CONF_PATH_MAX];
 
-		ask("keep (the generated self-signed one), or files CERT KEY",
-		    "keep", how, sizeof(how));
+		ask("keep (the generated self-signed one), paste, or files "
+		    "CERT KEY", "keep", how, sizeof(how));
 		if (strcmp(how, "keep") == 0)
 			return;
+		if (strcmp(how, "paste") == 0) {
+			if (read_pasted(a) != 0)
+				continue;
+			if (path_beside_dir(dir, PASTED_CERT, a->cert,
+			    sizeof(a->cert)) == 0 && path_beside_dir(dir,
+			    PASTED_KEY, a->key, sizeof(a->key)) == 0)
+				return;
+			wrong("the configuration directory's path is too "
+			    "long");
+			continue;
+		}
 		if (strncmp(how, "files ", 6) != 0 || sscanf(how + 6,
 		    "%1023s %1023s", a->cert, key) != 2) {
-			wrong("'%s' is not keep or files CERT KEY", how);
+			wrong("'%s' is not keep, paste or files CERT KEY", how);
 			continue;
 		}
 		str_copy(a->key, key, sizeof(a->key));
@@ -629,7 +716,7 @@ ctl_setup(struct ctl *c, int argc, char **argv)
 	    "written before you say yes at the end (Ctrl-C leaves everything "
 	    "as it is).\n");
 
-	ask_password();
+	ask_password(c);
 
 	tell("\n2. This appliance's name (its host name in SMTP)\n");
 	gethostname(host, sizeof(host));
@@ -683,7 +770,7 @@ ctl_setup(struct ctl *c, int argc, char **argv)
 	}
 
 	ask_mailboxes(&a);
-	ask_certificate(&a);
+	ask_certificate(&a, dir);
 
 	tell("\n9. DNSBL zones (a client listed there is refused; none is "
 	    "used unless you name it)\n");
@@ -738,21 +825,24 @@ ctl_setup(struct ctl *c, int argc, char **argv)
 	signal(SIGQUIT, SIG_IGN);
 	{
 		static const char *names[] = { NULL, "network.conf",
-		    "ntp.conf", "mailboxes" };
+		    "ntp.conf", "mailboxes", PASTED_CERT, PASTED_KEY };
 		const struct text *texts[] = { &conf, &net, &ntp, NULL };
 
 		names[0] = base;
-		for (i = 0; i < 4; i++) {
-			const char *p = i < 3 ? texts[i]->p : a.mailboxes;
+		for (i = 0; i < 6; i++) {
+			const char *p = i < 3 ? texts[i]->p : i == 3 ?
+			    a.mailboxes : i == 4 ? a.pem_cert : a.pem_key;
 			size_t len = i < 3 ? texts[i]->len : (p ? strlen(p) :
 			    0);
 
-			if (i == 3 && a.nmailboxes == 0)
+			if ((i == 3 && a.nmailboxes == 0) || (i > 3 &&
+			    p == NULL))
 				continue;
 			snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
 			if (ctl_config_file(c, path, 1, cand, run,
 			    sizeof(cand)) != 0 || ctl_write_file(cand, p, len,
-			    0644) != 0) {
+			    i == 5 ? 0600 : 0644) != 0 || (i == 5 &&
+			    chmod(cand, 0600) != 0)) {
 				fprintf(stderr, "mxgatectl: setup: %s: %s\n",
 				    names[i], strerror(errno));
 				ctl_audit(c, "setup", NULL, "failed");

@@ -11,8 +11,10 @@
  *
  * Exit codes: 0 ok, 100 usage or permanent error, 111 temporary error.
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,7 +60,12 @@ static const struct ctl_cmd cmds[] = {
 	    "                   guard [--dir DIR]" },
 	{ "reboot", ctl_system_cmd, "reboot" },
 	{ "poweroff", ctl_system_cmd, "poweroff" },
+	{ "factory-reset", ctl_system_cmd, "factory-reset" },
 	{ "shell", ctl_system_cmd, "shell" },
+	{ "user", ctl_user,
+	    "user list | add NAME [--role admin|operator] [--no-password] |\n"
+	    "                   del NAME | passwd NAME" },
+	{ "login", ctl_login, "login [NAME]   (root: getty runs it)" },
 	{ "audit", ctl_audit_cmd,
 	    "audit show [--since TIME] [--user NAME] | verify |\n"
 	    "                   export FILE | login | logout" },
@@ -90,6 +97,111 @@ ctl_config(struct ctl *c)
 	return c->cf;
 }
 
+/* The appliance's audit log: an operator's set-uid mxgatectl writes
+ * here whatever the environment says. */
+#define CTL_APPLIANCE_AUDIT	"/data/audit.log"
+
+/* What an operator may run: reading commands, and their own password. */
+static int
+operator_may(int argc, char **argv)
+{
+	static const char *const reads[] = {
+		"status", "gate", "gate status", "queue list", "logs search",
+		"audit show", "audit verify", "audit login", "audit logout",
+		"config show", "config diff", "config history",
+		"mailboxes list", "user list", "user passwd",
+	};
+	char what[64];
+	size_t i;
+	int j;
+
+	snprintf(what, sizeof(what), "%s%s%s", argv[0], argc > 1 ? " " : "",
+	    argc > 1 ? argv[1] : "");
+	for (j = 2; j < argc; j++)	/* logs search reads no other files */
+		if (strcmp(argv[j], "--dir") == 0 ||
+		    strcmp(argv[j], "--key") == 0)
+			return 0;
+	for (i = 0; i < ARRAY_LEN(reads); i++)
+		if (strcmp(what, reads[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* Who runs us (the real uid) and what they may do. Set-uid root (the
+ * appliance's mxgatectl is mode 4755), an admin or an operator becomes
+ * root for good once the person is recorded, so that the programs a
+ * command runs (config-apply, nft, an editor) see one identity; an
+ * operator first loses every option and the whole environment (paths a
+ * root process would otherwise read or write for them) but TERM. Without
+ * set-uid the kernel's permissions are the limit. */
+static void
+take_role(struct ctl *c, int argc, char **argv, int had_options)
+{
+	uid_t uid = getuid();
+	gid_t gid = getgid();
+	int setuid_root = geteuid() == 0 && uid != 0;
+	const struct passwd *pw = getpwuid(uid);
+	const char *role, *term;
+	char tterm[32] = "";
+
+	if (uid == 0) {
+		c->role = CTL_ROOT;
+		role = "root";
+	} else if (gid == CTL_GID_ADMIN) {
+		c->role = CTL_ADMIN;
+		role = "admin";
+	} else if (gid == CTL_GID_OPERATOR) {
+		c->role = CTL_OPERATOR;
+		role = "operator";
+	} else if (!setuid_root) {
+		c->role = CTL_ROOT;	/* a host user with its own rights */
+		role = "self";
+	} else
+		fatalx(EXIT_PERM, "uid %u is neither an admin (group mxadmin) "
+		    "nor an operator (group mxoper)", (unsigned)uid);
+	ctl_who_init(uid, role);
+	if (pw != NULL)
+		str_copy(c->person, pw->pw_name, sizeof(c->person));
+	else
+		snprintf(c->person, sizeof(c->person), "uid%u", (unsigned)uid);
+	if (c->role == CTL_OPERATOR) {
+		if (had_options || !operator_may(argc, argv)) {
+			fprintf(stderr, "mxgatectl: %s is an operator: may read "
+			    "(status, logs search, queue list, audit show, "
+			    "config show, ...) and change their own password, "
+			    "nothing else\n", c->person);
+			/* audited where the appliance keeps its trail
+			 * (set-uid root may open it; a host has none) */
+			c->audit_fd = open(CTL_APPLIANCE_AUDIT, O_RDWR |
+			    O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+			if (c->audit_fd >= 0) {
+				str_copy(c->audit_file, CTL_APPLIANCE_AUDIT,
+				    sizeof(c->audit_file));
+				ctl_audit(c, argv[0], argc > 1 ? argv[1] : NULL,
+				    "refused: operator");
+			}
+			exit(EXIT_PERM);
+		}
+		/* a fixed environment: nothing of the caller's reaches a
+		 * root process but the terminal's type */
+		term = getenv("TERM");
+		if (term != NULL && strlen(term) < sizeof(tterm) &&
+		    strspn(term, "abcdefghijklmnopqrstuvwxyz0123456789-.") ==
+		    strlen(term))
+			str_copy(tterm, term, sizeof(tterm));
+		clearenv();
+		setenv("PATH", "/usr/sbin:/usr/bin:/sbin:/bin", 1);
+		setenv("USER", c->person, 1);
+		setenv("LOGNAME", c->person, 1);
+		if (tterm[0] != '\0')
+			setenv("TERM", tterm, 1);
+		c->audit_path = CTL_APPLIANCE_AUDIT;
+	}
+	if (setuid_root && (setgroups(0, NULL) != 0 ||
+	    setresgid(0, 0, 0) != 0 || setresuid(0, 0, 0) != 0))
+		fatal(EXIT_TEMP, "cannot become root");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -115,11 +227,12 @@ main(int argc, char **argv)
 	argv += optind;
 	/* the appliance names its audit log for the console (mxgate-console,
 	 * /etc/profile), so it is the same one before any configuration */
+	if (argc < 1)
+		usage();
+	take_role(&c, argc, argv, optind > 1);
 	if (c.audit_path == NULL && getenv("MXGATECTL_AUDIT") != NULL &&
 	    getenv("MXGATECTL_AUDIT")[0] != '\0')
 		c.audit_path = getenv("MXGATECTL_AUDIT");
-	if (argc < 1)
-		usage();
 	for (i = 0; i < ARRAY_LEN(cmds); i++)
 		if (strcmp(argv[0], cmds[i].name) == 0) {
 			int rc = cmds[i].fn(&c, argc, argv);

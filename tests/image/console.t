@@ -7,7 +7,10 @@
 # the summary, "yes", the commit applies it at once (the relay starts, the
 # firewall is loaded) and the menu comes back. Then a message sent to the
 # appliance (hostfwd) reaches the sink, the audit trail holds the setup
-# and the commit, and its chain verifies; the next login wants the new
+# and the commit, and its chain verifies, naming the admin (uid 1000,
+# not root). From the menu's users entry an operator account is added;
+# the operator logs in, sees the status, and is refused a commit and the
+# shell; root cannot log in; the admin's next login wants the new
 # password, and the menu powers the appliance off. Prints how long it
 # took from power-on to the first relayed message.
 use strict;
@@ -35,8 +38,9 @@ like($m, qr/mxgate setup: a few questions/, 'the admin logs in: setup starts by 
 # (prompt, answer) in order; every prompt must come
 my @dialogue = (
 	[qr/set it now\? \(yes\/no; no keeps the current one\) \[yes\]: /, ''],
-	[qr/New password: /, 'Console-Test-1'],
-	[qr/Retype password: /, 'Console-Test-1'],
+	[qr/new password: /, 'Console-Test-1'],
+	[qr/again: /, 'Console-Test-1'],
+	[qr/password of admin changed/, undef],
 	[qr/host name \(mx\.example\.com\): /, 'not a name'],
 	[qr/'not a name' is not a fully qualified host name: asked again/, undef],
 	[qr/host name \(mx\.example\.com\): /, 'mx.demo.test'],
@@ -56,7 +60,7 @@ my @dialogue = (
 	[qr/or none \[none\]: /, ''],
 	[qr/route demo\.test 10\.0\.2\.100:25 tls may/, undef],
 	[qr/write this configuration and commit it\? \(yes\/no\): /, 'yes'],
-	[qr/choice \[0-9\]: /, undef],
+	[qr/choice \[0-9, u\]: /, undef],
 );
 my $step = 0;
 for my $d (@dialogue) {
@@ -93,19 +97,76 @@ like($au, qr/op=config\.commit .*result=ok/, '... the commit');
 like($au, qr/^verify exit 0/m, '... and its chain verifies');
 my $hist = $vm->run_cmd('mxgatectl config history', 60) // '';
 like($hist, qr/^\*\s+1\s.*mxgatectl setup/m, 'revision 1 is the setup') or diag $hist;
-my $shadow = $vm->run_cmd(q{grep -c '^admin:[$]' /etc/shadow}, 30) // '';
-like($shadow, qr/^1/m, 'the admin account has a password now');
+my $shadow = $vm->run_cmd(q{grep -c '^admin:[$]6[$]' /etc/shadow}, 30) // '';
+like($shadow, qr/^1/m, 'the admin account has a password now (SHA-512 crypt)');
+like($au, qr/audit: uid=1000 user=admin role=admin .*op=setup/, 'the audit names the person: admin, uid 1000, not root');
+my $id = $vm->run_cmd('id -u; ls -l /usr/sbin/mxgatectl; grep -c ":0:0:" /etc/passwd', 30) // '';
+like($id, qr/^0\n-rwsr-xr-x .*\n1\n/, 'the maintenance shell is root; mxgatectl is set-uid; uid 0 is root alone')
+    or diag $id;
 $vm->type("exit\r");
-ok($vm->expect(qr/choice \[0-9\]: /, 60), 'leaving the shell returns to the menu');
+ok($vm->expect(qr/choice \[0-9, u\]: /, 60), 'leaving the shell returns to the menu');
+
+# a personal operator account, from the menu's users entry
+$vm->type("u\r");
+ok($vm->expect(qr/users \[a-e\]: /, 30), 'menu entry u: users');
+$vm->type("c\r");
+ok($vm->expect(qr/name: /, 30), '... add an operator: the name');
+$vm->type("olga\r");
+ok($vm->expect(qr/# mxgatectl user add olga --role operator.*?new password: /s, 30), '... runs mxgatectl user add');
+$vm->type("Olga-Reads-9\r");
+ok($vm->expect(qr/again: /, 30), '... the password twice');
+$vm->type("Olga-Reads-9\r");
+ok($vm->expect(qr/olga added: operator, uid 1001/, 30), '... added');
+$vm->type("\r");
+ok($vm->expect(qr/choice \[0-9, u\]: /, 60), 'back to the menu');
 $vm->type("0\r");
 ok($vm->expect(qr/login: /, 60), 'log out: back to the login prompt');
+$vm->type("olga\r");
+ok($vm->expect(qr/Password: /, 60), 'the operator logs in');
+$vm->type("Olga-Reads-9\r");
+ok($vm->expect(qr/relay: .*?choice \[0-9, u\]: /s, 60), '... the menu with the status line (status is a read)');
+$vm->type("3\r");
+ok($vm->expect(qr/configuration \[a-i\]: /, 30), 'the operator tries a commit');
+$vm->type("d\r");
+$vm->expect(qr/why \(one line\): /, 30);
+$vm->type("operator was here\r");
+ok($vm->expect(qr/olga is an operator: may read.*?\(exit 100\)/s, 30), '... refused, saying what an operator may do');
+$vm->type("\r");
+$vm->expect(qr/choice \[0-9, u\]: /, 60);
+$vm->type("9\r");
+ok($vm->expect(qr/olga is an operator: may read/, 30), 'the maintenance shell is refused too');
+$vm->expect(qr/choice \[0-9, u\]: /, 60);
+$vm->type("0\r");
+ok($vm->expect(qr/login: /, 60), 'log out');
+$vm->type("root\r");
+$vm->expect(qr/Password: /, 30);
+$vm->type("anything\r");
+ok($vm->expect(qr/Login incorrect/, 60), 'root cannot log in');
 # in again with the password setup set, and off through the menu
+$vm->expect(qr/login: /, 60);
 $vm->type("admin\r");
 ok($vm->expect(qr/Password: /, 60), 'the login asks for the password now');
 $vm->type("Console-Test-1\r");
-ok($vm->expect(qr/choice \[0-9\]: /, 60), '... which opens the menu');
+ok($vm->expect(qr/choice \[0-9, u\]: /, 60), '... which opens the menu');
+$vm->type("7\r");
+$vm->expect(qr/audit \[a-b\]: /, 30);
+my $from = length $vm->output;
+$vm->type("a\r");
+$vm->expect(qr/\(exit \d+\)/, 60);
+# what `audit show` printed, from its command line to its exit status
+my ($trail) = substr($vm->output, $from) =~ /# mxgatectl audit show\r?\n(.*)\(exit \d+\)/s;
+$trail //= '';
+like($trail, qr/uid=1001 user=olga role=operator .*op=console\.login/, 'the audit trail: the operator\'s login');
+like($trail, qr/uid=1001 user=olga role=operator .*op=config arg=commit result=refused: operator/,
+    '... the refused commit');
+like($trail, qr/uid=1000 user=admin role=admin .*op=user\.add arg=olga role=operator result=ok/,
+    '... and who added the operator');
+like($trail, qr/op=console\.login-failed arg=UNKNOWN result=no such account/,
+    '... and the failed login as root, as UNKNOWN');
+$vm->type("\r");
+$vm->expect(qr/choice \[0-9, u\]: /, 60);
 $vm->type("8\r");
-ok($vm->expect(qr/power \[a-b\]: /, 30), 'menu entry 8: power');
+ok($vm->expect(qr/power \[a-c\]: /, 30), 'menu entry 8: power');
 $vm->type("b\r");
 ok($vm->expect(qr/type poweroff to power off: /, 30), '... asks for the word');
 $vm->type("poweroff\r");

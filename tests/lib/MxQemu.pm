@@ -188,7 +188,7 @@ sub login {
 	return 0 unless $prompt;
 	$self->type("admin\r");
 	while (time < $deadline) {
-		my $m = $self->expect(qr/mxgate:\S*# |choice \[0-9\]: |mxgate setup: a few questions/, 60)
+		my $m = $self->expect(qr/mxgate:\S*# |choice \[0-9, u\]: |mxgate setup: a few questions/, 60)
 		    // return 0;
 		return 1 if $m =~ /# $/;
 		$self->type($m =~ /choice/ ? "9\r" : "\x04");
@@ -209,7 +209,7 @@ sub menu_login {
 	}
 	return undef unless $prompt;
 	$self->type("admin\r");
-	return $self->expect(qr/choice \[0-9\]: |mxgate setup: a few questions/, 60);
+	return $self->expect(qr/choice \[0-9, u\]: |mxgate setup: a few questions/, 60);
 }
 
 # run_cmd(CMD, SECONDS) -> the output between two markers

@@ -31,7 +31,7 @@ is(scalar @l, 6, 'six operations, six audit lines');
 like($l[0], qr/ prev=\Q${\ sha256_hex('')}\E$/, 'the first line chains to the hash of nothing');
 my $chained = grep { $_ > 0 && $l[$_] =~ / prev=([0-9a-f]{64})$/ && $1 eq sha256_hex($l[$_ - 1]) } 0 .. $#l;
 is($chained, 5, 'every other line carries the SHA-256 of the line before');
-like($l[0], qr/ audit: uid=0 user=root login=alice tty=\S+ op=audit-show arg=- result=ok prev=/,
+like($l[0], qr/ audit: uid=0 user=root role=root login=alice tty=\S+ op=audit-show arg=- result=ok prev=/,
     'a line names the account, the person ($SUDO_USER) and the terminal');
 
 my ($rc, $out) = ctl('audit', 'verify');

@@ -41,7 +41,7 @@ like($out, qr/^\Q$one\E\s+2h00m\s+\d+\s+2 queue <alice\@ext\.example>$/m,
 like($out, qr/^    <bob\@example\.test> pending \(451 4\.3\.0 try later\)$/m,
     'list: recipient with its last error');
 like($out, qr/^\Q$two\E .* <>$/m, 'list: null sender');
-like($err, qr/mxgatectl\[\d+\]: audit: uid=\d+ user=\S+ login=\S+ tty=\S+ op=queue-list arg=- result=ok count=3\b.* prev=[0-9a-f]{64}$/m,
+like($err, qr/mxgatectl\[\d+\]: audit: uid=\d+ user=\S+ role=\S+ login=\S+ tty=\S+ op=queue-list arg=- result=ok count=3\b.* prev=[0-9a-f]{64}$/m,
     'list: audit line on stderr');
 
 # --json

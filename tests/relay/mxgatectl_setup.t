@@ -124,4 +124,28 @@ like($out, qr/^nothing changed$/m, '... and nothing changed');
 like(read_file("$etc/mxgate.conf"), qr/^hostname mx\.example\.test$/m, 'the running configuration is as it was');
 ok(!-e "$etc.revisions/candidate", '... and there is no candidate');
 like(read_file($audit), qr/op=setup arg=- result=abandoned/, 'audited: abandoned');
+
+# a certificate chain and key pasted on the console: garbage first
+system('openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256',
+    '-nodes', '-keyout', "$dir/k.pem", '-out', "$dir/c.pem", '-days', '30',
+    '-subj', '/CN=mx3.example.test') == 0 or BAIL_OUT('openssl req failed');
+my ($cert, $key) = (read_file("$dir/c.pem"), read_file("$dir/k.pem"));
+chomp(my $c1 = $cert);
+chomp(my $k1 = $key);
+my @again3 = ('no', 'mx3.example.test', 'dhcp', 'none', '', 'none',
+    'example.test', '127.0.0.1:2526', '', '', '', 'none',
+    'paste', "-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n$k1",
+    'paste', "$c1\n$k1", 'none', 'yes');
+($rc, $out, $err) = setup(\@again3);
+is($rc, 0, 'setup with a pasted certificate: exit 0') or diag $out . $err;
+like($out, qr/^  ! the pasted certificate and key do not load: .*: asked again$/m, 'a chain that does not load is refused');
+like($out, qr/^  SHA-256 fingerprint [0-9a-f:]{20,}/mi, 'the good one: its fingerprint shown');
+$conf = read_file("$etc/mxgate.conf") // '';
+like($conf, qr/^tls_cert \Q$etc\E\/tls-cert\.pem\ntls_key \Q$etc\E\/tls-key\.pem$/m, 'mxgate.conf names the pasted files');
+is(read_file("$etc/tls-cert.pem"), $cert, 'the chain written as pasted');
+is(read_file("$etc/tls-key.pem"), $key, 'the key too');
+is((stat "$etc/tls-key.pem")[2] & 07777, 0600, '... mode 0600');
+($crc, $cout) = run(bin('mxgate'), '-n', '-f', "$etc/mxgate.conf");
+is($crc, 0, 'mxgate -n loads them') or diag $cout;
+unlike(read_file($audit), qr/PRIVATE KEY|BEGIN/, 'nothing of the key in the audit trail');
 done_testing();

@@ -1,9 +1,10 @@
 #!/usr/bin/perl
-# mxgatectl_system.t — `mxgatectl reboot`, `poweroff` and `shell` on the
+# mxgatectl_system.t — `mxgatectl reboot`, `poweroff`, `factory-reset` and `shell` on the
 # host: each is audited (power before it acts: afterwards there may be no
 # afterwards), runs exactly the program it names ($MXGATECTL_POWER here,
 # /sbin/reboot or /sbin/poweroff on the appliance), and a failure is said
-# and audited; the shell's entry and exit, with its status, are audited.
+# and audited; the shell's entry and exit, with its status, are audited;
+# factory-reset wants its word typed, leaves its mark and reboots.
 use strict;
 use warnings;
 use Test::More;
@@ -46,6 +47,32 @@ like($err, qr/the maintenance shell/, '... with a warning');
 $a = read_file($audit) // '';
 like($a, qr/op=shell\.enter arg=\/bin\/sh result=ok .*\n.*op=shell\.exit arg=\/bin\/sh result=status=3 /,
     'its entry and exit, with the status, are audited');
+
+# factory-reset: said what is lost, the word typed, a mark beside the
+# audit log (init/init erases at the next boot), audited, then reboot
+unlink "$dir/power.log";
+($rc, $out, $err) = run('sh', '-c', "echo factory | MXGATECTL_POWER=$dir/power "
+    . "$ctl -f $dir/mxgate.conf -a $audit factory-reset");
+is($rc, 100, 'factory-reset without the word typed: refused');
+like($out, qr/erases the data partition: .*outage queue with every message .*type factory-reset to go on: \nnothing erased/s,
+    '... after saying what would be lost');
+ok(!-e "$dir/.factory-reset" && !-e "$dir/power.log", '... no mark, no reboot');
+($rc, $out, $err) = run('sh', '-c', "echo factory-reset | SUDO_USER=alice "
+    . "MXGATECTL_POWER=$dir/power $ctl -f $dir/mxgate.conf -a $audit factory-reset");
+is($rc, 0, 'factory-reset with the word: exit 0') or diag $err;
+like(read_file("$dir/.factory-reset") // '', qr/^requested \S+ by user=root role=root login=alice tty=\S+\n\z/,
+    '... the mark says when and by whom');
+is(read_file("$dir/power.log"), "reboot\n", '... and the appliance reboots');
+$a = read_file($audit) // '';
+like($a, qr/op=factory-reset arg=- result=refused: not confirmed .*\n.*op=factory-reset arg=- result=requested: erased at the next boot .*\n.*op=reboot arg=- result=requested/,
+    'audited: the refusal, the request, the reboot');
+# what init/init runs on the new, empty data partition
+unlink $audit;
+($rc) = run($ctl, '-a', $audit, 'audit', 'factory-reset-done', 'requested T by user=root');
+is($rc, 0, 'audit factory-reset-done (init, after the erase)');
+like(read_file($audit) // '', qr/\A\S+ \S+ mxgatectl\[\d+\]: audit: .*op=factory-reset arg=requested T by user=root result=done: data partition erased prev=e3b0c442/,
+    '... is the first line of the new trail');
+
 ($rc, $out, $err) = run($ctl, '-a', $audit, 'audit', 'verify');
 is($rc, 0, 'the audit trail still verifies') or diag $out . $err;
 done_testing();
