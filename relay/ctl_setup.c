@@ -517,8 +517,12 @@ ask_certificate(struct answers *a, const char *dir)
 
 		ask("keep (the generated self-signed one), paste, or files "
 		    "CERT KEY", "keep", how, sizeof(how));
-		if (strcmp(how, "keep") == 0)
+		if (strcmp(how, "keep") == 0) {
+			tell("  the relay makes it at its first start; "
+			    "`mxgatectl status` shows its SHA-256 "
+			    "fingerprint\n");
 			return;
+		}
 		if (strcmp(how, "paste") == 0) {
 			if (read_pasted(a) != 0)
 				continue;

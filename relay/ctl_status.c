@@ -55,6 +55,7 @@ struct status {
 	int		 have_gate;		/* the relay's counters */
 	struct gate_stats gs;
 	int		 cert_days;		/* left until then */
+	char		 cert_fp[65];		/* SHA-256 of its DER, hex */
 	int		 rev;		/* -1: never committed */
 	char		 revinfo[320];
 	struct logdisk	 logdisk;
@@ -112,6 +113,7 @@ look_at_cert(const char *path, struct status *st)
 		degraded(st, "tls certificate %s unreadable: %s", path, err);
 		return;
 	}
+	tls_fingerprint(ch.cert[0].data, ch.cert[0].data_len, st->cert_fp);
 	if (tls_cert_validity(ch.cert[0].data, ch.cert[0].data_len, &nb,
 	    &na) == 0) {
 		st->cert_not_after = na;
@@ -383,6 +385,8 @@ print_text(const struct config *cf, const struct status *st,
 			strftime(day, sizeof(day), "%Y-%m-%d", &tm);
 			printf(", expires %s (%d days)", day, st->cert_days);
 		}
+		if (st->cert_fp[0] != '\0')
+			printf(", sha256 %s", st->cert_fp);
 		putchar('\n');
 	}
 	printf("clock: %s\n", st->ntp);
@@ -457,6 +461,8 @@ print_json(const struct config *cf, const struct status *st,
 		printf(",\"tls_certificate_not_after\":%lld,"
 		    "\"tls_certificate_days_left\":%d",
 		    (long long)st->cert_not_after, st->cert_days);
+	if (st->cert_fp[0] != '\0')
+		printf(",\"tls_certificate_sha256\":\"%s\"", st->cert_fp);
 	printf(",\"log_archive_key\":");
 	if (st->archive_key[0] != '\0')
 		json_str(st->archive_key);

@@ -28,8 +28,8 @@ like($out, qr/^configuration: \S+: valid$/m, 'status: the configuration checks')
 like($out, qr/^relay: running$/m, 'status: the relay runs');
 like($out, qr/^route: example\.test -> 127\.0\.0\.1:$down \(tls may\)$/m, 'status: the route');
 like($out, qr/^healthy$/m, 'status: healthy');
-like($out, qr/^tls certificate: \S+ \(present\), expires \d{4}-\d\d-\d\d \(36[45]\d days\)$/m,
-    'status: the self-signed certificate and when it expires');
+like($out, qr/^tls certificate: \S+ \(present\), expires \d{4}-\d\d-\d\d \(36[45]\d days\), sha256 [0-9a-f]{64}$/m,
+    'status: the self-signed certificate, when it expires, its fingerprint');
 like($err, qr/audit: .* op=status arg=- result=healthy reasons=0 prev=/, 'status is audited');
 like($out, qr/^log archives: sealed with the appliance key: put your X25519 public key in log-archive-key\.pem/m,
     'status: without a customer key the archives are sealed with the appliance key, and it says what to do');
@@ -51,8 +51,11 @@ SKIP: {
 	    MxSMTP::free_port() . "\nroute example.test 127.0.0.1:$down\n" .
 	    "queue $d/queue\ntls_cert $d/cert.pem\ntls_key $d/key.pem\n");
 	($rc, $out) = run($ctl, '-f', "$d/mxgate.conf", '-a', "$d/audit", 'status');
-	like($out, qr/^tls certificate: \S+cert\.pem \(present\), expires \S+ \([45] days\)$/m,
-	    'status: its expiry');
+	my ($fp) = $out =~ /^tls certificate: \S+cert\.pem \(present\), expires \S+ \([45] days\), sha256 ([0-9a-f]{64})$/m;
+	ok(defined $fp, 'status: its expiry and fingerprint') or diag $out;
+	my (undef, $ofp) = run('openssl', 'x509', '-in', "$d/cert.pem", '-noout', '-fingerprint', '-sha256');
+	$ofp =~ s/.*=//; $ofp =~ s/[:\s]//g;
+	is($fp, lc $ofp, '... the SHA-256 of the certificate, as openssl computes it');
 	like($out, qr/^degraded: tls certificate expires in [45] days$/m,
 	    '... degraded, and why');
 }
