@@ -188,7 +188,7 @@ rotated_list(const char *dir, int *n)
 	struct rotated *r = xcalloc(MAX_FILES, sizeof(*r));
 	struct dirent *e;
 	struct stat sb;
-	char path[CONF_PATH_MAX + 128];
+	char path[CONF_PATH_MAX + 160];
 	DIR *d;
 
 	*n = 0;
@@ -263,9 +263,13 @@ source_read(const struct source *s, struct source *next, size_t *used)
 		next->mtime = cur.st_mtime;
 		return 0;
 	}
-	r = rotated_list(dir, &n);
+	/* the usual case, the cursor in current: no directory listing */
+	r = NULL;
+	n = 0;
 	if (s->ino == cur.st_ino)
 		at = -1;
+	else
+		r = rotated_list(dir, &n);
 	for (i = 0; at == -2 && i < n; i++)
 		if (r[i].ino == s->ino)
 			at = i;
@@ -285,13 +289,16 @@ source_read(const struct source *s, struct source *next, size_t *used)
 	}
 	snprintf(path, sizeof(path), "%s/%s", dir, at >= 0 ? r[at].name :
 	    "current");
-	free(r);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		free(r);
 		return -1;
+	}
 	got = pread(fd, buf, sizeof(buf), s->off);
 	close(fd);
-	if (got < 0)
+	if (got < 0) {
+		free(r);
 		return -1;
+	}
 	took = frame_lines(s, buf, (size_t)got, used);
 	if (took == 0 && (size_t)got == sizeof(buf)) {
 		/* a line longer than BATCH: sent in pieces */
@@ -301,15 +308,13 @@ source_read(const struct source *s, struct source *next, size_t *used)
 	}
 	next->off = s->off + (off_t)took;
 	if (at >= 0 && got == 0) {
-		/* a rotated file read to its end: the next one */
-		r = rotated_list(dir, &n);
-		for (i = 0; i < n && r[i].ino != s->ino; i++)
-			;
-		next->ino = i + 1 < n ? r[i + 1].ino : cur.st_ino;
-		next->mtime = i + 1 < n ? r[i + 1].mtime : cur.st_mtime;
+		/* a rotated file read to its end: the next one (the list
+		 * read above, in order) */
+		next->ino = at + 1 < n ? r[at + 1].ino : cur.st_ino;
+		next->mtime = at + 1 < n ? r[at + 1].mtime : cur.st_mtime;
 		next->off = 0;
-		free(r);
 	}
+	free(r);
 	return took > 0 || next->ino != s->ino ? 0 : -1;
 }
 
