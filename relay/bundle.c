@@ -41,17 +41,10 @@ put(struct bundle *b, const void *p, size_t n)
 static void
 put32(struct bundle *b, uint32_t v)
 {
-	uint8_t x[4] = { (uint8_t)(v >> 24), (uint8_t)(v >> 16),
-	    (uint8_t)(v >> 8), (uint8_t)v };
+	uint8_t x[4];
 
+	be32_put(x, v);
 	put(b, x, 4);
-}
-
-static uint32_t
-get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	    (uint32_t)p[2] << 8 | p[3];
 }
 
 int
@@ -94,8 +87,8 @@ bundle_parse(const uint8_t *p, size_t len, struct bundle_entry *e, int max,
 		memcpy(x->name, p + off, nl);
 		x->name[nl] = '\0';
 		off += nl;
-		x->mode = get32(p + off);
-		x->len = get32(p + off + 4);
+		x->mode = be32_get(p + off);
+		x->len = be32_get(p + off + 4);
 		off += 8;
 		if (x->len > BUNDLE_ENTRY_MAX || len - off < x->len ||
 		    !valid(x->kind, (const char *)p + off - 8 - nl, nl,

@@ -156,13 +156,6 @@ passphrase(const char *file, int twice, char pass[PASS_MAX])
 
 /* --- the bundle ----------------------------------------------------------- */
 
-static uint32_t
-get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	    (uint32_t)p[2] << 8 | p[3];
-}
-
 /* Adds a file as an entry; -1 (said) when it cannot be read. */
 static int
 add_file(struct bundle *b, char kind, const char *name, const char *path)
@@ -298,10 +291,7 @@ ctl_config_export(struct ctl *c, int argc, char **argv)
 	}
 	/* seal it */
 	memcpy(hdr, MAGIC, MAGIC_LEN);
-	hdr[MAGIC_LEN + SALT_LEN] = (uint8_t)(ITERATIONS >> 24);
-	hdr[MAGIC_LEN + SALT_LEN + 1] = (uint8_t)(ITERATIONS >> 16);
-	hdr[MAGIC_LEN + SALT_LEN + 2] = (uint8_t)(ITERATIONS >> 8);
-	hdr[MAGIC_LEN + SALT_LEN + 3] = (uint8_t)ITERATIONS;
+	be32_put(hdr + MAGIC_LEN + SALT_LEN, ITERATIONS);
 	if (rc == 0 && (qcrypt_random(hdr + MAGIC_LEN, SALT_LEN) != 0 ||
 	    qcrypt_random(hdr + MAGIC_LEN + SALT_LEN + 4, QCRYPT_NONCE_LEN)
 	    != 0))
@@ -395,7 +385,7 @@ ctl_config_import(struct ctl *c, int argc, char **argv)
 		ctl_audit(c, "config.import", file, "refused: not an export");
 		return EXIT_PERM;
 	}
-	iter = get32((uint8_t *)data + MAGIC_LEN + SALT_LEN);
+	iter = be32_get((uint8_t *)data + MAGIC_LEN + SALT_LEN);
 	if (iter < ITER_MIN || iter > ITER_MAX ||
 	    passphrase(passfile, 0, pass) != 0) {
 		if (iter < ITER_MIN || iter > ITER_MAX)

@@ -20,22 +20,6 @@
 #define TRAILER_MAX	(4 * 16 + 2 * LOGSEAL_STAMP_MAX + 20 + 64)
 #define INFO		"mxgate log archive v1"
 
-static void
-put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static uint32_t
-get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	    (uint32_t)p[2] << 8 | p[3];
-}
-
 size_t
 logseal_size(size_t len, const char *name)
 {
@@ -163,7 +147,7 @@ logseal_seal(const uint8_t recipient[LOGSEAL_KEY_LEN],
 	for (; done < len; done += chunk, n++) {
 		chunk = len - done < LOGSEAL_RECORD ? len - done :
 		    LOGSEAL_RECORD;
-		put32(out + off, (uint32_t)chunk);
+		be32_put(out + off, (uint32_t)chunk);
 		memcpy(out + off + REC_HDR, src + done, chunk);
 		record_params(n, 0, hash, nonce, aad);
 		qcrypt_seal(key, nonce, aad, sizeof(aad), out + off + REC_HDR,
@@ -178,7 +162,7 @@ logseal_seal(const uint8_t recipient[LOGSEAL_KEY_LEN],
 	file_stamps((const char *)src, len, first, last);
 	tl = snprintf(trailer, sizeof(trailer), "first=%s\nlast=%s\nsize=%zu\n"
 	    "sha256=%s\n", first, last, len, hex);
-	put32(out + off, (uint32_t)tl | FINAL);
+	be32_put(out + off, (uint32_t)tl | FINAL);
 	memcpy(out + off + REC_HDR, trailer, (size_t)tl);
 	record_params(n, 1, hash, nonce, aad);
 	qcrypt_seal(key, nonce, aad, sizeof(aad), out + off + REC_HDR,
@@ -236,7 +220,7 @@ logseal_open(const uint8_t priv[LOGSEAL_KEY_LEN], const uint8_t *in,
 			qcrypt_wipe(key, sizeof(key));
 			return fail(err, errlen, "archive cut: no final record");
 		}
-		h = get32(in + off);
+		h = be32_get(in + off);
 		final = (h & FINAL) != 0;
 		rl = h & ~FINAL;
 		if (rl > (final ? TRAILER_MAX : LOGSEAL_RECORD) ||

@@ -72,29 +72,16 @@ struct queue {
 /* --- encoding helpers ----------------------------------------------- */
 
 static void
-put32(uint8_t *p, uint32_t v)
-{
-	p[0] = v >> 24; p[1] = v >> 16; p[2] = v >> 8; p[3] = v;
-}
-
-static uint32_t
-get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	    (uint32_t)p[2] << 8 | p[3];
-}
-
-static void
 put64(uint8_t *p, uint64_t v)
 {
-	put32(p, (uint32_t)(v >> 32));
-	put32(p + 4, (uint32_t)v);
+	be32_put(p, (uint32_t)(v >> 32));
+	be32_put(p + 4, (uint32_t)v);
 }
 
 static uint64_t
 get64(const uint8_t *p)
 {
-	return (uint64_t)get32(p) << 32 | get32(p + 4);
+	return (uint64_t)be32_get(p) << 32 | be32_get(p + 4);
 }
 
 struct wbuf {
@@ -473,7 +460,7 @@ nonce_fill(uint8_t nonce[QCRYPT_NONCE_LEN], int domain, uint32_t ctr,
 		fatal(EXIT_TEMP, "queue: no randomness");
 	nonce[0] = (uint8_t)domain;
 	if (!random)
-		put32(nonce + 1, ctr);
+		be32_put(nonce + 1, ctr);
 }
 
 /* AAD: a tag letter, the id, and for body chunks their position. */
@@ -485,8 +472,8 @@ aad_make(uint8_t *aad, char what, const char *id, uint32_t chunk,
 	memcpy(aad + 1, id, QUEUE_ID_LEN);
 	if (what != 'B')
 		return 1 + QUEUE_ID_LEN;
-	put32(aad + 1 + QUEUE_ID_LEN, chunk);
-	put32(aad + 5 + QUEUE_ID_LEN, nchunks);
+	be32_put(aad + 1 + QUEUE_ID_LEN, chunk);
+	be32_put(aad + 5 + QUEUE_ID_LEN, nchunks);
 	put64(aad + 9 + QUEUE_ID_LEN, size);
 	return 17 + QUEUE_ID_LEN;
 }
@@ -497,7 +484,7 @@ static void
 body_key(uint8_t *k, const char *id, uint32_t chunk)
 {
 	memcpy(k, id, QUEUE_ID_LEN);
-	put32(k + QUEUE_ID_LEN, chunk);
+	be32_put(k + QUEUE_ID_LEN, chunk);
 }
 
 /* --- LMDB glue ----------------------------------------------------------- */
@@ -723,11 +710,11 @@ queue_close(struct queue *q)
 static void
 hdr_clear_fields(const uint8_t *h, struct queue_msg *m)
 {
-	m->flags = (int)get32(h + H_FLAGS);
+	m->flags = (int)be32_get(h + H_FLAGS);
 	m->arrival_us = (int64_t)get64(h + H_ARRIVAL);
 	m->next_try_us = (int64_t)get64(h + H_NEXT);
 	m->last_try_us = (int64_t)get64(h + H_LAST);
-	m->attempts = get32(h + H_ATTEMPTS);
+	m->attempts = be32_get(h + H_ATTEMPTS);
 	m->size = get64(h + H_SIZE);
 }
 
@@ -735,7 +722,7 @@ static int
 hdr_check(const uint8_t *h, size_t len)
 {
 	if (len < H_LEN || memcmp(h, MAGIC, 4) != 0 ||
-	    get32(h + H_ELEN) != len - H_LEN)
+	    be32_get(h + H_ELEN) != len - H_LEN)
 		return -1;
 	return 0;
 }
@@ -793,7 +780,7 @@ record_decode(const uint8_t akey[QCRYPT_KEY_LEN], const char *id,
 	    h + H_ETAG) != 0)
 		st = QUEUE_EAUTH;
 	else if (queue_envelope_decode(env, elen, m) != QUEUE_OK ||
-	    (uint32_t)m->nrcpt != get32(h + H_NRCPT))
+	    (uint32_t)m->nrcpt != be32_get(h + H_NRCPT))
 		st = QUEUE_ECORRUPT;
 	qcrypt_wipe(env, elen);
 	free(env);
@@ -861,14 +848,14 @@ encode(const struct queue *q, const struct queue_msg *m, int flags,
 		return QUEUE_EINVAL;
 	}
 	memcpy(h + H_MAGIC, MAGIC, 4);
-	put32(h + H_FLAGS, (uint32_t)flags);
+	be32_put(h + H_FLAGS, (uint32_t)flags);
 	put64(h + H_ARRIVAL, (uint64_t)m->arrival_us);
 	put64(h + H_NEXT, (uint64_t)m->next_try_us);
 	put64(h + H_LAST, (uint64_t)m->last_try_us);
-	put32(h + H_ATTEMPTS, m->attempts);
-	put32(h + H_NRCPT, (uint32_t)m->nrcpt);
+	be32_put(h + H_ATTEMPTS, m->attempts);
+	be32_put(h + H_NRCPT, (uint32_t)m->nrcpt);
 	put64(h + H_SIZE, m->size);
-	put32(h + H_NCHUNKS, nchunks);
+	be32_put(h + H_NCHUNKS, nchunks);
 	if (wrap != NULL)
 		memcpy(h + H_WNONCE, wrap, H_ENONCE - H_WNONCE);
 	else {
@@ -882,7 +869,7 @@ encode(const struct queue *q, const struct queue_msg *m, int flags,
 	nonce_fill(h + H_ENONCE, NONCE_ENV, 0, 1);
 	qcrypt_seal(mkey, h + H_ENONCE, aad, alen, h + H_LEN, w.len,
 	    h + H_ETAG);
-	put32(h + H_ELEN, (uint32_t)w.len);
+	be32_put(h + H_ELEN, (uint32_t)w.len);
 	*rec = h;
 	*reclen = H_LEN + w.len;
 	return QUEUE_OK;
@@ -1102,7 +1089,7 @@ update_txn(struct queue *q, MDB_txn *txn, const struct queue_msg *m)
 		queue_msg_free(&old);
 		return st;
 	}
-	nchunks = get32((const uint8_t *)v.mv_data + H_NCHUNKS);
+	nchunks = be32_get((const uint8_t *)v.mv_data + H_NCHUNKS);
 	memcpy(wrap, (const uint8_t *)v.mv_data + H_WNONCE, sizeof(wrap));
 	if (m->nrcpt != old.nrcpt) {
 		st = QUEUE_EINVAL;
@@ -1228,7 +1215,7 @@ queue_get_body(struct queue *q, const char *id, queue_body_fn *fn,
 		return QUEUE_EAUTH;
 	}
 	size = get64(hdr + H_SIZE);
-	nchunks = get32(hdr + H_NCHUNKS);
+	nchunks = be32_get(hdr + H_NCHUNKS);
 	if (size > QUEUE_BODY_MAX || nchunks != (size + QUEUE_CHUNK - 1) /
 	    QUEUE_CHUNK) {
 		st = QUEUE_ECORRUPT;
@@ -1285,10 +1272,10 @@ out:
 static void
 hdr_modify(uint8_t *h, int set, int clr, int64_t next)
 {
-	uint32_t f = get32(h + H_FLAGS);
+	uint32_t f = be32_get(h + H_FLAGS);
 
 	f = (f | (uint32_t)set) & ~(uint32_t)clr;
-	put32(h + H_FLAGS, f);
+	be32_put(h + H_FLAGS, f);
 	if (next != NEXT_KEEP)
 		put64(h + H_NEXT, (uint64_t)next);
 }
@@ -1358,7 +1345,7 @@ queue_flush(struct queue *q, const char *id, int64_t now_us, int *count)
 			return status_of(rc);
 		rc = mdb_get(txn, q->meta, &kk, &v);
 		st = rc != 0 ? status_of(rc) : hdr_check(v.mv_data, v.mv_size) != 0 ?
-		    QUEUE_ECORRUPT : (get32((uint8_t *)v.mv_data + H_FLAGS) &
+		    QUEUE_ECORRUPT : (be32_get((uint8_t *)v.mv_data + H_FLAGS) &
 		    QMSG_HELD) ? QUEUE_OK : -1;
 		mdb_txn_abort(txn);
 		if (st != -1)
@@ -1377,7 +1364,7 @@ queue_flush(struct queue *q, const char *id, int64_t now_us, int *count)
 	rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
 	for (; rc == 0 && n <= limit; n++) {
 		if (hdr_check(v.mv_data, v.mv_size) == 0 &&
-		    !(get32((uint8_t *)v.mv_data + H_FLAGS) & QMSG_HELD) &&
+		    !(be32_get((uint8_t *)v.mv_data + H_FLAGS) & QMSG_HELD) &&
 		    (int64_t)get64((uint8_t *)v.mv_data + H_NEXT) > now_us) {
 			if ((copy = malloc(v.mv_size)) == NULL) {
 				rc = ENOMEM;
@@ -1428,7 +1415,7 @@ queue_due(struct queue *q, int64_t now_us, char (*ids)[QUEUE_ID_LEN + 1],
 
 		all++;
 		if (hdr_check(v.mv_data, v.mv_size) == 0 && k.mv_size == QUEUE_ID_LEN &&
-		    !(get32(h + H_FLAGS) & QMSG_HELD)) {
+		    !(be32_get(h + H_FLAGS) & QMSG_HELD)) {
 			next = (int64_t)get64(h + H_NEXT);
 			if (next <= now_us && got < max) {
 				memcpy(ids[got], k.mv_data, QUEUE_ID_LEN);

@@ -32,6 +32,11 @@ int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 void *xcalloc(size_t n, size_t size);
 char *xstrdup(const char *s);
 
+/* Big-endian 32-bit integers in byte strings (the queue's records, log
+ * archives, config bundles and exports all store them so). */
+uint32_t be32_get(const uint8_t *p);
+void be32_put(uint8_t *p, uint32_t v);
+
 /* "NAME beside DIR": the directory containing dir, then name, e.g.
  * ("/data/queue/", "queue.key") -> "/data/queue.key", ("/queue",
  * "gate.table") -> "/gate.table", ("queue", "x") -> "x". The queue's key,
