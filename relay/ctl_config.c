@@ -374,8 +374,7 @@ static char **
 split_lines(char *p, size_t len, int *n)
 {
 	char **v = NULL;
-	size_t i, start = 0;
-	int cap = 0;
+	size_t i, start = 0, cap = 0;
 
 	*n = 0;
 	for (i = 0; i <= len; i++) {
@@ -383,12 +382,7 @@ split_lines(char *p, size_t len, int *n)
 			continue;
 		if (i == len && start == len)
 			break;
-		if (*n == cap) {
-			cap = cap ? cap * 2 : 64;
-			v = realloc(v, (size_t)cap * sizeof(*v));
-			if (v == NULL)
-				fatal(EXIT_TEMP, "memory");
-		}
+		v = xgrow(v, &cap, (size_t)*n + 1, sizeof(*v), 64);
 		if (i < len)
 			p[i] = '\0';
 		v[(*n)++] = p + start;

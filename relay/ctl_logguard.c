@@ -68,15 +68,7 @@ collect(struct victims *vs, const char *dir, int (*keep)(const char *))
 			continue;
 		if (lstat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
 			continue;
-		if (vs->n == vs->cap) {
-			struct victim *nv;
-			vs->cap = vs->cap ? vs->cap * 2 : 256;
-			nv = xcalloc(vs->cap, sizeof(*nv));
-			if (vs->n)
-				memcpy(nv, vs->v, vs->n * sizeof(*nv));
-			free(vs->v);
-			vs->v = nv;
-		}
+		vs->v = xgrow(vs->v, &vs->cap, vs->n + 1, sizeof(*vs->v), 256);
 		vs->v[vs->n].path = xstrdup(path);
 		vs->v[vs->n].mtime = sb.st_mtime;
 		vs->n++;

@@ -41,12 +41,7 @@ struct list {
 static void
 list_add(struct list *l, const char *s)
 {
-	if (l->n == l->cap) {
-		l->cap = l->cap ? l->cap * 2 : 256;
-		l->a = realloc(l->a, l->cap * sizeof(*l->a));
-		if (l->a == NULL)
-			fatal(EXIT_TEMP, "memory");
-	}
+	l->a = xgrow(l->a, &l->cap, l->n + 1, sizeof(*l->a), 256);
 	l->a[l->n++] = xstrdup(s);
 }
 

@@ -415,15 +415,8 @@ ask_mailboxes(struct answers *a)
 		}
 		if (line[0] == '@')
 			str_copy(addr, line, sizeof(addr));
-		if (len + strlen(addr) + 2 > cap) {
-			char *n;
-			cap = cap ? cap * 2 : 4096;
-			n = xcalloc(cap, 1);
-			if (a->mailboxes)
-				memcpy(n, a->mailboxes, len);
-			free(a->mailboxes);
-			a->mailboxes = n;
-		}
+		a->mailboxes = xgrow(a->mailboxes, &cap, len + strlen(addr) +
+		    2, 1, 4096);
 		len += (size_t)sprintf(a->mailboxes + len, "%s\n", addr);
 		a->nmailboxes++;
 	}

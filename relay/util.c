@@ -63,6 +63,24 @@ xcalloc(size_t n, size_t size)
 	return p;
 }
 
+void *
+xgrow(void *p, size_t *cap, size_t need, size_t elem, size_t first)
+{
+	size_t n = *cap ? *cap : first;
+
+	if (need <= *cap)
+		return p;
+	while (n < need) {
+		if (n > SIZE_MAX / 2 / elem)
+			fatalx(EXIT_TEMP, "out of memory");
+		n *= 2;
+	}
+	if ((p = realloc(p, n * elem)) == NULL)
+		fatal(EXIT_TEMP, "realloc");
+	*cap = n;
+	return p;
+}
+
 char *
 xstrdup(const char *s)
 {

@@ -31,6 +31,10 @@ int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
  * a per-session path (those check and answer 4xx instead). */
 void *xcalloc(size_t n, size_t size);
 char *xstrdup(const char *s);
+/* p (an array of elem-byte elements, room for *cap) made to hold at
+ * least need: doubled from first (at least); exits 111 when memory is
+ * exhausted. For the admin tool's growing lists, never a session's. */
+void *xgrow(void *p, size_t *cap, size_t need, size_t elem, size_t first);
 
 /* Big-endian 32-bit integers in byte strings (the queue's records, log
  * archives, config bundles and exports all store them so). */

@@ -172,14 +172,10 @@ sub type {
 	}
 }
 
-# login(SECONDS): get a login prompt (pressing Enter until getty answers),
-# log in as admin (no password on a first boot), and go from the console
-# menu to the maintenance shell (entry 9), leaving the first-boot setup
-# with Ctrl-D when an unconfigured appliance starts it; wait for the
-# shell prompt
-sub login {
-	my ($self, $secs) = @_;
-	my $deadline = time + $secs;
+# _login_as_admin(DEADLINE): press Enter until getty shows its login
+# prompt, then type admin; false when no prompt came
+sub _login_as_admin {
+	my ($self, $deadline) = @_;
 	my $prompt;
 	while (!$prompt && time < $deadline) {
 		$self->type("\r");
@@ -187,6 +183,17 @@ sub login {
 	}
 	return 0 unless $prompt;
 	$self->type("admin\r");
+	return 1;
+}
+
+# login(SECONDS): log in as admin (no password on a first boot), and go
+# from the console menu to the maintenance shell (entry 9), leaving the
+# first-boot setup with Ctrl-D when an unconfigured appliance starts it;
+# wait for the shell prompt
+sub login {
+	my ($self, $secs) = @_;
+	my $deadline = time + $secs;
+	$self->_login_as_admin($deadline) or return 0;
 	while (time < $deadline) {
 		my $m = $self->expect(qr/mxgate:\S*# |choice \[0-9, u\]: |mxgate setup: a few questions/, 60)
 		    // return 0;
@@ -201,14 +208,7 @@ sub login {
 # text it matched
 sub menu_login {
 	my ($self, $secs) = @_;
-	my $deadline = time + $secs;
-	my $prompt;
-	while (!$prompt && time < $deadline) {
-		$self->type("\r");
-		$prompt = $self->expect(qr/login: /, 10);
-	}
-	return undef unless $prompt;
-	$self->type("admin\r");
+	$self->_login_as_admin(time + $secs) or return undef;
 	return $self->expect(qr/choice \[0-9, u\]: |mxgate setup: a few questions/, 60);
 }
 
