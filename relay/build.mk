@@ -15,15 +15,16 @@ RELAY_CORE := \
 	gate dns dnsbl \
 	tls tls_pem tls_cert tls_x509 \
 	queue qcrypt envelope qsched queued runner dsn \
-	logdisk logseal syslog5424 shacrypt
+	logdisk logseal syslog5424 shacrypt \
+	yaml seed
 # (in order: base; the inbound session and the processes; the outbound
-# engine; admission; TLS; the outage queue; logs)
+# engine; admission; TLS; the outage queue; logs; passwords; seeds)
 RELAY_CORE_OBJS := $(patsubst %,$(O)/relay/%.o,$(RELAY_CORE))
 RELAY_LIBS := $(BEARSSL_A) $(LMDB_A)
 
 CTL_MODS := mxgatectl ctl_queue ctl_gate ctl_audit ctl_status ctl_config \
 	ctl_mailboxes ctl_logs ctl_logguard ctl_backup ctl_system ctl_setup \
-	ctl_user ctl_login
+	ctl_user ctl_login ctl_seed
 CTL_OBJS := $(patsubst %,$(O)/relay/%.o,$(CTL_MODS))
 
 MXGATE    := $(O)/bin/mxgate

@@ -39,6 +39,12 @@ struct ctl {
 	char		 audit_file[CONF_PATH_MAX];
 };
 
+/* argv for running this mxgatectl again with the same -f, -a and -k,
+ * then args (n of them), NULL-ended; room for max pointers (at least
+ * n + 8). mxgatectl.c. */
+void ctl_self_argv(const struct ctl *c, char **argv, const char *const *args,
+    int n);
+
 /* The configuration; on errors prints them and exits 100. */
 struct config *ctl_config(struct ctl *c);
 
@@ -134,6 +140,20 @@ int ctl_login(struct ctl *c, int argc, char **argv);
 /* user list|add|del|passwd (ctl_user.c); ctl_user_passwd also for setup */
 int ctl_user(struct ctl *c, int argc, char **argv);
 int ctl_user_passwd(struct ctl *c, const char *name);
+/* An account from a seed (ctl_seed.c): made when missing (an admin or an
+ * operator; locked when hash is ""), else given hash as its password. */
+int ctl_user_seed(struct ctl *c, const char *name, int admin,
+    const char *hash);
+/* A file beside the configuration directory's last link (the same path
+ * whatever revision runs, never inside one): /data/etc/NAME on the
+ * appliance. 0, or -1 (said). */
+int ctl_config_beside(struct ctl *c, const char *name, char *out,
+    size_t size);
+/* Ends the configuration lock ctl_config_file took for this process, so
+ * a command it starts (config commit) can take it. */
+void ctl_config_unlock(void);
+/* seed check|apply DIR (ctl_seed.c): a cloud-init NoCloud seed */
+int ctl_seed(struct ctl *c, int argc, char **argv);
 /* config export|import (ctl_backup.c), called by ctl_config_cmd */
 int ctl_config_export(struct ctl *c, int argc, char **argv);
 int ctl_config_import(struct ctl *c, int argc, char **argv);

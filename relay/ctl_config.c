@@ -921,11 +921,31 @@ ctl_config_revision(struct ctl *c, char *info, size_t size)
 /* --- for commands that change one file of the configuration -------------- */
 
 int
+ctl_config_beside(struct ctl *c, const char *name, char *out, size_t size)
+{
+	struct state st;
+
+	if (state_init(c, &st, 0) != 0)
+		return -1;
+	return path_beside(st.link, name, out, size);
+}
+
+/* ctl_config_file's lock: it lasts the process, or until released */
+static int held = -1;
+
+void
+ctl_config_unlock(void)
+{
+	if (held >= 0)
+		close(held);
+	held = -1;
+}
+
+int
 ctl_config_file(struct ctl *c, const char *path, int change, char *cand,
     char *run, size_t size)
 {
 	static struct state st;		/* its lock lasts the process */
-	static int held = -1;		/* that lock's descriptor */
 	char dir[SPATH];
 	const char *base = strrchr(path, '/');
 	size_t dl;

@@ -850,25 +850,11 @@ ctl_setup(struct ctl *c, int argc, char **argv)
 	ctl_audit(c, "setup", NULL, "candidate written");
 	tell("\ncommitting...\n");
 	{
-		char *args[12];
-		int k = 0;
+		static const char *const commit[] = { "config", "commit", "-m",
+		    "mxgatectl setup" };
+		char *args[16];
 
-		args[k++] = "mxgatectl";
-		args[k++] = "-f";
-		args[k++] = (char *)c->config_path;
-		if (c->audit_path != NULL) {
-			args[k++] = "-a";
-			args[k++] = (char *)c->audit_path;
-		}
-		if (c->key_path != NULL) {
-			args[k++] = "-k";
-			args[k++] = (char *)c->key_path;
-		}
-		args[k++] = "config";
-		args[k++] = "commit";
-		args[k++] = "-m";
-		args[k++] = "mxgatectl setup";
-		args[k] = NULL;
+		ctl_self_argv(c, args, commit, 4);
 		fflush(NULL);
 		/* the configuration lock is ours until exec (O_CLOEXEC) */
 		execv("/proc/self/exe", args);

@@ -274,21 +274,6 @@ max_uid(void *arg, const char *line, size_t len)
 	return 0;
 }
 
-static int
-valid_name(const char *s)
-{
-	size_t i;
-
-	if (s[0] == '\0' || strlen(s) >= NAME_MAX_LEN ||
-	    !((s[0] >= 'a' && s[0] <= 'z') || s[0] == '_'))
-		return 0;
-	for (i = 1; s[i] != '\0'; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' &&
-		    s[i] <= '9') || s[i] == '_' || s[i] == '-'))
-			return 0;
-	return 1;
-}
-
 int
 ctl_read_secret(const char *prompt, char *out, size_t size)
 {
@@ -389,7 +374,7 @@ ctl_account_get(const char *name, struct ctl_account *out)
 	int rc = -1;
 
 	memset(out, 0, sizeof(*out));
-	if (!valid_name(name) || accounts_load(&a, 0) != 0)
+	if (!account_name_valid(name) || accounts_load(&a, 0) != 0)
 		return -1;
 	if ((l = find_line(a.passwd, name, &len)) != NULL &&
 	    (uid = field_num(l, len, 2)) >= UID_FIRST && uid <= UID_LAST &&
@@ -442,8 +427,10 @@ user_list(void)
 	return EXIT_OK;
 }
 
+/* given: the hash to store (a seed), else asked (or none: nopass) */
 static int
-user_add(struct ctl *c, const char *name, const char *role, int nopass)
+user_add(struct ctl *c, const char *name, const char *role, int nopass,
+    const char *given)
 {
 	struct accounts a;
 	char hash[160] = "!", pline[256], sline[256], home[128], arg[96];
@@ -469,7 +456,9 @@ user_add(struct ctl *c, const char *name, const char *role, int nopass)
 		fprintf(stderr, "mxgatectl: user: no free uid\n");
 		goto out;
 	}
-	if (!nopass && new_password_hash(hash, sizeof(hash)) != 0) {
+	if (given != NULL)
+		snprintf(hash, sizeof(hash), "%s", given);
+	else if (!nopass && new_password_hash(hash, sizeof(hash)) != 0) {
 		ctl_audit(c, "user.add", arg, "refused: password");
 		rc = EXIT_PERM;
 		goto out;
@@ -572,8 +561,9 @@ old_password_ok(const char *shadow, const char *name)
 	return ok;
 }
 
-int
-ctl_user_passwd(struct ctl *c, const char *name)
+/* given: the hash to store (a seed), else a new password asked */
+static int
+set_password(struct ctl *c, const char *name, const char *given)
 {
 	struct accounts a;
 	char hash[160], sline[256], *ns = NULL, *line;
@@ -599,7 +589,9 @@ ctl_user_passwd(struct ctl *c, const char *name)
 		rc = EXIT_PERM;
 		goto out;
 	}
-	if (new_password_hash(hash, sizeof(hash)) != 0) {
+	if (given != NULL)
+		snprintf(hash, sizeof(hash), "%s", given);
+	else if (new_password_hash(hash, sizeof(hash)) != 0) {
 		ctl_audit(c, "user.passwd", name, "refused: password");
 		rc = EXIT_PERM;
 		goto out;
@@ -622,6 +614,23 @@ out:
 }
 
 int
+ctl_user_passwd(struct ctl *c, const char *name)
+{
+	return set_password(c, name, NULL);
+}
+
+int
+ctl_user_seed(struct ctl *c, const char *name, int admin, const char *hash)
+{
+	struct ctl_account a;
+
+	if (ctl_account_get(name, &a) == 0)
+		return hash[0] != '\0' ? set_password(c, name, hash) : EXIT_OK;
+	return user_add(c, name, admin ? "admin" : "operator", hash[0] == '\0',
+	    hash[0] != '\0' ? hash : NULL);
+}
+
+int
 ctl_user(struct ctl *c, int argc, char **argv)
 {
 	const char *role = "operator";
@@ -629,7 +638,7 @@ ctl_user(struct ctl *c, int argc, char **argv)
 
 	if (argc == 2 && strcmp(argv[1], "list") == 0)
 		return user_list();
-	if (argc < 3 || !valid_name(argv[2])) {
+	if (argc < 3 || !account_name_valid(argv[2])) {
 		fprintf(stderr, "usage: mxgatectl user list | add NAME [--role "
 		    "admin|operator] [--no-password] | del NAME | passwd NAME\n"
 		    "(NAME: a lower-case letter or _, then letters, digits, "
@@ -657,5 +666,5 @@ ctl_user(struct ctl *c, int argc, char **argv)
 		else
 			return ctl_user(c, 0, argv);
 	}
-	return user_add(c, argv[2], role, nopass);
+	return user_add(c, argv[2], role, nopass, NULL);
 }

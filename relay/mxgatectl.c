@@ -66,6 +66,7 @@ static const struct ctl_cmd cmds[] = {
 	    "user list | add NAME [--role admin|operator] [--no-password] |\n"
 	    "                   del NAME | passwd NAME" },
 	{ "login", ctl_login, "login [NAME]   (root: getty runs it)" },
+	{ "seed", ctl_seed, "seed check|apply DIR [--source NAME]" },
 	{ "audit", ctl_audit_cmd,
 	    "audit show [--since TIME] [--user NAME] | verify |\n"
 	    "                   export FILE | login | logout" },
@@ -81,6 +82,28 @@ usage(void)
 	for (i = 0; i < ARRAY_LEN(cmds); i++)
 		fprintf(stderr, "  mxgatectl %s\n", cmds[i].usage);
 	exit(EXIT_PERM);
+}
+
+void
+ctl_self_argv(const struct ctl *c, char **argv, const char *const *args,
+    int n)
+{
+	int k = 0, i;
+
+	argv[k++] = "mxgatectl";
+	argv[k++] = "-f";
+	argv[k++] = (char *)c->config_path;
+	if (c->audit_path != NULL) {
+		argv[k++] = "-a";
+		argv[k++] = (char *)c->audit_path;
+	}
+	if (c->key_path != NULL) {
+		argv[k++] = "-k";
+		argv[k++] = (char *)c->key_path;
+	}
+	for (i = 0; i < n; i++)
+		argv[k++] = (char *)args[i];
+	argv[k] = NULL;
 }
 
 struct config *

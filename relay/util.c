@@ -91,6 +91,21 @@ xstrdup(const char *s)
 	return p;
 }
 
+int
+account_name_valid(const char *s)
+{
+	size_t i;
+
+	if (s[0] == '\0' || strlen(s) > 31 || !((s[0] >= 'a' && s[0] <= 'z') ||
+	    s[0] == '_'))
+		return 0;
+	for (i = 1; s[i] != '\0'; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' &&
+		    s[i] <= '9') || s[i] == '_' || s[i] == '-'))
+			return 0;
+	return 1;
+}
+
 uint32_t
 be32_get(const uint8_t *p)
 {

@@ -36,6 +36,11 @@ char *xstrdup(const char *s);
  * exhausted. For the admin tool's growing lists, never a session's. */
 void *xgrow(void *p, size_t *cap, size_t need, size_t elem, size_t first);
 
+/* A console account's name: a lower-case letter or _, then lower-case
+ * letters, digits, _ or -, at most 31 (mxgatectl user, cloud-init
+ * seeds). */
+int account_name_valid(const char *s);
+
 /* Big-endian 32-bit integers in byte strings (the queue's records, log
  * archives, config bundles and exports all store them so). */
 uint32_t be32_get(const uint8_t *p);

@@ -1,0 +1,113 @@
+#!/usr/bin/perl
+# seed.t — a blank image configured by a cloud-init NoCloud seed, with no
+# console input: an ISO made by Debian's cloud-localds (label cidata:
+# meta-data, user-data "#cloud-config" with the relay configuration
+# under `mxgate:`, an admin account with a password hash, NTP off; a
+# network-config version 2 with a static address, gateway and resolver)
+# in the VM's CD-ROM. The appliance boots, applies it as one commit
+# ("seed: cidata:/dev/sr0"), reaches SMTP-ready on the seeded static
+# address and relays a message to the seeded route (guestfwd -> the
+# host's smtp-sink); the seeded admin logs in with the seeded password.
+# Rebooted with the same seed: applied already, nothing done. Then a
+# blank image with a seed that does not parse: the console says why and
+# the appliance stays unconfigured.
+use strict;
+use warnings;
+use Test::More;
+use Time::HiRes qw(time sleep);
+use MxTest;
+use MxQemu;
+
+-f image_dir() . '/mxgate.img' or BAIL_OUT('no image: run make image');
+my $tmp = tmpdir();
+my $sinkdir = sink_dir();
+my ($port, $sinkport) = (free_port(), free_port());
+my $hash = crypt('Seeded-Admin-1', '$6$seedtestsaltxyz$');
+
+sub seed_iso {
+	my ($name, $meta, $user, $net) = @_;
+	write_file("$tmp/$name-meta", $meta);
+	write_file("$tmp/$name-user", $user);
+	write_file("$tmp/$name-net", $net);
+	my ($rc, $out, $err) = run('cloud-localds', '-N', "$tmp/$name-net",
+	    "$tmp/$name.iso", "$tmp/$name-user", "$tmp/$name-meta");
+	$rc == 0 or BAIL_OUT("cloud-localds: $err");
+	return "$tmp/$name.iso";
+}
+
+my $iso = seed_iso('good', "instance-id: iid-seedtest-1\nlocal-hostname: seeded\n",
+    "#cloud-config\nfqdn: mx.seeded.test\nusers:\n  - name: admin\n    passwd: '$hash'\n"
+    . "ntp:\n  enabled: false\nmxgate: |\n  listen 0.0.0.0:25\n"
+    . "  route demo.test 10.0.2.100:25\n  queue /data/queue\n  pregreet_wait 0\n"
+    . "packages: [nginx]\n",
+    "version: 2\nethernets:\n  eth0:\n    dhcp4: false\n    addresses: [10.0.2.15/24]\n"
+    . "    gateway4: 10.0.2.2\n    nameservers:\n      addresses: [10.0.2.3]\n");
+my $disk = image_copy($tmp, {});
+my $sink = start_sink($sinkdir, $sinkport);
+my $t0 = time;
+my $vm = MxQemu->boot(disk => $disk, firmware => 'bios', port => $port,
+    sink => $sinkport, cdrom => $iso, log => "$tmp/console-1.log");
+ok($vm->expect(qr/seed: a cloud-init NoCloud seed on \/dev\/sr0/, 300), 'the seed volume is found')
+    or BAIL_OUT("console: $tmp/console-1.log");
+ok($vm->expect(qr/seed: user-data: packages ignored/, 60), 'a key it does not take is named');
+ok($vm->expect(qr/seed: instance-id iid-seedtest-1 applied \(3 files, 1 account\)/, 60),
+    'applied: mxgate.conf, network.conf, ntp.conf and the admin account');
+ok($vm->expect(qr/configuration \/etc\/mxgate\/mxgate\.conf: valid/, 60), 'the configuration checks');
+ok($vm->expect(qr/mxgate: ready: SMTP listening on port 25/, 180), 'SMTP-ready')
+    or diag("console: $tmp/console-1.log");
+my ($rc, $swaks, $got);
+for (1 .. 20) {
+	($rc, $swaks, $got) = relay_through($port, $sinkdir, 'seed');
+	last if $got;
+	sleep 3;
+}
+ok($got, 'a message reaches the seeded route, with no console input') or diag $swaks;
+diag(sprintf 'power-on to the first relayed message from the seed: %.0f s (TCG)', time - $t0);
+# the seeded admin, with the seeded password
+$vm->type("\r");
+$vm->expect(qr/login: /, 60);
+$vm->type("admin\r");
+ok($vm->expect(qr/Password: /, 60), 'admin has a password now (the seed\'s)');
+$vm->type("Seeded-Admin-1\r");
+ok($vm->expect(qr/choice \[0-9, u\]: /, 60), '... which opens the menu, no setup');
+$vm->type("9\r");
+$vm->expect(qr/mxgate:\S*# /, 60);
+my $out = $vm->run_cmd('grep -h "static" /data/log/network/current | tail -n 1; cat /run/resolv.conf', 60) // '';
+like($out, qr/network: eth\d static 10\.0\.2\.15\/24 gateway 10\.0\.2\.2/, 'the network service took the seeded static address and gateway')
+    or diag $out;
+like($out, qr/^nameserver 10\.0\.2\.3$/m, '... and resolver');
+$out = $vm->run_cmd('mxgatectl config history; grep -c "op=seed .*result=ok" /data/audit.log; cat /data/etc/seed-instance', 60) // '';
+like($out, qr/^\*\s+1\s.*seed: cidata:\/dev\/sr0$/m, 'one revision: "seed: cidata:/dev/sr0"') or diag $out;
+like($out, qr/^1\niid-seedtest-1$/m, 'audited once; the instance-id recorded');
+$vm->type("mxgatectl reboot\r");
+ok($vm->expect(qr/seed: instance-id iid-seedtest-1 is applied already; nothing to do/, 300),
+    'rebooted with the same seed: applied already, nothing done');
+ok($vm->expect(qr/mxgate: ready: SMTP listening on port 25/, 180), '... and ready again');
+$vm->type("\r");
+$vm->expect(qr/login: /, 60);
+$vm->type("admin\r");
+$vm->expect(qr/Password: /, 60);
+$vm->type("Seeded-Admin-1\r");
+$vm->expect(qr/choice \[0-9, u\]: /, 60);
+$vm->type("8\r");
+$vm->expect(qr/power \[a-c\]: /, 30);
+$vm->type("b\r");
+$vm->expect(qr/type poweroff to power off: /, 30);
+$vm->type("poweroff\r");
+ok($vm->expect(qr/mxgate: poweroff now/, 180), 'clean shutdown');
+$vm->wait_exit(60);
+
+# a seed that does not parse: said, and nothing half-configured
+my $bad = seed_iso('bad', "instance-id: iid-bad\n",
+    "#cloud-config\nusers:\n\t- name: x\nmxgate: |\n  route demo.test 10.0.2.100:25\n",
+    "version: 2\nethernets:\n  eth0:\n    dhcp4: true\n");
+mkdir "$tmp/b";
+my $disk2 = image_copy("$tmp/b", {});
+$vm = MxQemu->boot(disk => $disk2, firmware => 'bios', port => free_port(),
+    cdrom => $bad, log => "$tmp/console-2.log");
+ok($vm->expect(qr/seed .*user-data: line 3: a tab in the indentation .*: nothing changed/, 300),
+    'a malformed seed: the console says where and why') or diag("console: $tmp/console-2.log");
+ok($vm->expect(qr/UNCONFIGURED/, 60), '... and the appliance stays unconfigured');
+$vm->kill;
+stop_sink($sink);
+done_testing();
