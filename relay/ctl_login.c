@@ -14,7 +14,8 @@
  * failures in a row the account is locked out for 1 minute, doubling with
  * each further failure up to 15 minutes: never for good, so the last
  * admin always gets back in. A success clears the count. Each failure
- * costs FAIL_DELAY seconds.
+ * costs FAIL_DELAY seconds. Successes, failures and lock-outs also go to
+ * syslog (auth, as "login": the syslog service keeps them).
  *
  * Then the session: the terminal is given to the account, the
  * identity dropped in a fixed order (groups, gid, uid, and a check that
@@ -31,6 +32,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -107,6 +109,17 @@ out:
 	return rc;
 }
 
+/* The terminal's name for syslog ("ttyS0"), or "?" */
+static const char *
+tty_short(void)
+{
+	const char *t = ttyname(0);
+
+	if (t == NULL)
+		return "?";
+	return strncmp(t, "/dev/", 5) == 0 ? t + 5 : t;
+}
+
 /* A failed attempt at account a (NULL: an unknown name). */
 static void
 failed(struct ctl *c, const struct ctl_account *a)
@@ -132,6 +145,8 @@ failed(struct ctl *c, const struct ctl_account *a)
 		snprintf(result, sizeof(result), a ? "bad password: failure "
 		    "%ld" : "no such account", count);
 	ctl_audit(c, "console.login-failed", a ? a->name : "UNKNOWN", result);
+	syslog(LOG_WARNING, "invalid password for '%s' on '%s'", a ? a->name :
+	    "UNKNOWN", tty_short());
 	sleep(FAIL_DELAY);
 	printf("Login incorrect\n");
 }
@@ -144,6 +159,9 @@ start_session(const struct ctl_account *a)
 
 	if (term != NULL && strlen(term) < sizeof(tterm))
 		str_copy(tterm, term, sizeof(tterm));
+	syslog(LOG_INFO, "login of '%s' (%s) on '%s'", a->name, a->gid ==
+	    CTL_GID_ADMIN ? "admin" : "operator", tty_short());
+	closelog();
 	fflush(stdout);
 	if (fchown(0, (uid_t)a->uid, (gid_t)a->gid) != 0 && isatty(0))
 		fprintf(stderr, "mxgatectl: login: the terminal stays "
@@ -195,6 +213,7 @@ ctl_login(struct ctl *c, int argc, char **argv)
 	gethostname(host, sizeof(host) - 1);
 	c->audit_path = c->audit_path ? c->audit_path : "/data/audit.log";
 	ctl_audit_open(c);
+	openlog("login", LOG_PID, LOG_AUTH);
 	for (tries = 0; tries < ATTEMPTS; tries++, name[0] = '\0') {
 		if (name[0] == '\0') {
 			printf("%s login: ", host);
@@ -213,6 +232,8 @@ ctl_login(struct ctl *c, int argc, char **argv)
 			snprintf(result, sizeof(result), "locked for %lld s",
 			    until - (long long)time(NULL));
 			ctl_audit(c, "console.login-locked", a.name, result);
+			syslog(LOG_WARNING, "'%s' is locked out (%s) on '%s'",
+			    a.name, result, tty_short());
 			printf("%s is locked after %ld failed logins; try again "
 			    "in %lld s\n", a.name, count, until -
 			    (long long)time(NULL));

@@ -85,10 +85,11 @@ for my $fw (qw(bios uefi)) {
 	ok($vm->login(90), "$fw: admin logs in on the serial console");
 	if ($fw eq 'bios') {
 		my $sl = $vm->run_cmd('cat /data/log/syslog/current', 30) // '';
-		# busybox names an unknown user UNKNOWN (no user enumeration)
+		# mxgatectl login names an unknown user UNKNOWN (no user
+		# enumeration, no password typed as a name written down)
 		like($sl, qr/login\[\d+\]: invalid password for 'UNKNOWN' on 'ttyS0'/,
 		    "$fw: the failed login is in /data/log/syslog") or diag $sl;
-		like($sl, qr/login\[\d+\]: root login on 'ttyS0'/, "$fw: the admin login too");
+		like($sl, qr/login\[\d+\]: login of 'admin' \(admin\) on 'ttyS0'/, "$fw: the admin login too");
 		my $il = $vm->run_cmd('cat /data/log/init/current', 30) // '';
 		like($il, qr/^\S+ mxgate-init: mxgate \S+ booting/m,
 		    "$fw: init's own messages are kept in /data/log/init");
