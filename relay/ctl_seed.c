@@ -185,8 +185,25 @@ ctl_seed(struct ctl *c, int argc, char **argv)
 		    strerror(errno));
 		return EXIT_PERM;
 	}
-	user = seed_part(argv[2], "user-data", &ul, &miss);
-	net = seed_part(argv[2], "network-config", &nl, &miss);
+	/* the optional parts: absent is fine, unreadable is not (a seed
+	 * applied without a part it has would be half of it) */
+	if ((user = seed_part(argv[2], "user-data", &ul, &miss)) == NULL &&
+	    !miss) {
+		fprintf(stderr, "mxgatectl: seed: %s/user-data: %s: nothing "
+		    "changed\n", argv[2], strerror(errno));
+		free(meta);
+		ctl_audit(c, "seed", source, "refused: does not read");
+		return EXIT_PERM;
+	}
+	if ((net = seed_part(argv[2], "network-config", &nl, &miss)) == NULL &&
+	    !miss) {
+		fprintf(stderr, "mxgatectl: seed: %s/network-config: %s: "
+		    "nothing changed\n", argv[2], strerror(errno));
+		free(meta);
+		free(user);
+		ctl_audit(c, "seed", source, "refused: does not read");
+		return EXIT_PERM;
+	}
 	rc = seed_read(meta, ml, user, ul, net, nl, &s, err, sizeof(err));
 	free(meta);
 	free(user);

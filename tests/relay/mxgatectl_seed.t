@@ -139,6 +139,13 @@ for my $b (@bad) {
 	like($err, $why, '... with the reason') or diag $err;
 	is(read_file("$etc/mxgate.conf") . read_file("$etc/network.conf"), $running, '... nothing changed');
 }
+# a part that is there but cannot be read: refused, not skipped
+my $unread = seed('unreadable', 'meta-data' => "instance-id: u1\n");
+mkdir "$unread/user-data" or die;	# a directory: read(2) fails with EISDIR
+($rc, $out, $err) = ctl('seed', 'apply', $unread);
+is($rc, 100, 'an unreadable user-data: refused');
+like($err, qr/unreadable\/user-data: [^:\n]+: nothing changed/, '... with the reason');
+is(read_file("$etc/mxgate.conf") . read_file("$etc/network.conf"), $running, '... nothing changed');
 ok(!-e "$etc.revisions/candidate", 'no candidate is left behind');
 unlike(read_file($audit), qr/hunter22/, 'no password in the audit trail');
 is(read_file("$dir/seed-instance"), "iid-mx-0002\n", 'the refused seeds were not recorded');
