@@ -75,7 +75,7 @@ struct ipc_route_up {
 };
 
 /* IPC_RUNNER_HELLO: the runner's first message on its channel to the
- * queue owner, which from then on hands it one message at a time. */
+ * queue owner, which from then on hands it messages (IPC_DELIVER). */
 struct ipc_runner_hello {
 	uint32_t	pid;
 };
@@ -84,14 +84,18 @@ struct ipc_runner_hello {
  * IPC_DELIVER: the memfd holds env_len bytes of envelope (envelope.h;
  * only the recipients still pending), msg_len bytes of message, and room
  * for REPORT_MAX bytes after them, where the runner writes its report
- * (IPC_DELIVERED gives its length). One message at a time; the runner
- * never sees the store or its key.
+ * (IPC_DELIVERED gives its length). At most IPC_DELIVER_INFLIGHT are
+ * handed over before the first report comes back (one on the wire, the
+ * next ready behind it); the runner works them in order and never sees
+ * the store or its key.
  */
+#define IPC_DELIVER_INFLIGHT	2
+
 struct ipc_deliver {
 	uint32_t	id;		/* the queue owner's job number */
 	uint32_t	nrcpt;
 	uint32_t	env_len;
-	uint32_t	pad;
+	uint32_t	seen;		/* the last report it had read */
 	uint64_t	msg_len;
 	char		qid[24];	/* for the runner's log lines */
 };

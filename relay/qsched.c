@@ -1,6 +1,9 @@
 /*
- * qsched.c — see qsched.h. One message is with the runner at a time;
- * while it is, the queue owner keeps storing what the workers hand it.
+ * qsched.c — see qsched.h. Up to IPC_DELIVER_INFLIGHT messages are with
+ * the runner at a time, so the next one is unsealed and marked while the
+ * runner still talks about the last one, and the previous one's record
+ * is written back meanwhile; the queue owner keeps storing what the
+ * workers hand it all the while.
  * The pass structure of a scan (QSCHED_BATCH messages, routes found down
  * skipped for the rest of the pass, a rescan at once while there is
  * work) is the runner's old loop, moved next to the store it drives.
@@ -35,7 +38,7 @@ struct down {
 	char			 why[QUEUE_TEXT_MAX];
 };
 
-/* The message with the runner. */
+/* A message with the runner. */
 struct job {
 	int			 active;
 	uint32_t		 id;
@@ -51,7 +54,9 @@ struct qsched {
 	struct queue		*q;
 	int			 runner_fd;	/* -1: no runner */
 	uint32_t		 job_seq;
-	struct job		 job;
+	uint32_t		 seen;		/* the last report read */
+	struct job		 job[IPC_DELIVER_INFLIGHT];
+	int			 njobs;		/* active ones */
 	char			 ids[SCAN_MAX][QUEUE_ID_LEN + 1];
 	int			 n, pos, handled, in_pass;
 	int64_t			 next_due_us, wake_us, warned_us;
@@ -368,23 +373,35 @@ body_to_fd(void *arg, const void *data, size_t len)
 }
 
 static void
-job_end(struct qsched *s)
+job_end(struct qsched *s, struct job *j)
 {
-	struct job *j = &s->job;
-
 	if (j->fd >= 0)
 		close(j->fd);
 	j->fd = -1;
 	queue_msg_free(&j->m);
+	if (j->active)
+		s->njobs--;
 	j->active = 0;
 }
 
+static struct job *
+job_free_slot(struct qsched *s)
+{
+	int i;
+
+	for (i = 0; i < IPC_DELIVER_INFLIGHT; i++)
+		if (!s->job[i].active)
+			return &s->job[i];
+	return NULL;
+}
+
 /* Writes m's pending recipients and body into a memfd and sends it.
- * m is the job's from now on (or freed on failure). */
-static void
+ * m is the job's from now on (or freed on failure). Returns 1 when the
+ * runner has it. */
+static int
 dispatch(struct qsched *s, struct queue_msg *m, int64_t now)
 {
-	struct job *j = &s->job;
+	struct job *j = job_free_slot(s);
 	struct ipc_deliver d;
 	const char *rcpt[QUEUE_RCPT_MAX], *rparams[QUEUE_RCPT_MAX];
 	size_t envlen;
@@ -424,6 +441,7 @@ dispatch(struct qsched *s, struct queue_msg *m, int64_t now)
 	}
 	memset(&d, 0, sizeof(d));
 	d.id = ++s->job_seq;
+	d.seen = s->seen;
 	d.nrcpt = (uint32_t)j->n;
 	d.env_len = (uint32_t)envlen;
 	d.msg_len = (uint64_t)size - envlen;
@@ -433,32 +451,42 @@ dispatch(struct qsched *s, struct queue_msg *m, int64_t now)
 		    strerror(errno));
 		close(fd);
 		queue_msg_free(m);
-		return;			/* due again on the next scan */
+		return 0;		/* due again on the next scan */
 	}
 	j->active = 1;
+	s->njobs++;
 	j->id = d.id;
 	j->fd = fd;
 	j->report_off = (size_t)size;
 	j->m = *m;			/* the job owns it now */
-	return;
+	return 1;
 fail:
 	if (fd >= 0)
 		close(fd);
 	skip_add(s, m->id, now + QSCHED_STORE_BACKOFF_S * 1000000ll, now);
 	queue_msg_free(m);
+	return 0;
 }
 
 void
 qsched_delivered(struct qsched *s, uint32_t id, uint32_t report_len)
 {
-	struct job *j = &s->job;
+	struct job *j = NULL;
 	struct delivery_report rep;
 	struct queue_msg got;
 	int64_t now = wall_us();
 	int i, ok;
 
-	if (!j->active || id != j->id)
+	for (i = 0; i < IPC_DELIVER_INFLIGHT; i++)
+		if (s->job[i].active && s->job[i].id == id)
+			j = &s->job[i];
+	if (j == NULL)
 		fatalx(EXIT_TEMP, "qmgr: a report for job %u, not ours", id);
+	s->seen = id;
+	/* finish() logs the recipients that were pending: the job's */
+	memset(s->was_pending, 0, sizeof(s->was_pending));
+	for (i = 0; i < j->n; i++)
+		s->was_pending[j->idx[i]] = 1;
 	queue_msg_init(&got);
 	memset(&rep, 0, sizeof(rep));
 	for (i = 0; i < j->n; i++)		/* a failure shows in got.nrcpt */
@@ -487,7 +515,7 @@ qsched_delivered(struct qsched *s, uint32_t id, uint32_t report_len)
 		finish(s, &j->m, rep.relay, rep.result, DSN_FAILED, now);
 	}
 	queue_msg_free(&got);
-	job_end(s);
+	job_end(s, j);
 }
 
 /* One due record: handled here (expiry, no route, route down), or handed
@@ -537,8 +565,7 @@ process(struct qsched *r, const char *id)
 		    "%s", down);
 		defer_all(r, &m, "", "4.4.1", why, now);
 	} else {
-		dispatch(r, &m, now);
-		return r->job.active;
+		return dispatch(r, &m, now);
 	}
 out:
 	queue_msg_free(&m);
@@ -556,18 +583,25 @@ qsched_new(const struct config *cf, struct queue *q)
 		return NULL;
 	s->cf = cf;
 	s->q = q;
+	int i;
+
 	s->runner_fd = -1;
-	s->job.fd = -1;
-	queue_msg_init(&s->job.m);
+	for (i = 0; i < IPC_DELIVER_INFLIGHT; i++) {
+		s->job[i].fd = -1;
+		queue_msg_init(&s->job[i].m);
+	}
 	return s;
 }
 
 void
 qsched_free(struct qsched *s)
 {
+	int i;
+
 	if (s == NULL)
 		return;
-	job_end(s);
+	for (i = 0; i < IPC_DELIVER_INFLIGHT; i++)
+		job_end(s, &s->job[i]);
 	free(s);
 }
 
@@ -581,10 +615,14 @@ qsched_runner_up(struct qsched *s, int fd)
 void
 qsched_runner_down(struct qsched *s)
 {
-	if (s->job.active)
-		log_msg("qmgr", "%s: the runner went away during the "
-		    "attempt; retried later", s->job.m.id);
-	job_end(s);
+	int i;
+
+	for (i = 0; i < IPC_DELIVER_INFLIGHT; i++) {
+		if (s->job[i].active)
+			log_msg("qmgr", "%s: the runner went away during the "
+			    "attempt; retried later", s->job[i].m.id);
+		job_end(s, &s->job[i]);
+	}
 	s->runner_fd = -1;
 	s->in_pass = 0;
 }
@@ -601,18 +639,22 @@ qsched_run(struct qsched *s)
 	int64_t now, next;
 
 	for (;;) {
-		if (s->runner_fd < 0 || s->job.active)
+		if (s->runner_fd < 0)
 			return -1;
 		if (s->in_pass && s->pos < s->n && s->handled < QSCHED_BATCH) {
-			const char *id = s->ids[s->pos++];
+			const char *id;
 
+			if (s->njobs == IPC_DELIVER_INFLIGHT)
+				return -1;	/* until a report */
+			id = s->ids[s->pos++];
 			if (skip_has(s, id, wall_us()))
 				continue;
 			s->handled++;
-			if (process(s, id))
-				return -1;	/* until the report */
+			(void)process(s, id);
 			continue;
 		}
+		if (s->njobs > 0)
+			return -1;	/* the pass ends with its reports */
 		now = wall_us();
 		if (s->in_pass) {
 			s->in_pass = 0;

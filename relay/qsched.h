@@ -2,11 +2,12 @@
  * qsched.h — the outage queue's scheduler, inside the queue owner (the
  * one process that holds the store and its key): it scans the store for
  * due messages, unseals each and hands it to the runner over IPC (a
- * memfd: envelope.h), one at a time, and writes the runner's report back
- * — erased when the customer accepted it, rescheduled with backoff on
- * 4xx / timeout / connection failure, reported to the postmaster (a DSN
- * queued through queue_bounce()) on 5xx or expiry. It also expires
- * messages past queue_lifetime and sets aside records it cannot read.
+ * memfd: envelope.h), a few at a time (IPC_DELIVER_INFLIGHT), and writes
+ * the runner's report back — erased when the customer accepted it,
+ * rescheduled with backoff on 4xx / timeout / connection failure,
+ * reported to the postmaster (a DSN queued through queue_bounce()) on
+ * 5xx or expiry. It also expires messages past queue_lifetime and sets
+ * aside records it cannot read.
  *
  * It never talks to the network: the runner (runner.h) does, without
  * the store or the key.

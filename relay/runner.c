@@ -4,6 +4,9 @@
  * engine's connection. A job walks MAIL, RCPT (one at a time, in order),
  * DATA and the body; every outcome is a recipient state in the job's
  * copy of the envelope, written back as the report when the job ends.
+ * A job handed over while another is on the wire waits behind it (at
+ * most IPC_DELIVER_INFLIGHT - 1 of them) and starts from the main loop
+ * once the one before has reported, never inside its callbacks.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -51,6 +54,14 @@ static struct {
 	int			 up_ntx, up_dirty;
 	char			 up_relay[QUEUE_RELAY_MAX];
 	struct job		 job;
+	struct {
+		struct ipc_deliver	d;
+		int			fd;
+	}			 wait[IPC_DELIVER_INFLIGHT - 1];
+	int			 nwait;
+	const struct route	*down_route;	/* job down_id found it down */
+	uint32_t		 down_id;
+	char			 down_why[QUEUE_TEXT_MAX];
 	int			 stopping, done, rc;
 	char			 report[REPORT_MAX];
 } R;
@@ -120,12 +131,18 @@ job_end(struct job *j)
 	else if (ipc_send(R.queue_fd, IPC_DELIVERED, &d, sizeof(d), -1) != 0)
 		log_msg("qmgr", "%s: cannot reach the queue owner: %s",
 		    j->m.id, strerror(errno));
+	if (j->rep.route_down) {
+		R.down_route = j->route;
+		R.down_id = j->id;
+		str_copy(R.down_why, j->rep.result, sizeof(R.down_why));
+	} else if (j->route == R.down_route)
+		R.down_route = NULL;
 	munmap(j->map, j->maplen);
 	close(j->fd);
 	queue_msg_free(&j->m);
 	memset(j, 0, sizeof(*j));
 	j->fd = -1;
-	if (R.stopping)
+	if (R.stopping && R.nwait == 0)
 		R.done = 1;
 }
 
@@ -382,9 +399,6 @@ job_start(const struct ipc_deliver *d, int fd)
 	struct job *j = &R.job;
 	struct stat st;
 
-	if (j->active)
-		fatalx(EXIT_TEMP, "runner: a second message while one is in "
-		    "progress");
 	memset(j, 0, sizeof(*j));
 	queue_msg_init(&j->m);
 	j->id = d->id;
@@ -407,6 +421,16 @@ job_start(const struct ipc_deliver *d, int fd)
 		    "%s in the configuration any more", j->m.route_domain);
 		set_results(j, NULL, 0, QRCPT_PENDING, NULL, j->rep.result,
 		    "4.3.5");
+		job_end(j);
+		return;
+	}
+	/* handed over before the queue owner read that its route is down:
+	 * not the same servers again, the same answer */
+	if (j->route == R.down_route && (int32_t)(d->seen - R.down_id) < 0) {
+		str_copy(j->rep.result, R.down_why, sizeof(j->rep.result));
+		set_results(j, NULL, 0, QRCPT_PENDING, NULL, j->rep.result,
+		    "4.4.1");
+		j->rep.route_down = 1;
 		job_end(j);
 		return;
 	}
@@ -451,10 +475,19 @@ on_queue(struct watch *w, uint32_t events)
 
 	(void)events;
 	while ((r = ipc_recv(w->fd, &type, &u, &fd)) == 1) {
-		if (type == IPC_DELIVER)
-			job_start(&u.deliver, fd);
-		else if (type == IPC_RUNNER_IDLE) {
-			if (!R.job.active)
+		if (type == IPC_DELIVER) {
+			if (fd < 0 || R.nwait == IPC_DELIVER_INFLIGHT - 1)
+				fatalx(EXIT_TEMP, "runner: %s from the queue "
+				    "owner", fd < 0 ? "a message without its "
+				    "memfd" : "more messages than agreed");
+			if (!R.job.active && R.nwait == 0) {
+				job_start(&u.deliver, fd);
+				continue;
+			}
+			R.wait[R.nwait].d = u.deliver;
+			R.wait[R.nwait++].fd = fd;
+		} else if (type == IPC_RUNNER_IDLE) {
+			if (!R.job.active && R.nwait == 0)
 				hang_up();
 		} else
 			fatalx(EXIT_TEMP, "runner: unexpected message %d from "
@@ -476,7 +509,7 @@ on_jail(struct watch *w, uint32_t events)
 		loop_del(R.loop, w);
 		R.rc = EXIT_TEMP;
 		R.stopping = 1;
-		if (!R.job.active)
+		if (!R.job.active && R.nwait == 0)
 			R.done = 1;
 	}
 }
@@ -490,9 +523,25 @@ on_signal(struct watch *w, uint32_t events)
 	while (read(w->fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
 		if (si.ssi_signo == SIGTERM) {
 			R.stopping = 1;
-			if (!R.job.active)
+			if (!R.job.active && R.nwait == 0)
 				R.done = 1;
 		}
+}
+
+/* The next waiting job, once the one before has reported. */
+static void
+next_job(void)
+{
+	struct ipc_deliver d;
+	int fd;
+
+	while (!R.job.active && R.nwait > 0) {
+		d = R.wait[0].d;
+		fd = R.wait[0].fd;
+		memmove(&R.wait[0], &R.wait[1], (size_t)--R.nwait *
+		    sizeof(R.wait[0]));
+		job_start(&d, fd);
+	}
 }
 
 int
@@ -529,9 +578,11 @@ runner_main(const struct config *cf, int jail_fd, int queue_fd,
 	if (ipc_send(queue_fd, IPC_RUNNER_HELLO, &hello, sizeof(hello), -1) != 0)
 		fatal(EXIT_TEMP, "runner: hello to the queue owner");
 	log_msg("qmgr", "runner ready: %s", cf->queue_dir);
-	while (!R.done)
+	while (!R.done) {
 		if (loop_run_once(R.loop, -1) < 0 && errno != EINTR)
 			fatal(EXIT_TEMP, "runner: epoll_wait");
+		next_job();
+	}
 	hang_up();
 	log_msg("qmgr", "runner stopped");
 	return R.rc;

@@ -1,13 +1,14 @@
 /*
  * runner.h — the queue runner role: the process that delivers the
  * outage queue (SPEC 3.2 item 4, docs/QUEUE.md) to the customer's
- * servers. The queue owner (qsched.h) hands it one message at a time,
- * already unsealed, in a memfd (envelope.h); the runner connects through
- * the jail with the outbound engine (upstream.h), replays the message
- * over SMTP byte for byte and writes a report of every recipient's
- * outcome back into the memfd. It keeps one connection per route open
- * between consecutive messages and hangs up when the queue owner says
- * the pass is over.
+ * servers. The queue owner (qsched.h) hands it each message already
+ * unsealed, in a memfd (envelope.h), the next one while the last is
+ * still on the wire (IPC_DELIVER_INFLIGHT; they are worked in order);
+ * the runner connects through the jail with the outbound engine
+ * (upstream.h), replays the message over SMTP byte for byte and writes a
+ * report of every recipient's outcome back into the memfd. It keeps one
+ * connection per route open between consecutive messages and hangs up
+ * when the queue owner says the pass is over.
  *
  * What it never has: the store, the queue key, a listening socket, a
  * socket of its own (the jail connects), a file open. Its sandbox
@@ -20,7 +21,7 @@
  *    IPC_DELIVERED, IPC_RUNNER_IDLE);
  *  - ids: sandbox_lookup(ROLE_RUNNER, ...); runner_main() enters the
  *    sandbox first thing;
- *  - signals: SIGTERM: the message in progress is finished (within the
+ *  - signals: SIGTERM: the messages handed over are finished (within the
  *    bounded SMTP timeouts), the connection closed with QUIT, and
  *    runner_main() returns EXIT_OK. SIGPIPE and SIGHUP are ignored.
  *
