@@ -1,7 +1,8 @@
 /*
  * ctl_seed.c — `mxgatectl seed`: a cloud-init NoCloud seed (a directory
- * holding meta-data, and user-data and network-config when given) made
- * the appliance's configuration, as the console setup would make it.
+ * holding meta-data, and user-data and network-config when given), or an
+ * OVF environment (a directory holding ovf-env.xml and no meta-data),
+ * made the appliance's configuration, as the console setup would make it.
  *
  *   seed check DIR                  what it would write, and what it
  *                                   ignores; writes nothing
@@ -164,7 +165,7 @@ int
 ctl_seed(struct ctl *c, int argc, char **argv)
 {
 	char *meta, *user, *net, err[512];
-	const char *source = "nocloud";
+	const char *source = "nocloud", *part;
 	size_t ml = 0, ul = 0, nl = 0;
 	struct seed s;
 	int miss, check, rc, i;
@@ -180,8 +181,23 @@ ctl_seed(struct ctl *c, int argc, char **argv)
 	if (argc == 5)
 		source = argv[4];
 	ctl_audit_open(c);
-	if ((meta = seed_part(argv[2], "meta-data", &ml, &miss)) == NULL) {
-		fprintf(stderr, "mxgatectl: seed: %s/meta-data: %s\n", argv[2],
+	part = "meta-data";
+	if ((meta = seed_part(argv[2], part, &ml, &miss)) == NULL && miss) {
+		/* no NoCloud seed: an OVF environment? */
+		part = "ovf-env.xml";
+		meta = seed_part(argv[2], part, &ml, &miss);
+		if (meta != NULL) {
+			if (argc != 5)
+				source = "ovf";
+			rc = seed_read_ovf(meta, ml, &s, err, sizeof(err));
+			free(meta);
+			goto read;
+		}
+		if (miss)
+			part = "meta-data (nor ovf-env.xml)";
+	}
+	if (meta == NULL) {
+		fprintf(stderr, "mxgatectl: seed: %s/%s: %s\n", argv[2], part,
 		    strerror(errno));
 		return EXIT_PERM;
 	}
@@ -208,6 +224,7 @@ ctl_seed(struct ctl *c, int argc, char **argv)
 	free(meta);
 	free(user);
 	free(net);
+read:
 	if (rc != 0) {
 		fprintf(stderr, "mxgatectl: seed %s: %s: nothing changed\n",
 		    argv[2], err);

@@ -7,13 +7,16 @@
  */
 #include <arpa/inet.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "addr.h"
+#include "net.h"
 #include "seed.h"
 #include "util.h"
+#include "xml.h"
 #include "yaml.h"
 
 struct ctx {
@@ -21,6 +24,7 @@ struct ctx {
 	char		*err;
 	size_t		 errlen;
 	const char	*doc;	/* which file, for messages */
+	const char	*from;	/* what kind of seed, for the files' headers */
 };
 
 static int
@@ -29,6 +33,8 @@ bad(struct ctx *c, const struct ynode *at, const char *fmt, ...)
 	va_list ap;
 	int n;
 
+	char *e;
+
 	n = snprintf(c->err, c->errlen, at ? "%s: line %d: " : "%s: ",
 	    c->doc, at ? at->line : 0);
 	if (n >= 0 && (size_t)n < c->errlen) {
@@ -36,7 +42,22 @@ bad(struct ctx *c, const struct ynode *at, const char *fmt, ...)
 		vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
 		va_end(ap);
 	}
+	for (e = c->err; *e != '\0'; e++)	/* one line, whatever it quotes */
+		if ((unsigned char)*e < 0x20 || *e == 0x7f)
+			*e = '?';
 	return -1;
+}
+
+/* An instance-id: one word of printable ASCII, no slash. */
+static int
+instance_ok(const char *v, size_t size)
+{
+	size_t i;
+
+	for (i = 0; v[i] != '\0'; i++)
+		if (v[i] <= 0x20 || v[i] >= 0x7f || v[i] == '/')
+			return 0;
+	return i > 0 && i < size;
 }
 
 static void
@@ -339,6 +360,30 @@ net_v1(struct ctx *c, const struct ynode *root, struct net *n)
 	return 0;
 }
 
+/* network.conf as setup writes it */
+static int
+net_file(struct ctx *c, const struct net *n)
+{
+	char out[1024];
+	int o;
+
+	if (!n->dhcp && n->addr4[0] == '\0')
+		return bad(c, NULL, "neither DHCP nor a static IPv4 address");
+	o = snprintf(out, sizeof(out), "# /etc/mxgate/network.conf — from "
+	    "%s (mxgatectl seed)\nMODE=%s\nIFACE=auto\n", c->from,
+	    n->dhcp ? "dhcp" : "static");
+	if (!n->dhcp)
+		o += snprintf(out + o, sizeof(out) - (size_t)o,
+		    "ADDRESS=%s\nGATEWAY=%s\n", n->addr4, n->gw4);
+	if (n->dns[0])
+		o += snprintf(out + o, sizeof(out) - (size_t)o, "DNS=\"%s\"\n",
+		    n->dns);
+	if (n->addr6[0])
+		snprintf(out + o, sizeof(out) - (size_t)o,
+		    "ADDRESS6=%s\nGATEWAY6=%s\n", n->addr6, n->gw6);
+	return add_file(c, NULL, "network.conf", out);
+}
+
 static int
 read_network(struct ctx *c, const char *text, size_t len)
 {
@@ -347,7 +392,7 @@ read_network(struct ctx *c, const char *text, size_t len)
 	struct net n;
 	char out[1024];
 	const char *ver;
-	int rc, o;
+	int rc;
 
 	c->doc = "network-config";
 	memset(&n, 0, sizeof(n));
@@ -364,21 +409,7 @@ read_network(struct ctx *c, const char *text, size_t len)
 	yaml_free(doc);
 	if (rc != 0)
 		return -1;
-	if (!n.dhcp && n.addr4[0] == '\0')
-		return bad(c, NULL, "neither DHCP nor a static IPv4 address");
-	o = snprintf(out, sizeof(out), "# /etc/mxgate/network.conf — from a "
-	    "cloud-init seed (mxgatectl seed)\nMODE=%s\nIFACE=auto\n",
-	    n.dhcp ? "dhcp" : "static");
-	if (!n.dhcp)
-		o += snprintf(out + o, sizeof(out) - (size_t)o,
-		    "ADDRESS=%s\nGATEWAY=%s\n", n.addr4, n.gw4);
-	if (n.dns[0])
-		o += snprintf(out + o, sizeof(out) - (size_t)o, "DNS=\"%s\"\n",
-		    n.dns);
-	if (n.addr6[0])
-		snprintf(out + o, sizeof(out) - (size_t)o,
-		    "ADDRESS6=%s\nGATEWAY6=%s\n", n.addr6, n.gw6);
-	return add_file(c, NULL, "network.conf", out);
+	return net_file(c, &n);
 }
 
 /* --- user-data ------------------------------------------------------------ */
@@ -482,8 +513,8 @@ read_ntp(struct ctx *c, const struct ynode *ntp)
 
 	if (ntp->t != Y_MAP)
 		return bad(c, ntp, "ntp is a mapping");
-	o = snprintf(out, sizeof(out), "# /etc/mxgate/ntp.conf — from a "
-	    "cloud-init seed (mxgatectl seed)\n");
+	o = snprintf(out, sizeof(out), "# /etc/mxgate/ntp.conf — from %s "
+	    "(mxgatectl seed)\n", c->from);
 	if (is_false(yaml_str(ntp, "enabled")))
 		return add_file(c, ntp, "ntp.conf", strcat(out, "server none\n"));
 	for (i = 0; i < 2; i++) {
@@ -602,7 +633,7 @@ seed_read(const char *meta, size_t meta_len, const char *user,
     size_t user_len, const char *net, size_t net_len, struct seed *s,
     char *err, size_t errlen)
 {
-	struct ctx c = { s, err, errlen, "meta-data" };
+	struct ctx c = { s, err, errlen, "meta-data", "a cloud-init seed" };
 	struct ynode *doc;
 	const char *v;
 	char e[256];
@@ -611,8 +642,7 @@ seed_read(const char *meta, size_t meta_len, const char *user,
 	if (yaml_parse(meta, meta_len, &doc, e, sizeof(e)) != 0)
 		return bad(&c, NULL, "%s", e);
 	v = yaml_str(doc, "instance-id");
-	if (v == NULL || v[0] == '\0' || strlen(v) >= sizeof(s->instance_id) ||
-	    strpbrk(v, " \t\n/") != NULL) {
+	if (v == NULL || !instance_ok(v, sizeof(s->instance_id))) {
 		yaml_free(doc);
 		return bad(&c, NULL, "no instance-id (one word)");
 	}
@@ -626,4 +656,307 @@ seed_read(const char *meta, size_t meta_len, const char *user,
 		return -1;
 	}
 	return 0;
+}
+
+/* --- an OVF environment (ovf-env.xml) --------------------------------------- */
+
+enum {
+	P_INSTANCE, P_HOSTNAME, P_MODE, P_ADDR, P_GW, P_DNS, P_ADDR6, P_GW6,
+	P_NTP, P_DOMAIN, P_SERVERS, P_TLS, P_POSTMASTER, P_ADMIN_HASH, P_MAX
+};
+
+/* the keys the OVA declares (image/mxgate.ovf.in), in that order */
+static const char *const ovf_keys[P_MAX] = {
+	"instance-id", "hostname", "network.mode", "network.address",
+	"network.gateway", "network.dns", "network.address6",
+	"network.gateway6", "ntp.servers", "mxgate.domain", "mxgate.servers",
+	"mxgate.tls", "mxgate.postmaster", "admin.password_hash"
+};
+
+/* 64-bit FNV-1a: names a set of properties (not a security property) */
+static uint64_t
+fnv(uint64_t h, const char *s)
+{
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h;
+}
+
+/* Each word of list (blanks or commas between) is what ok() checks, at
+ * most max of them: their number, or -1. */
+static int
+words_ok(struct ctx *c, const char *key, const char *list, int max,
+    int (*ok)(const char *), const char *what)
+{
+	char buf[512], *w, *save = NULL;
+	int n = 0;
+
+	if (strlen(list) >= sizeof(buf))
+		return bad(c, NULL, "%s is too long", key);
+	snprintf(buf, sizeof(buf), "%s", list);
+	for (w = strtok_r(buf, " ,", &save); w != NULL;
+	    w = strtok_r(NULL, " ,", &save)) {
+		if (++n > max)
+			return bad(c, NULL, "%s: more than %d", key, max);
+		if (!ok(w))
+			return bad(c, NULL, "%s: '%s' is not %s", key, w, what);
+	}
+	return n;
+}
+
+static int
+dns_ok(const char *w)
+{
+	return ip_ok(w, 4) || ip_ok(w, 6);
+}
+
+static int
+ntp_ok(const char *w)
+{
+	return addr_domain_valid(w) || ip_ok(w, 4) || ip_ok(w, 6);
+}
+
+static int
+server_ok(const char *w)
+{
+	struct sockaddr_storage ss;
+	char why[128];
+
+	return net_parse_endpoint(w, 25, &ss, why, sizeof(why)) == 0;
+}
+
+/* "a, b c" -> "a b c" (the words already checked) */
+static void
+words_join(const char *list, char *out, size_t size)
+{
+	char buf[512], *w, *save = NULL;
+
+	out[0] = '\0';
+	snprintf(buf, sizeof(buf), "%s", list);
+	for (w = strtok_r(buf, " ,", &save); w != NULL;
+	    w = strtok_r(NULL, " ,", &save)) {
+		if (out[0] && strlen(out) + 1 < size)
+			strcat(out, " ");
+		if (strlen(out) + strlen(w) < size)
+			strcat(out, w);
+	}
+}
+
+static int
+ovf_network(struct ctx *c, const char *const *v)
+{
+	struct net n;
+	const char *mode = v[P_MODE];
+
+	memset(&n, 0, sizeof(n));
+	if (mode == NULL)
+		mode = v[P_ADDR] != NULL ? "static" : "dhcp";
+	if (strcmp(mode, "dhcp") != 0 && strcmp(mode, "static") != 0)
+		return bad(c, NULL, "network.mode is dhcp or static, not '%s'",
+		    mode);
+	n.dhcp = strcmp(mode, "dhcp") == 0;
+	if (!n.dhcp && (v[P_ADDR] == NULL || !prefix_ok(v[P_ADDR], 4)))
+		return bad(c, NULL, "network.address: an IPv4 address with its "
+		    "/prefix is needed for a static address");
+	if (v[P_GW] != NULL && !ip_ok(v[P_GW], 4))
+		return bad(c, NULL, "network.gateway: '%s' is not an IPv4 "
+		    "address", v[P_GW]);
+	if (v[P_ADDR6] != NULL && !prefix_ok(v[P_ADDR6], 6))
+		return bad(c, NULL, "network.address6: '%s' is not an IPv6 "
+		    "address with its /prefix", v[P_ADDR6]);
+	if (v[P_GW6] != NULL && !ip_ok(v[P_GW6], 6))
+		return bad(c, NULL, "network.gateway6: '%s' is not an IPv6 "
+		    "address", v[P_GW6]);
+	if (v[P_DNS] != NULL && words_ok(c, "network.dns", v[P_DNS], 3,
+	    dns_ok, "an IP address") < 0)
+		return -1;
+	if (!n.dhcp)
+		snprintf(n.addr4, sizeof(n.addr4), "%s", v[P_ADDR]);
+	snprintf(n.gw4, sizeof(n.gw4), "%s", v[P_GW] ? v[P_GW] : "");
+	snprintf(n.addr6, sizeof(n.addr6), "%s", v[P_ADDR6] ? v[P_ADDR6] : "");
+	snprintf(n.gw6, sizeof(n.gw6), "%s", v[P_GW6] ? v[P_GW6] : "");
+	if (v[P_DNS] != NULL)
+		words_join(v[P_DNS], n.dns, sizeof(n.dns));
+	return net_file(c, &n);
+}
+
+static int
+ovf_relay(struct ctx *c, const char *const *v)
+{
+	char out[4096], servers[512], domains[512], pm[320];
+	char *w, *save = NULL;
+	const char *tls = v[P_TLS] ? v[P_TLS] : "may", *at;
+	int o;
+
+	if ((v[P_DOMAIN] == NULL) != (v[P_SERVERS] == NULL))
+		return bad(c, NULL, "mxgate.domain and mxgate.servers go "
+		    "together");
+	if (v[P_DOMAIN] == NULL) {
+		if (v[P_TLS] || v[P_POSTMASTER])
+			note(c, "ovf-env.xml: mxgate.tls and mxgate.postmaster "
+			    "ignored without mxgate.domain");
+		return 0;
+	}
+	if (words_ok(c, "mxgate.domain", v[P_DOMAIN], 16, addr_domain_valid,
+	    "a domain") < 0 || words_ok(c, "mxgate.servers", v[P_SERVERS], 8,
+	    server_ok, "an IP address with an optional :PORT") < 0)
+		return -1;
+	if (strcmp(tls, "none") && strcmp(tls, "may") &&
+	    strcmp(tls, "encrypt") && strcmp(tls, "verify"))
+		return bad(c, NULL, "mxgate.tls is none, may, encrypt or "
+		    "verify, not '%s'", tls);
+	words_join(v[P_DOMAIN], domains, sizeof(domains));
+	words_join(v[P_SERVERS], servers, sizeof(servers));
+	if (v[P_POSTMASTER] != NULL) {
+		at = strchr(v[P_POSTMASTER], '@');
+		if (at == NULL || at == v[P_POSTMASTER] ||
+		    strspn(v[P_POSTMASTER], "abcdefghijklmnopqrstuvwxyz"
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.!#$%&'*+/=?^_`{|}~-") !=
+		    (size_t)(at - v[P_POSTMASTER]) ||
+		    !addr_domain_valid(at + 1) || strlen(v[P_POSTMASTER]) >=
+		    sizeof(pm))
+			return bad(c, NULL, "mxgate.postmaster: '%s' is not a "
+			    "mail address", v[P_POSTMASTER]);
+		snprintf(pm, sizeof(pm), "%s", v[P_POSTMASTER]);
+	} else
+		snprintf(pm, sizeof(pm), "postmaster@%.*s",
+		    (int)strcspn(domains, " "), domains);
+	o = snprintf(out, sizeof(out), "# /etc/mxgate/mxgate.conf — from %s "
+	    "(mxgatectl seed); every directive in mxgate.conf(5)\n", c->from);
+	if (c->s->hostname[0])
+		o += snprintf(out + o, sizeof(out) - (size_t)o, "hostname %s\n",
+		    c->s->hostname);
+	o += snprintf(out + o, sizeof(out) - (size_t)o, "listen 0.0.0.0:25\n%s",
+	    v[P_ADDR6] ? "listen [::]:25\n" : "");
+	for (w = strtok_r(domains, " ", &save); w != NULL;
+	    w = strtok_r(NULL, " ", &save))
+		o += snprintf(out + o, sizeof(out) - (size_t)o,
+		    "route %s %s tls %s\n", w, servers, tls);
+	snprintf(out + o, sizeof(out) - (size_t)o, "postmaster %s\n", pm);
+	return add_file(c, NULL, "mxgate.conf", out);
+}
+
+/* The PropertySection's values into v (NULL: not given or empty); the
+ * instance-id, when none is given, is named after them. */
+static int
+ovf_properties(struct ctx *c, const struct xnode *env, const char **v)
+{
+	const struct xnode *sec, *p;
+	uint64_t h = 14695981039346656037ull;
+	const char *k, *val;
+	int i;
+
+	for (sec = env->kids; sec != NULL; sec = sec->next) {
+		if (strcmp(xml_local(sec->name), "PropertySection") != 0) {
+			note(c, "ovf-env.xml: %s ignored", xml_local(sec->name));
+			continue;
+		}
+		for (p = sec->kids; p != NULL; p = p->next) {
+			k = xml_attr(p, "key");
+			val = xml_attr(p, "value");
+			if (strcmp(xml_local(p->name), "Property") != 0 ||
+			    k == NULL || val == NULL) {
+				c->doc = "ovf-env.xml";
+				return bad(c, NULL, "line %d: a <Property> with "
+				    "a key and a value expected", p->line);
+			}
+			h = fnv(fnv(fnv(fnv(h, k), "="), val), "\n");
+			for (i = 0; i < P_MAX && strcmp(k, ovf_keys[i]); i++)
+				;
+			if (i == P_MAX) {
+				note(c, "ovf-env.xml: property %s ignored", k);
+				continue;
+			}
+			if (v[i] != NULL)
+				return bad(c, NULL, "line %d: property %s "
+				    "twice", p->line, k);
+			while (*val == ' ')
+				val++;
+			v[i] = *val != '\0' ? val : NULL;
+		}
+	}
+	if (v[P_INSTANCE] == NULL)
+		snprintf(c->s->instance_id, sizeof(c->s->instance_id),
+		    "ovf-%016llx", (unsigned long long)h);
+	else if (!instance_ok(v[P_INSTANCE], sizeof(c->s->instance_id)))
+		return bad(c, NULL, "instance-id is one word");
+	else
+		snprintf(c->s->instance_id, sizeof(c->s->instance_id), "%s",
+		    v[P_INSTANCE]);
+	return 0;
+}
+
+int
+seed_read_ovf(const char *xml, size_t len, struct seed *s, char *err,
+    size_t errlen)
+{
+	struct ctx c = { s, err, errlen, "ovf-env.xml",
+	    "an OVF environment" };
+	const char *v[P_MAX] = { NULL };
+	struct xnode *env;
+	char e[256];
+	int rc, i, net = 0;
+
+	memset(s, 0, sizeof(*s));
+	if (xml_parse(xml, len, &env, e, sizeof(e)) != 0)
+		return bad(&c, NULL, "%s", e);
+	if (strcmp(xml_local(env->name), "Environment") != 0) {
+		bad(&c, NULL, "the root element is <%s>, not <Environment>",
+		    env->name);
+		xml_free(env);
+		return -1;
+	}
+	rc = ovf_properties(&c, env, v);
+	for (i = P_MODE; i <= P_GW6; i++)
+		net |= v[i] != NULL;
+	if (rc == 0 && v[P_HOSTNAME] != NULL) {
+		if (!addr_domain_valid(v[P_HOSTNAME]) ||
+		    strlen(v[P_HOSTNAME]) >= sizeof(s->hostname))
+			rc = bad(&c, NULL, "hostname: '%s' is not a host name",
+			    v[P_HOSTNAME]);
+		else
+			snprintf(s->hostname, sizeof(s->hostname), "%s",
+			    v[P_HOSTNAME]);
+	}
+	if (rc == 0 && net)
+		rc = ovf_network(&c, v);
+	if (rc == 0 && v[P_NTP] != NULL) {
+		char out[1024], list[512], *w, *save = NULL;
+		int o;
+
+		if (strcmp(v[P_NTP], "none") == 0)
+			snprintf(list, sizeof(list), "none");
+		else if (words_ok(&c, "ntp.servers", v[P_NTP], 8, ntp_ok,
+		    "a name or an address") < 0)
+			rc = -1;
+		else
+			words_join(v[P_NTP], list, sizeof(list));
+		o = snprintf(out, sizeof(out), "# /etc/mxgate/ntp.conf — from "
+		    "an OVF environment (mxgatectl seed)\n");
+		for (w = strtok_r(list, " ", &save); rc == 0 && w != NULL;
+		    w = strtok_r(NULL, " ", &save))
+			o += snprintf(out + o, sizeof(out) - (size_t)o,
+			    "server %s\n", w);
+		if (rc == 0)
+			rc = add_file(&c, NULL, "ntp.conf", out);
+	}
+	if (rc == 0)
+		rc = ovf_relay(&c, v);
+	if (rc == 0 && v[P_ADMIN_HASH] != NULL) {
+		if (!hash_ok(v[P_ADMIN_HASH]))
+			rc = bad(&c, NULL, "admin.password_hash is no SHA-512 "
+			    "crypt hash ($6$...)");
+		else {
+			snprintf(s->users[0].name, sizeof(s->users[0].name),
+			    "admin");
+			snprintf(s->users[0].hash, sizeof(s->users[0].hash),
+			    "%s", v[P_ADMIN_HASH]);
+			s->users[0].admin = 1;
+			s->nusers = 1;
+		}
+	}
+	xml_free(env);
+	if (rc != 0)
+		seed_free(s);
+	return rc;
 }

@@ -17,6 +17,15 @@
  *                log-archive-key.pem; text content), and `mxgate:`, the
  *                relay configuration as a block
  *
+ * An OVF environment (ovf-env.xml, vSphere's and VirtualBox's ISO
+ * transport; xml.h) gives the same files from the properties the OVA
+ * declares: hostname; network.mode (dhcp or static), network.address
+ * (v4/prefix), network.gateway, network.dns, network.address6,
+ * network.gateway6; ntp.servers; mxgate.domain and mxgate.servers (a
+ * route each domain to those servers), mxgate.tls, mxgate.postmaster;
+ * admin.password_hash (a SHA-512 crypt hash for the account admin);
+ * instance-id.
+ *
  * Every other key is ignored with one note each; a user-data that is no
  * #cloud-config (a script) is ignored with a note. A seed that does not
  * parse, or asks for something it may not, is refused whole.
@@ -58,6 +67,12 @@ int seed_read(const char *meta, size_t meta_len, const char *user,
     size_t user_len, const char *net, size_t net_len, struct seed *s,
     char *err, size_t errlen);
 void seed_free(struct seed *s);
+/* The same from an OVF environment document (ovf-env.xml): the
+ * properties the OVA declares (see seed.c, ovf_keys), each optional; an
+ * instance-id, when the properties give none, named after their values,
+ * so that changed properties are applied again. */
+int seed_read_ovf(const char *xml, size_t len, struct seed *s, char *err,
+    size_t errlen);
 /* The file of that name in s, or NULL. */
 const char *seed_file(const struct seed *s, const char *name);
 
