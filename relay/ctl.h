@@ -142,6 +142,10 @@ int ctl_user(struct ctl *c, int argc, char **argv);
 int ctl_user_passwd(struct ctl *c, const char *name);
 /* An account from a seed (ctl_seed.c): made when missing (an admin or an
  * operator; locked when hash is ""), else given hash as its password. */
+/* The lines of the mxgate.conf at path that setup does not ask about (its
+ * queue, limits...), or with none there yet the appliance's base; to free
+ * (ctl_setup.c). */
+char *ctl_setup_kept(const char *path);
 int ctl_user_seed(struct ctl *c, const char *name, int admin,
     const char *hash);
 /* A file beside the configuration directory's last link (the same path

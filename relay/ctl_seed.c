@@ -117,6 +117,16 @@ apply(struct ctl *c, const struct seed *s, const char *source)
 		text = strcmp(s->files[i].name, "mxgate.conf") == 0 &&
 		    s->hostname[0] ? with_hostname(s->files[i].text,
 		    s->hostname) : xstrdup(s->files[i].text);
+		if (strcmp(s->files[i].name, "mxgate.conf") == 0 &&
+		    s->conf_setup) {	/* the rest stays, as setup keeps it */
+			char *kept = ctl_setup_kept(c->config_path);
+			char *both = xcalloc(strlen(text) + strlen(kept) + 1, 1);
+
+			strcat(strcpy(both, text), kept);
+			free(kept);
+			free(text);
+			text = both;
+		}
 		snprintf(path, sizeof(path), "%s/%s", dir, s->files[i].name);
 		rc = ctl_config_file(c, path, 1, cand, run, sizeof(cand)) != 0 ||
 		    ctl_write_file(cand, text, strlen(text), 0644) != 0;

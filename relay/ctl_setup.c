@@ -623,6 +623,15 @@ kept_lines(const char *path, struct text *t)
 	free(old);
 }
 
+char *
+ctl_setup_kept(const char *path)
+{
+	struct text t = { NULL, 0, 0 };
+
+	kept_lines(path, &t);
+	return t.p != NULL ? t.p : xstrdup("");
+}
+
 static void
 build_conf(const struct answers *a, const char *oldconf, const char *dir,
     struct text *t)

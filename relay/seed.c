@@ -833,6 +833,7 @@ ovf_relay(struct ctx *c, const char *const *v)
 		o += snprintf(out + o, sizeof(out) - (size_t)o,
 		    "route %s %s tls %s\n", w, servers, tls);
 	snprintf(out + o, sizeof(out) - (size_t)o, "postmaster %s\n", pm);
+	c->s->conf_setup = 1;
 	return add_file(c, NULL, "mxgate.conf", out);
 }
 

@@ -59,6 +59,9 @@ struct seed {
 	int		 nusers;
 	char		 notes[SEED_MAX_NOTES][160];	/* what was ignored */
 	int		 nnotes;
+	int		 conf_setup;	/* mxgate.conf holds what setup asks
+					 * about: the rest is kept, as setup
+					 * keeps it (an OVF environment) */
 };
 
 /* 0 and *s filled (seed_free it), or -1 with the reason in err ("FILE:

@@ -50,6 +50,17 @@ is($href, 'mxgate-disk1.vmdk', 'OVF references the VMDK');
 is($size, -s "$tmp/mxgate-disk1.vmdk", 'OVF file size matches the VMDK');
 my ($cap) = $ovf =~ /ovf:capacity="(\d+)"/;
 is($cap, $raw_size, 'OVF disk capacity matches the raw disk');
+# the properties the OVA declares are the keys the appliance reads from
+# ovf-env.xml (relay/seed.c), no more, no less; they reach it on a CD-ROM
+my $seed_c = read_file(($ENV{MXGATE_TOP} // '.') . '/relay/seed.c') // '';
+my ($keys) = $seed_c =~ /ovf_keys\[P_MAX\] = \{(.*?)\};/s;
+my @reads = sort(($keys // '') =~ /"([^"]+)"/g);
+my @declared = sort($ovf =~ /<Property ovf:key="([^"]+)"/g);
+ok(@reads >= 10, 'the keys relay/seed.c reads: ' . scalar @reads);
+is_deeply(\@declared, \@reads, 'OVF properties = the keys the appliance reads');
+like($ovf, qr/<VirtualHardwareSection ovf:transport="iso">/, 'OVF environment by the ISO transport');
+like($ovf, qr{<rasd:ResourceType>15</rasd:ResourceType>}, '... with a CD-ROM drive for it');
+unlike($ovf, qr/\@[A-Z_]+\@/, 'no @FIELD@ left unfilled');
 for my $line (split /\n/, read_file("$tmp/mxgate.mf")) {
 	my ($f, $sum) = $line =~ /^SHA256\(([^)]+)\)= ([0-9a-f]{64})$/ or next;
 	is(Digest::SHA->new(256)->addfile("$tmp/$f")->hexdigest, $sum,

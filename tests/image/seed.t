@@ -9,8 +9,12 @@
 # address and relays a message to the seeded route (guestfwd -> the
 # host's smtp-sink); the seeded admin logs in with the seeded password.
 # Rebooted with the same seed: applied already, nothing done. Then a
-# blank image with a seed that does not parse: the console says why and
-# the appliance stays unconfigured.
+# blank image with an OVF environment instead (ovf-env.xml on a CD-ROM
+# labelled "OVF ENV", as vSphere's ISO transport attaches it): applied as
+# "seed: ovf:/dev/sr0", SMTP-ready on the address the properties give,
+# relaying to the route they name, the admin's password from the hash.
+# Then a blank image with a seed that does not parse: the console says
+# why and the appliance stays unconfigured.
 use strict;
 use warnings;
 use Test::More;
@@ -55,21 +59,24 @@ ok($vm->expect(qr/seed: instance-id iid-seedtest-1 applied \(3 files, 1 account\
 ok($vm->expect(qr/configuration \/etc\/mxgate\/mxgate\.conf: valid/, 60), 'the configuration checks');
 ok($vm->expect(qr/mxgate: ready: SMTP listening on port 25/, 180), 'SMTP-ready')
     or diag("console: $tmp/console-1.log");
-my ($rc, $swaks, $got);
-for (1 .. 20) {
-	($rc, $swaks, $got) = relay_through($port, $sinkdir, 'seed');
-	last if $got;
-	sleep 3;
+# a message through the relay on port, tried for up to a minute while the
+# network comes up: (swaks's output, whether the sink got it)
+sub relayed {
+	my ($p, $tag) = @_;
+	my ($rc, $swaks, $got);
+	for (1 .. 20) {
+		($rc, $swaks, $got) = relay_through($p, $sinkdir, $tag);
+		last if $got;
+		sleep 3;
+	}
+	return ($swaks, $got);
 }
+my ($swaks, $got) = relayed($port, 'seed');
 ok($got, 'a message reaches the seeded route, with no console input') or diag $swaks;
 diag(sprintf 'power-on to the first relayed message from the seed: %.0f s (TCG)', time - $t0);
 # the seeded admin, with the seeded password
-$vm->type("\r");
-$vm->expect(qr/login: /, 60);
-$vm->type("admin\r");
-ok($vm->expect(qr/Password: /, 60), 'admin has a password now (the seed\'s)');
-$vm->type("Seeded-Admin-1\r");
-ok($vm->expect(qr/choice \[0-9, u\]: /, 60), '... which opens the menu, no setup');
+like($vm->menu_login(120, 'Seeded-Admin-1') // '', qr/choice \[0-9, u\]: /,
+    'admin has the seed\'s password, which opens the menu, no setup');
 $vm->type("9\r");
 $vm->expect(qr/mxgate:\S*# /, 60);
 my $out = $vm->run_cmd('grep -h "static" /data/log/network/current | tail -n 1; cat /run/resolv.conf', 60) // '';
@@ -83,12 +90,7 @@ $vm->type("mxgatectl reboot\r");
 ok($vm->expect(qr/seed: instance-id iid-seedtest-1 is applied already; nothing to do/, 300),
     'rebooted with the same seed: applied already, nothing done');
 ok($vm->expect(qr/mxgate: ready: SMTP listening on port 25/, 180), '... and ready again');
-$vm->type("\r");
-$vm->expect(qr/login: /, 60);
-$vm->type("admin\r");
-$vm->expect(qr/Password: /, 60);
-$vm->type("Seeded-Admin-1\r");
-$vm->expect(qr/choice \[0-9, u\]: /, 60);
+$vm->menu_login(120, 'Seeded-Admin-1');
 $vm->type("8\r");
 $vm->expect(qr/power \[a-c\]: /, 30);
 $vm->type("b\r");
@@ -96,6 +98,49 @@ $vm->expect(qr/type poweroff to power off: /, 30);
 $vm->type("poweroff\r");
 ok($vm->expect(qr/mxgate: poweroff now/, 180), 'clean shutdown');
 $vm->wait_exit(60);
+
+# an OVF environment (vSphere's ISO transport): ovf-env.xml on a CD-ROM
+# labelled as vSphere labels it; the properties the OVA declares
+my $ovfdir = "$tmp/ovf";
+mkdir $ovfdir;
+my %props = ('hostname' => 'mx.ovf.test', 'network.mode' => 'static',
+    'network.address' => '10.0.2.15/24', 'network.gateway' => '10.0.2.2',
+    'network.dns' => '10.0.2.3', 'ntp.servers' => 'none',
+    'mxgate.domain' => 'demo.test', 'mxgate.servers' => '10.0.2.100:25',
+    'admin.password_hash' => $hash, 'network.address6' => '');
+write_file("$ovfdir/ovf-env.xml", "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+    . "<Environment xmlns=\"http://schemas.dmtf.org/ovf/environment/1\"\n"
+    . "    xmlns:oe=\"http://schemas.dmtf.org/ovf/environment/1\"\n"
+    . "    xmlns:ve=\"http://www.vmware.com/schema/ovfenv\" oe:id=\"\" ve:vCenterId=\"vm-7\">\n"
+    . "  <PlatformSection><Kind>VMware ESXi</Kind><Version>8.0.2</Version></PlatformSection>\n"
+    . "  <PropertySection>\n"
+    . join('', map { "    <Property oe:key=\"$_\" oe:value=\"$props{$_}\"/>\n" } sort keys %props)
+    . "  </PropertySection>\n</Environment>\n");
+my ($rc, $out0) = run('genisoimage', '-quiet', '-V', 'OVF ENV', '-J', '-r', '-o',
+    "$tmp/ovf.iso", "$ovfdir/ovf-env.xml");
+is($rc, 0, 'an ovf-env.xml ISO (genisoimage)') or diag $out0;
+mkdir "$tmp/o";
+my $disk3 = image_copy("$tmp/o", {});
+my $oport = free_port();
+$t0 = time;
+$vm = MxQemu->boot(disk => $disk3, firmware => 'bios', port => $oport,
+    sink => $sinkport, cdrom => "$tmp/ovf.iso", log => "$tmp/console-3.log");
+ok($vm->expect(qr/seed: an OVF environment on \/dev\/sr0/, 300), 'OVF: the environment is found')
+    or diag("console: $tmp/console-3.log");
+ok($vm->expect(qr/seed: ovf-env\.xml: PlatformSection ignored/, 60), 'OVF: a section it does not take is named');
+ok($vm->expect(qr/seed: instance-id ovf-[0-9a-f]{16} applied \(3 files, 1 account\)/, 60),
+    'OVF: applied: mxgate.conf, network.conf, ntp.conf and the admin account');
+ok($vm->expect(qr/configuration \/etc\/mxgate\/mxgate\.conf: valid/, 60), 'OVF: the configuration checks');
+ok($vm->expect(qr/mxgate: ready: SMTP listening on port 25/, 180), 'OVF: SMTP-ready')
+    or diag("console: $tmp/console-3.log");
+($swaks, $got) = relayed($oport, 'ovf');
+ok($got, 'OVF: a message reaches the route the properties name, with no console input') or diag $swaks;
+diag(sprintf 'power-on to the first relayed message from an OVF environment: %.0f s (TCG)', time - $t0);
+ok($vm->login(120, 'Seeded-Admin-1'), 'OVF: the admin logs in with the hash\'s password');
+$out = $vm->run_cmd('mxgatectl config history; grep -c "^queue /data/queue" /etc/mxgate/mxgate.conf', 60) // '';
+like($out, qr/^\*\s+1\s.*seed: ovf:\/dev\/sr0$/m, 'OVF: one revision, "seed: ovf:/dev/sr0"') or diag $out;
+like($out, qr/^1$/m, 'OVF: the base\'s queue on the data partition kept, as setup keeps it');
+$vm->kill;
 
 # a seed that does not parse: said, and nothing half-configured
 my $bad = seed_iso('bad', "instance-id: iid-bad\n",

@@ -177,7 +177,7 @@ sub type {
 # _login_as_admin(DEADLINE): press Enter until getty shows its login
 # prompt, then type admin; false when no prompt came
 sub _login_as_admin {
-	my ($self, $deadline) = @_;
+	my ($self, $deadline, $password) = @_;
 	my $prompt;
 	while (!$prompt && time < $deadline) {
 		$self->type("\r");
@@ -185,17 +185,20 @@ sub _login_as_admin {
 	}
 	return 0 unless $prompt;
 	$self->type("admin\r");
+	return 1 unless defined $password;
+	$self->expect(qr/Password: /, 60) // return 0;
+	$self->type("$password\r");
 	return 1;
 }
 
-# login(SECONDS): log in as admin (no password on a first boot), and go
-# from the console menu to the maintenance shell (entry 9), leaving the
-# first-boot setup with Ctrl-D when an unconfigured appliance starts it;
-# wait for the shell prompt
+# login(SECONDS[, PASSWORD]): log in as admin (no password on a first
+# boot, else PASSWORD), and go from the console menu to the maintenance
+# shell (entry 9), leaving the first-boot setup with Ctrl-D when an
+# unconfigured appliance starts it; wait for the shell prompt
 sub login {
-	my ($self, $secs) = @_;
+	my ($self, $secs, $password) = @_;
 	my $deadline = time + $secs;
-	$self->_login_as_admin($deadline) or return 0;
+	$self->_login_as_admin($deadline, $password) or return 0;
 	while (time < $deadline) {
 		my $m = $self->expect(qr/mxgate:\S*# |choice \[0-9, u\]: |mxgate setup: a few questions/, 60)
 		    // return 0;
@@ -205,12 +208,12 @@ sub login {
 	return 0;
 }
 
-# menu_login(SECONDS): log in as admin and stop at the first thing the
-# console shows (the menu, or setup on an unconfigured appliance); the
-# text it matched
+# menu_login(SECONDS[, PASSWORD]): log in as admin and stop at the first
+# thing the console shows (the menu, or setup on an unconfigured
+# appliance); the text it matched
 sub menu_login {
-	my ($self, $secs) = @_;
-	$self->_login_as_admin(time + $secs) or return undef;
+	my ($self, $secs, $password) = @_;
+	$self->_login_as_admin(time + $secs, $password) or return undef;
 	return $self->expect(qr/choice \[0-9, u\]: |mxgate setup: a few questions/, 60);
 }
 

@@ -13,7 +13,11 @@
 #  - refused whole, nothing changed: a seed that does not parse, one
 #    without instance-id, a plain-text password, a file outside
 #    /etc/mxgate, a relay configuration mxgate -n refuses (the candidate
-#    discarded, the running revision untouched).
+#    discarded, the running revision untouched);
+#  - an OVF environment (ovf-env.xml, vSphere's ISO transport): the
+#    properties checked, applied as one commit "seed: ovf" with the admin's
+#    hash; the same properties again do nothing; XML that does not parse
+#    and a static address without one are refused, nothing changed.
 use strict;
 use warnings;
 use Test::More;
@@ -149,4 +153,61 @@ is(read_file("$etc/mxgate.conf") . read_file("$etc/network.conf"), $running, '..
 ok(!-e "$etc.revisions/candidate", 'no candidate is left behind');
 unlike(read_file($audit), qr/hunter22/, 'no password in the audit trail');
 is(read_file("$dir/seed-instance"), "iid-mx-0002\n", 'the refused seeds were not recorded');
+
+# an OVF environment (vSphere's ISO transport): ovf-env.xml and no meta-data
+sub ovf_env {
+	my (%p) = @_;
+	return "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+	    . "<Environment xmlns=\"http://schemas.dmtf.org/ovf/environment/1\"\n"
+	    . "     xmlns:oe=\"http://schemas.dmtf.org/ovf/environment/1\"\n"
+	    . "     xmlns:ve=\"http://www.vmware.com/schema/ovfenv\" oe:id=\"\">\n"
+	    . "  <PlatformSection><Kind>VMware ESXi</Kind></PlatformSection>\n"
+	    . "  <PropertySection>\n"
+	    . join('', map { "    <Property oe:key=\"$_\" oe:value=\"$p{$_}\"/>\n" } sort keys %p)
+	    . "  </PropertySection>\n</Environment>\n";
+}
+my $ovf = seed('ovf', 'ovf-env.xml' => ovf_env(
+    'hostname' => 'mx3.example.net', 'network.mode' => 'static',
+    'network.address' => '203.0.113.9/24', 'network.gateway' => '203.0.113.1',
+    'network.dns' => '203.0.113.53', 'mxgate.domain' => 'example.net',
+    'mxgate.servers' => '203.0.113.25:2525', 'mxgate.tls' => 'may',
+    'admin.password_hash' => $hash, 'network.address6' => '',
+    'guestinfo.unknown' => 'x'));
+($rc, $out, $err) = ctl('seed', 'check', $ovf);
+is($rc, 0, 'OVF: seed check') or diag $out . $err;
+like($out, qr/^seed: instance-id ovf-[0-9a-f]{16}, host name mx3\.example\.net$/m,
+    '... an instance-id named after the properties, the host name');
+like($out, qr/^seed: ovf-env\.xml: property guestinfo\.unknown ignored$/m, '... names a property it ignores');
+like($out, qr/^seed: ovf-env\.xml: PlatformSection ignored$/m, '... and a section');
+($rc, $out, $err) = ctl('seed', 'apply', $ovf);
+is($rc, 0, 'OVF: seed apply') or diag $out . $err;
+like($out, qr/^seed: instance-id ovf-[0-9a-f]{16} applied \(2 files, 1 account\)$/m, '... says what it did');
+is(read_file("$etc/mxgate.conf"), "# /etc/mxgate/mxgate.conf — from an OVF environment (mxgatectl seed); "
+    . "every directive in mxgate.conf(5)\nhostname mx3.example.net\nlisten 0.0.0.0:25\n"
+    . "route example.net 203.0.113.25:2525 tls may\npostmaster postmaster\@example.net\n"
+    . "queue $dir/queue\n",
+    'mxgate.conf from the properties; what setup does not ask about kept (queue)');
+like(read_file("$etc/network.conf"), qr/^MODE=static\nIFACE=auto\nADDRESS=203\.0\.113\.9\/24\nGATEWAY=203\.0\.113\.1\nDNS="203\.0\.113\.53"\n\z/m,
+    'network.conf from the properties');
+($crc, $cout) = run(bin('mxgate'), '-n', '-f', "$etc/mxgate.conf");
+is($crc, 0, 'mxgate -n accepts it') or diag $cout;
+($crc, $cout) = ctl('config', 'history');
+like($cout, qr/^\*\s+\d+\s.*seed: ovf$/m, 'one revision, "seed: ovf"') or diag $cout;
+like(read_file("$dir/accounts/shadow"), qr/^admin:\Q$hash\E:/m, 'the admin account has the hash');
+like(read_file($audit), qr/op=seed arg=ovf instance-id=ovf-[0-9a-f]{16} result=ok/, 'audited');
+($rc, $out) = ctl('seed', 'apply', $ovf);
+like($out, qr/is applied already; nothing to do/, 'the same properties again: nothing done');
+$running = read_file("$etc/mxgate.conf") . read_file("$etc/network.conf");
+for my $b (['ovf-broken', "<Environment><PropertySection>\n<Property oe:key=\"hostname\" oe:value=\"x\">\n</Environment>\n",
+	qr/ovf-env\.xml: line 3: <\/Environment> closes <Property>/],
+    ['ovf-static', ovf_env('network.mode' => 'static', 'mxgate.domain' => 'example.net',
+	'mxgate.servers' => '203.0.113.26'), qr/network\.address: an IPv4 address/]) {
+	($rc, $out, $err) = ctl('seed', 'apply', seed($b->[0], 'ovf-env.xml' => $b->[1]));
+	isnt($rc, 0, "$b->[0]: refused");
+	like($err, $b->[2], '... with the reason') or diag $err;
+	is(read_file("$etc/mxgate.conf") . read_file("$etc/network.conf"), $running, '... nothing changed');
+}
+($rc, $out, $err) = ctl('seed', 'apply', seed('empty'));
+isnt($rc, 0, 'a directory with neither meta-data nor ovf-env.xml: refused');
+like($err, qr/meta-data \(nor ovf-env\.xml\): No such file/, '... saying so');
 done_testing();
