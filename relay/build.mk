@@ -16,7 +16,7 @@ RELAY_CORE := \
 	tls tls_pem tls_cert tls_x509 \
 	queue qcrypt envelope qsched queued runner dsn \
 	logdisk logseal syslog5424 shacrypt \
-	yaml xml seed
+	yaml json xml seed
 # (in order: base; the inbound session and the processes; the outbound
 # engine; admission; TLS; the outage queue; logs; passwords; seeds)
 RELAY_CORE_OBJS := $(patsubst %,$(O)/relay/%.o,$(RELAY_CORE))

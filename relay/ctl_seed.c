@@ -1,8 +1,9 @@
 /*
- * ctl_seed.c — `mxgatectl seed`: a cloud-init NoCloud seed (a directory
- * holding meta-data, and user-data and network-config when given), or an
- * OVF environment (a directory holding ovf-env.xml and no meta-data),
- * made the appliance's configuration, as the console setup would make it.
+ * ctl_seed.c — `mxgatectl seed`: a first-boot seed made the appliance's
+ * configuration, as the console setup would make it. A directory holding
+ * a cloud-init NoCloud seed (meta-data, and user-data and network-config
+ * when given), an OpenStack config drive (openstack/latest/: meta_data.json,
+ * user_data, network_data.json) or an OVF environment (ovf-env.xml).
  *
  *   seed check DIR                  what it would write, and what it
  *                                   ignores; writes nothing
@@ -171,14 +172,65 @@ apply(struct ctl *c, const struct seed *s, const char *source)
 	return EXIT_OK;
 }
 
+/* The kinds of seed, tried in this order: the first whose first part is
+ * there is the seed; its other parts are optional. */
+static const struct seed_kind {
+	const char	*name;		/* the default source */
+	const char	*part[3];	/* first, then the optional ones */
+} kinds[] = {
+	{ "nocloud", { "meta-data", "user-data", "network-config" } },
+	{ "config-2", { "openstack/latest/meta_data.json",
+	    "openstack/latest/user_data",
+	    "openstack/latest/network_data.json" } },
+	{ "ovf", { "ovf-env.xml", NULL, NULL } },
+};
+
+/* The parts of the first kind of seed in dir: 0, or -1 said (none there,
+ * or a part there that does not read: a seed applied without a part it
+ * has would be half of it). */
+static int
+read_parts(const char *dir, const struct seed_kind **kind, char **text,
+    size_t *len)
+{
+	size_t k;
+	int i, miss;
+
+	for (k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		text[0] = seed_part(dir, kinds[k].part[0], &len[0], &miss);
+		if (text[0] == NULL && miss)
+			continue;
+		*kind = &kinds[k];
+		for (i = 1; i < 3 && text[0] != NULL; i++) {
+			if (kinds[k].part[i] == NULL)
+				continue;
+			text[i] = seed_part(dir, kinds[k].part[i], &len[i],
+			    &miss);
+			if (text[i] == NULL && !miss) {
+				fprintf(stderr, "mxgatectl: seed: %s/%s: %s: "
+				    "nothing changed\n", dir, kinds[k].part[i],
+				    strerror(errno));
+				return -1;
+			}
+		}
+		if (text[0] == NULL)
+			fprintf(stderr, "mxgatectl: seed: %s/%s: %s: nothing "
+			    "changed\n", dir, kinds[k].part[0], strerror(errno));
+		return text[0] == NULL ? -1 : 0;
+	}
+	fprintf(stderr, "mxgatectl: seed: %s: no meta-data (NoCloud), "
+	    "openstack/latest/meta_data.json (config-2) or ovf-env.xml\n", dir);
+	return -1;
+}
+
 int
 ctl_seed(struct ctl *c, int argc, char **argv)
 {
-	char *meta, *user, *net, err[512];
-	const char *source = "nocloud", *part;
-	size_t ml = 0, ul = 0, nl = 0;
+	char *text[3] = { NULL, NULL, NULL }, err[512];
+	const struct seed_kind *kind = &kinds[0];
+	const char *source;
+	size_t len[3] = { 0, 0, 0 };
 	struct seed s;
-	int miss, check, rc, i;
+	int check, rc, i;
 
 	if (argc < 3 || (strcmp(argv[1], "check") != 0 &&
 	    strcmp(argv[1], "apply") != 0) || (argc != 3 && !(argc == 5 &&
@@ -188,53 +240,25 @@ ctl_seed(struct ctl *c, int argc, char **argv)
 		return EXIT_PERM;
 	}
 	check = strcmp(argv[1], "check") == 0;
-	if (argc == 5)
-		source = argv[4];
 	ctl_audit_open(c);
-	part = "meta-data";
-	if ((meta = seed_part(argv[2], part, &ml, &miss)) == NULL && miss) {
-		/* no NoCloud seed: an OVF environment? */
-		part = "ovf-env.xml";
-		meta = seed_part(argv[2], part, &ml, &miss);
-		if (meta != NULL) {
-			if (argc != 5)
-				source = "ovf";
-			rc = seed_read_ovf(meta, ml, &s, err, sizeof(err));
-			free(meta);
-			goto read;
-		}
-		if (miss)
-			part = "meta-data (nor ovf-env.xml)";
-	}
-	if (meta == NULL) {
-		fprintf(stderr, "mxgatectl: seed: %s/%s: %s\n", argv[2], part,
-		    strerror(errno));
-		return EXIT_PERM;
-	}
-	/* the optional parts: absent is fine, unreadable is not (a seed
-	 * applied without a part it has would be half of it) */
-	if ((user = seed_part(argv[2], "user-data", &ul, &miss)) == NULL &&
-	    !miss) {
-		fprintf(stderr, "mxgatectl: seed: %s/user-data: %s: nothing "
-		    "changed\n", argv[2], strerror(errno));
-		free(meta);
+	rc = read_parts(argv[2], &kind, text, len);
+	source = argc == 5 ? argv[4] : kind->name;
+	if (rc != 0) {
+		for (i = 0; i < 3; i++)
+			free(text[i]);
 		ctl_audit(c, "seed", source, "refused: does not read");
 		return EXIT_PERM;
 	}
-	if ((net = seed_part(argv[2], "network-config", &nl, &miss)) == NULL &&
-	    !miss) {
-		fprintf(stderr, "mxgatectl: seed: %s/network-config: %s: "
-		    "nothing changed\n", argv[2], strerror(errno));
-		free(meta);
-		free(user);
-		ctl_audit(c, "seed", source, "refused: does not read");
-		return EXIT_PERM;
-	}
-	rc = seed_read(meta, ml, user, ul, net, nl, &s, err, sizeof(err));
-	free(meta);
-	free(user);
-	free(net);
-read:
+	if (kind == &kinds[0])
+		rc = seed_read(text[0], len[0], text[1], len[1], text[2],
+		    len[2], &s, err, sizeof(err));
+	else if (kind == &kinds[1])
+		rc = seed_read_config2(text[0], len[0], text[1], len[1],
+		    text[2], len[2], &s, err, sizeof(err));
+	else
+		rc = seed_read_ovf(text[0], len[0], &s, err, sizeof(err));
+	for (i = 0; i < 3; i++)
+		free(text[i]);
 	if (rc != 0) {
 		fprintf(stderr, "mxgatectl: seed %s: %s: nothing changed\n",
 		    argv[2], err);

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "addr.h"
+#include "json.h"
 #include "net.h"
 #include "seed.h"
 #include "util.h"
@@ -960,4 +961,167 @@ seed_read_ovf(const char *xml, size_t len, struct seed *s, char *err,
 	if (rc != 0)
 		seed_free(s);
 	return rc;
+}
+
+/* --- an OpenStack config drive (config-2) ------------------------------------ */
+
+/* An IPv6 netmask ("ffff:ffff:ffff:ffff::") to its prefix length, or -1. */
+static int
+mask6_bits(const char *m)
+{
+	unsigned char a[16];
+	int i, bits = 0, b;
+
+	if (inet_pton(AF_INET6, m, a) != 1)
+		return -1;
+	for (i = 0; i < 16; i++)
+		for (b = 7; b >= 0; b--) {
+			if (a[i] & (1 << b)) {
+				if (bits != i * 8 + (7 - b))
+					return -1;	/* not contiguous */
+				bits++;
+			}
+		}
+	return bits;
+}
+
+/* One ipv4 or ipv6 network of network_data.json into n. */
+static int
+c2_static(struct ctx *c, struct net *n, const struct ynode *nw, int six)
+{
+	const struct ynode *routes, *r, *svc;
+	const char *ip = yaml_str(nw, "ip_address"), *mask =
+	    yaml_str(nw, "netmask"), *dst, *gw;
+	char addr[96];
+	int bits;
+
+	if (ip == NULL)
+		return bad(c, nw, "a network without ip_address");
+	if (strchr(ip, '/') != NULL || mask == NULL)
+		snprintf(addr, sizeof(addr), "%s", ip);
+	else {
+		bits = six ? (strchr(mask, ':') ? mask6_bits(mask) :
+		    atoi(mask)) : mask_bits(mask);
+		if (bits < 1 || bits > (six ? 128 : 32))
+			return bad(c, nw, "netmask '%s' is not a netmask", mask);
+		snprintf(addr, sizeof(addr), "%s/%d", ip, bits);
+	}
+	if (set_addr(c, n, nw, addr) != 0)
+		return -1;
+	routes = yaml_get(nw, "routes");
+	for (r = routes && routes->t == Y_SEQ ? routes->kids : NULL; r != NULL;
+	    r = r->next) {
+		dst = yaml_str(r, "network");
+		gw = yaml_str(r, "gateway");
+		if (dst != NULL && gw != NULL && (strcmp(dst, "0.0.0.0") == 0 ||
+		    strcmp(dst, "::") == 0)) {
+			if (set_gw(c, n, r, gw) != 0)
+				return -1;
+		} else
+			note(c, "network_data.json: route to %s ignored "
+			    "(default routes only)", dst ? dst : "?");
+	}
+	svc = yaml_get(nw, "services");
+	for (r = svc && svc->t == Y_SEQ ? svc->kids : NULL; r != NULL;
+	    r = r->next)
+		if (yaml_str(r, "type") && strcmp(yaml_str(r, "type"), "dns") ==
+		    0 && add_dns(c, n, yaml_get(r, "address")) != 0)
+			return -1;
+	return 0;
+}
+
+static int
+c2_network(struct ctx *c, const char *text, size_t len)
+{
+	struct ynode *doc;
+	const struct ynode *nets, *k, *svc;
+	struct net n;
+	const char *type;
+	char e[256];
+	int four = 0, six = 0, rc = 0;
+
+	c->doc = "network_data.json";
+	memset(&n, 0, sizeof(n));
+	if (json_parse(text, len, &doc, e, sizeof(e)) != 0)
+		return bad(c, NULL, "%s", e);
+	nets = yaml_get(doc, "networks");
+	for (k = nets && nets->t == Y_SEQ ? nets->kids : NULL; rc == 0 &&
+	    k != NULL; k = k->next) {
+		type = yaml_str(k, "type") ? yaml_str(k, "type") : "typeless";
+		if (strcmp(type, "ipv4_dhcp") == 0 && !four) {
+			four = n.dhcp = 1;
+		} else if (strcmp(type, "ipv4") == 0 && !four) {
+			four = 1;
+			rc = c2_static(c, &n, k, 0);
+		} else if (strcmp(type, "ipv6") == 0 && !six) {
+			six = 1;
+			rc = c2_static(c, &n, k, 1);
+		} else
+			note(c, "network_data.json: a %s network ignored (the "
+			    "appliance configures one uplink: DHCP or static "
+			    "IPv4, static IPv6)", type);
+	}
+	svc = yaml_get(doc, "services");
+	for (k = svc && svc->t == Y_SEQ ? svc->kids : NULL; rc == 0 &&
+	    k != NULL; k = k->next)
+		if (yaml_str(k, "type") && strcmp(yaml_str(k, "type"), "dns") ==
+		    0)
+			rc = add_dns(c, &n, yaml_get(k, "address"));
+	yaml_free(doc);
+	if (rc != 0)
+		return -1;
+	if (!four && !six)
+		return 0;	/* nothing said: the network stays as it is */
+	if (!four)
+		n.dhcp = 1;
+	return net_file(c, &n);
+}
+
+int
+seed_read_config2(const char *meta, size_t meta_len, const char *user,
+    size_t user_len, const char *net, size_t net_len, struct seed *s,
+    char *err, size_t errlen)
+{
+	/* what Nova always writes and the appliance has no use for */
+	static const char *const quiet[] = { "uuid", "hostname", "name",
+	    "launch_index", "availability_zone", "project_id", "random_seed",
+	    "devices", "dedicated_cpus", NULL };
+	struct ctx c = { s, err, errlen, "meta_data.json",
+	    "an OpenStack config drive" };
+	struct ynode *doc;
+	const struct ynode *k;
+	const char *v;
+	char e[256];
+	int i;
+
+	memset(s, 0, sizeof(*s));
+	if (json_parse(meta, meta_len, &doc, e, sizeof(e)) != 0)
+		return bad(&c, NULL, "%s", e);
+	if (doc->t != Y_MAP || (v = yaml_str(doc, "uuid")) == NULL ||
+	    !instance_ok(v, sizeof(s->instance_id))) {
+		yaml_free(doc);
+		return bad(&c, NULL, "no uuid (the instance-id)");
+	}
+	snprintf(s->instance_id, sizeof(s->instance_id), "%s", v);
+	if ((v = yaml_str(doc, "hostname")) != NULL && addr_domain_valid(v))
+		snprintf(s->hostname, sizeof(s->hostname), "%s", v);
+	for (k = doc->kids; k != NULL; k = k->next) {
+		for (i = 0; quiet[i] != NULL && strcmp(quiet[i], k->key); i++)
+			;
+		if (quiet[i] != NULL)
+			continue;
+		if (strcmp(k->key, "admin_pass") == 0)
+			note(&c, "meta_data.json: admin_pass ignored (a "
+			    "clear-text password is never taken: give a hash "
+			    "in user_data)");
+		else
+			note(&c, "meta_data.json: %s ignored", k->key);
+	}
+	yaml_free(doc);
+	if ((net != NULL && net_len > 0 && c2_network(&c, net, net_len) !=
+	    0) || (user != NULL && read_user(&c, user, user_len) != 0)) {
+		seed_free(s);
+		return -1;
+	}
+	return 0;
 }

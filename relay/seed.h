@@ -17,6 +17,9 @@
  *                log-archive-key.pem; text content), and `mxgate:`, the
  *                relay configuration as a block
  *
+ * An OpenStack config drive (config-2) gives the same from meta_data.json,
+ * network_data.json and user_data (seed_read_config2 below).
+ *
  * An OVF environment (ovf-env.xml, vSphere's and VirtualBox's ISO
  * transport; xml.h) gives the same files from the properties the OVA
  * declares: hostname; network.mode (dhcp or static), network.address
@@ -76,6 +79,14 @@ void seed_free(struct seed *s);
  * so that changed properties are applied again. */
 int seed_read_ovf(const char *xml, size_t len, struct seed *s, char *err,
     size_t errlen);
+/* The same from an OpenStack config drive (openstack/latest/):
+ * meta_data.json (uuid as the instance-id, hostname; json.h),
+ * network_data.json (the first ipv4 or ipv4_dhcp network, the first
+ * ipv6 one, their default routes, the dns services) and user_data (the
+ * #cloud-config above). user and net may be NULL. */
+int seed_read_config2(const char *meta, size_t meta_len, const char *user,
+    size_t user_len, const char *net, size_t net_len, struct seed *s,
+    char *err, size_t errlen);
 /* The file of that name in s, or NULL. */
 const char *seed_file(const struct seed *s, const char *name);
 

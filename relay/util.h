@@ -45,6 +45,8 @@ int account_name_valid(const char *s);
  * archives, config bundles and exports all store them so). */
 uint32_t be32_get(const uint8_t *p);
 void be32_put(uint8_t *p, uint32_t v);
+/* The code point cp (at most U+10FFFF) as UTF-8 into out: its length. */
+size_t utf8_encode(uint32_t cp, char out[4]);
 
 /* "NAME beside DIR": the directory containing dir, then name, e.g.
  * ("/data/queue/", "queue.key") -> "/data/queue.key", ("/queue",

@@ -19,6 +19,7 @@ include $(TOP)/tests/helpers.mk
 
 unit: $(UNIT_TESTS)
 $(O)/tests/unit/tls_x509_test.t: $(TOP)/tests/tls/x509_craft.h
+$(O)/tests/unit/yaml_test.t $(O)/tests/unit/json_test.t: $(TOP)/tests/unit/ydump.h
 
 # The image tests (tests/image, boot under QEMU) run through check-image
 # (image/image.mk), which skips them when their inputs have not changed

@@ -83,4 +83,16 @@ fuzz_no_dot_line(const char *s, size_t len)
 	return 1;
 }
 
+/* The files a seed reader gave (relay/seed.h): every line free of control
+ * characters, since they become configuration. Takes the struct seed's
+ * files and their count, so that fuzz.h needs no relay header. */
+#define FUZZ_SEED_FILES_OK(files, n) do {				\
+	int fz_i_;							\
+	const char *fz_p_;						\
+	for (fz_i_ = 0; fz_i_ < (n); fz_i_++)				\
+		for (fz_p_ = (files)[fz_i_].text; *fz_p_ != '\0'; fz_p_++)	\
+			FUZZ_ASSERT(*fz_p_ == '\n' ||			\
+			    (unsigned char)*fz_p_ >= 0x20);		\
+} while (0)
+
 #endif

@@ -43,8 +43,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct xnode *root = NULL;
 	struct seed s;
 	char err[256];
-	const char *p;
-	int i;
 
 	if (xml_parse((const char *)data, size, &root, err,
 	    sizeof(err)) != 0) {
@@ -63,9 +61,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	FUZZ_ASSERT(s.instance_id[0] != '\0');
-	for (i = 0; i < s.nfiles; i++)
-		for (p = s.files[i].text; *p != '\0'; p++)
-			FUZZ_ASSERT(*p == '\n' || (unsigned char)*p >= 0x20);
+	FUZZ_SEED_FILES_OK(s.files, s.nfiles);
 	seed_free(&s);
 	return 0;
 }

@@ -13,7 +13,9 @@
 # labelled "OVF ENV", as vSphere's ISO transport attaches it): applied as
 # "seed: ovf:/dev/sr0", SMTP-ready on the address the properties give,
 # relaying to the route they name, the admin's password from the hash.
-# Then a blank image with a seed that does not parse: the console says
+# Then one with an OpenStack config drive (label config-2: meta_data.json,
+# network_data.json with DHCP, user_data): applied, relaying. Then a
+# blank image with a seed that does not parse: the console says
 # why and the appliance stays unconfigured.
 use strict;
 use warnings;
@@ -140,6 +142,36 @@ ok($vm->login(120, 'Seeded-Admin-1'), 'OVF: the admin logs in with the hash\'s p
 $out = $vm->run_cmd('mxgatectl config history; grep -c "^queue /data/queue" /etc/mxgate/mxgate.conf', 60) // '';
 like($out, qr/^\*\s+1\s.*seed: ovf:\/dev\/sr0$/m, 'OVF: one revision, "seed: ovf:/dev/sr0"') or diag $out;
 like($out, qr/^1$/m, 'OVF: the base\'s queue on the data partition kept, as setup keeps it');
+$vm->kill;
+
+# an OpenStack config drive (label config-2) as Nova writes it: DHCP,
+# the relay configuration in user_data
+my $c2 = "$tmp/c2";
+mkdir $c2; mkdir "$c2/openstack"; mkdir "$c2/openstack/latest";
+write_file("$c2/openstack/latest/meta_data.json", '{"uuid": "5e3c0d9a-0000-4000-8000-00000000c002", '
+    . '"hostname": "mx.c2.test", "name": "mx", "launch_index": 0, "availability_zone": "nova"}');
+write_file("$c2/openstack/latest/network_data.json", '{"links": [{"id": "tap0", "type": "ovs"}], '
+    . '"networks": [{"id": "n0", "type": "ipv4_dhcp", "link": "tap0"}], "services": []}');
+write_file("$c2/openstack/latest/user_data", "#cloud-config\nntp:\n  enabled: false\n"
+    . "mxgate: |\n  listen 0.0.0.0:25\n  route demo.test 10.0.2.100:25\n  queue /data/queue\n");
+($rc, $out0) = run('genisoimage', '-quiet', '-V', 'config-2', '-J', '-r', '-o',
+    "$tmp/c2.iso", $c2);
+is($rc, 0, 'a config drive ISO (genisoimage)') or diag $out0;
+mkdir "$tmp/c";
+my $disk4 = image_copy("$tmp/c", {});
+my $cport = free_port();
+$t0 = time;
+$vm = MxQemu->boot(disk => $disk4, firmware => 'bios', port => $cport,
+    sink => $sinkport, cdrom => "$tmp/c2.iso", log => "$tmp/console-4.log");
+ok($vm->expect(qr/seed: an OpenStack config drive on \/dev\/sr0/, 300), 'config-2: the drive is found')
+    or diag("console: $tmp/console-4.log");
+ok($vm->expect(qr/seed: instance-id 5e3c0d9a-0000-4000-8000-00000000c002 applied \(3 files, 0 accounts\)/, 60),
+    'config-2: applied: mxgate.conf, network.conf, ntp.conf');
+ok($vm->expect(qr/mxgate: ready: SMTP listening on port 25/, 180), 'config-2: SMTP-ready')
+    or diag("console: $tmp/console-4.log");
+($swaks, $got) = relayed($cport, 'c2');
+ok($got, 'config-2: a message reaches the route user_data names, with no console input') or diag $swaks;
+diag(sprintf 'power-on to the first relayed message from a config drive: %.0f s (TCG)', time - $t0);
 $vm->kill;
 
 # a seed that does not parse: said, and nothing half-configured

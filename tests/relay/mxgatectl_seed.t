@@ -17,7 +17,10 @@
 #  - an OVF environment (ovf-env.xml, vSphere's ISO transport): the
 #    properties checked, applied as one commit "seed: ovf" with the admin's
 #    hash; the same properties again do nothing; XML that does not parse
-#    and a static address without one are refused, nothing changed.
+#    and a static address without one are refused, nothing changed;
+#  - an OpenStack config drive (openstack/latest/meta_data.json,
+#    network_data.json, user_data): applied as "seed: config-2", the uuid
+#    as the instance-id, a clear-text admin_pass named and not taken.
 use strict;
 use warnings;
 use Test::More;
@@ -208,6 +211,33 @@ for my $b (['ovf-broken', "<Environment><PropertySection>\n<Property oe:key=\"ho
 	is(read_file("$etc/mxgate.conf") . read_file("$etc/network.conf"), $running, '... nothing changed');
 }
 ($rc, $out, $err) = ctl('seed', 'apply', seed('empty'));
-isnt($rc, 0, 'a directory with neither meta-data nor ovf-env.xml: refused');
-like($err, qr/meta-data \(nor ovf-env\.xml\): No such file/, '... saying so');
+isnt($rc, 0, 'a directory with no seed at all: refused');
+like($err, qr/no meta-data \(NoCloud\), openstack\/latest\/meta_data\.json \(config-2\) or ovf-env\.xml/,
+    '... naming what it looked for');
+
+# an OpenStack config drive: openstack/latest/ as Nova writes it
+my $c2 = "$dir/c2";
+mkdir $c2; mkdir "$c2/openstack"; mkdir "$c2/openstack/latest";
+write_file("$c2/openstack/latest/meta_data.json", '{"uuid": "0f1e2d3c-aaaa-bbbb-cccc-000000000001", '
+    . '"hostname": "mx4.example.org", "name": "mx4", "launch_index": 0, '
+    . '"public_keys": {"k": "ssh-ed25519 AAAA"}, "admin_pass": "hunter23", "availability_zone": "nova"}');
+write_file("$c2/openstack/latest/network_data.json", '{"links": [{"id": "tap0", "type": "ovs"}], '
+    . '"networks": [{"id": "n0", "type": "ipv4", "link": "tap0", "ip_address": "198.51.100.40", '
+    . '"netmask": "255.255.255.0", "routes": [{"network": "0.0.0.0", "netmask": "0.0.0.0", '
+    . '"gateway": "198.51.100.1"}]}], "services": [{"type": "dns", "address": "198.51.100.53"}]}');
+write_file("$c2/openstack/latest/user_data", "#cloud-config\nmxgate: |\n  listen 0.0.0.0:25\n"
+    . "  route example.org 198.51.100.25\n  queue $dir/queue\n");
+($rc, $out, $err) = ctl('seed', 'apply', $c2);
+is($rc, 0, 'config-2: seed apply') or diag $out . $err;
+like($out, qr/^seed: meta_data\.json: admin_pass ignored \(a clear-text password is never taken/m,
+    '... a clear-text admin_pass is named and not taken');
+like($out, qr/^seed: instance-id 0f1e2d3c-aaaa-bbbb-cccc-000000000001 applied \(2 files, 0 accounts\)$/m,
+    '... the uuid is the instance-id');
+like(read_file("$etc/network.conf"), qr/^MODE=static\nIFACE=auto\nADDRESS=198\.51\.100\.40\/24\nGATEWAY=198\.51\.100\.1\nDNS="198\.51\.100\.53"\n\z/m,
+    'network.conf from network_data.json');
+like(read_file("$etc/mxgate.conf"), qr/\Ahostname mx4\.example\.org\nlisten 0\.0\.0\.0:25\nroute example\.org 198\.51\.100\.25\n/,
+    'mxgate.conf from user_data, with the host name');
+($crc, $cout) = ctl('config', 'history');
+like($cout, qr/^\*\s+\d+\s.*seed: config-2$/m, 'one revision, "seed: config-2"') or diag $cout;
+unlike(read_file($audit), qr/hunter23/, 'the clear-text password is nowhere in the trail');
 done_testing();

@@ -8,58 +8,10 @@
 #include <string.h>
 
 #include "tap.h"
+#include "ydump.h"
 #include "yaml.h"
 
-static size_t
-dump(const struct ynode *n, char *out, size_t size, size_t o)
-{
-	const struct ynode *k;
-	const char *s;
-
-	if (o + 8 >= size)
-		return o;
-	if (n->t == Y_STR) {
-		out[o++] = '"';
-		for (s = n->str; *s != '\0' && o + 4 < size; s++) {
-			if (*s == '\n') {
-				out[o++] = '\\';
-				out[o++] = 'n';
-			} else
-				out[o++] = *s;
-		}
-		out[o++] = '"';
-		out[o] = '\0';
-		return o;
-	}
-	out[o++] = n->t == Y_MAP ? '{' : '[';
-	for (k = n->kids; k != NULL; k = k->next) {
-		if (k != n->kids)
-			out[o++] = ',';
-		if (n->t == Y_MAP)
-			o += (size_t)snprintf(out + o, size - o, "%s:", k->key);
-		o = dump(k, out, size, o);
-		if (o + 8 >= size)
-			return o;
-	}
-	out[o++] = n->t == Y_MAP ? '}' : ']';
-	out[o] = '\0';
-	return o;
-}
-
-static void
-parses(const char *text, const char *want, const char *name)
-{
-	struct ynode *root;
-	char err[256], got[4096] = "";
-
-	if (yaml_parse(text, strlen(text), &root, err, sizeof(err)) != 0) {
-		ok(0, "%s: parses (%s)", name, err);
-		return;
-	}
-	dump(root, got, sizeof(got), 0);
-	is_str(got, want, "%s", name);
-	yaml_free(root);
-}
+#define parses(text, want, name)	ytree_parses(yaml_parse, text, want, name)
 
 static void
 refused(const char *text, const char *why, const char *name)
