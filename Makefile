@@ -69,6 +69,7 @@ help:
 	@echo "  make faults   the fault tests at full size (flapping 60 s, 10,000-connection flood, 5 power cuts, 200 days of logs)"
 	@echo "  make run      start the appliance (or, before the image, the relay) for a demo"
 	@echo "  make image    build the disk and VM images under $(O)/image"
+	@echo "  make sbom     the software bill of materials (SPDX 2.3 JSON) alone"
 	@echo "  make verify   build everything twice and compare (reproducibility);"
 	@echo "                REFERENCE=DIR also against a published SHA256SUMS + BUILDINFO"
 	@echo "  make bench    mxgate vs Postfix vs OpenSMTPD, side by side"

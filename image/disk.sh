@@ -3,6 +3,7 @@
 #   p1 mxgate-esp  FAT32 ESP, 64 MiB: \EFI\BOOT\BOOTX64.EFI (the kernel, EFI
 #                  stub, built-in command line) + syslinux for BIOS boot
 #                  (gptmbr.bin in the MBR, partition "legacy BIOS bootable")
+#                  + mxgate.spdx.json, the build's SBOM (from the root)
 #   p2 mxgate-root squashfs root, read-only, 256 MiB slot
 #   free space     the data partition is created there on first boot
 #                  (init/init), so the image carries no ext4 at all.
@@ -63,6 +64,9 @@ mmd -i "$esp" ::/EFI ::/EFI/BOOT ::/syslinux ::/mxgate
 mcopy -i "$esp" -m "$stage/BOOTX64.EFI" ::/EFI/BOOT/BOOTX64.EFI
 mcopy -i "$esp" -m "$stage/syslinux.cfg" ::/syslinux/syslinux.cfg
 mcopy -i "$esp" -m "$stage/README.TXT" ::/README.TXT
+cp "$rootdir/usr/share/mxgate/mxgate.spdx.json" "$stage/mxgate.spdx.json"
+touch -d "@$SOURCE_DATE_EPOCH" "$stage/mxgate.spdx.json"
+mcopy -i "$esp" -m "$stage/mxgate.spdx.json" ::/mxgate.spdx.json
 if [ -n "${SEED_DIR:-}" ]; then
 	for f in "$SEED_DIR"/*; do
 		touch -d "@$SOURCE_DATE_EPOCH" "$f"

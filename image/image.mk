@@ -1,7 +1,8 @@
 # image/image.mk — the appliance image: kernel, busybox, root filesystem,
-# raw GPT disk (BIOS + UEFI), qcow2, OVA, VHD, SHA256SUMS and the build
-# record BUILDINFO; `make verify` (reproducibility), `make run` (boot it in
-# QEMU), `make check-image`.
+# raw GPT disk (BIOS + UEFI), qcow2, OVA, VHD, the software bill of
+# materials (`make sbom`), SHA256SUMS and the build record BUILDINFO;
+# `make verify` (reproducibility), `make run` (boot it in QEMU), `make
+# check-image`.
 #
 # Outputs: $(IMG)/ the artifacts; $(IMG_WORK)/ everything in between.
 # The kernel is cached outside the tree by its inputs (image/kernel.sh).
@@ -89,15 +90,24 @@ $(SYSLINUX_DIR)/.ok: $(DEPS_STAMP) $(TOP)/deps/pins
 		dpkg-deb -x $$d $(SYSLINUX_DIR) || exit 1; done
 	$(Q)touch $@
 
+# --- the software bill of materials (SPDX 2.3 JSON; image/sbom.pl) -------------------
+SBOM := $(IMG)/mxgate.spdx.json
+$(SBOM): $(TOP)/image/sbom.pl $(TOP)/deps/pins $(TOP)/deps/licenses \
+		$(VERSION_STAMP) $(DEPS_STAMP)
+	$(call msg,SBOM,$@)
+	$(Q)mkdir -p $(IMG)
+	$(Q)$(IMAGE_ENV) $(TOP)/image/sbom.pl $(TOP) $@
+sbom: $(SBOM)
+
 # --- root filesystem tree, checked against rootfs/manifest -----------------------
-$(IMG_WORK)/rootfs.ok: $(BUSYBOX) $(MXGATE_BINS) $(ROOTFS_INPUTS)
+$(IMG_WORK)/rootfs.ok: $(BUSYBOX) $(MXGATE_BINS) $(ROOTFS_INPUTS) $(SBOM)
 	$(call msg,ROOTFS,$(ROOTFS))
-	$(Q)$(IMAGE_ENV) $(TOP)/image/rootfs.sh $(TOP) $(ROOTFS) $(BUSYBOX) \
-		$(IMG_WORK)/debs $(MXGATE_BINS)
+	$(Q)$(IMAGE_ENV) SBOM=$(SBOM) $(TOP)/image/rootfs.sh $(TOP) $(ROOTFS) \
+		$(BUSYBOX) $(IMG_WORK)/debs $(MXGATE_BINS)
 	$(Q)touch $@
 
-rootfs-manifest: $(BUSYBOX) $(MXGATE_BINS)
-	$(Q)-$(IMAGE_ENV) MANIFEST_OUT=$(IMG_WORK)/manifest.generated \
+rootfs-manifest: $(BUSYBOX) $(MXGATE_BINS) $(SBOM)
+	$(Q)-$(IMAGE_ENV) SBOM=$(SBOM) MANIFEST_OUT=$(IMG_WORK)/manifest.generated \
 		$(TOP)/image/rootfs.sh $(TOP) $(ROOTFS) $(BUSYBOX) $(IMG_WORK)/debs \
 		$(MXGATE_BINS) >/dev/null 2>&1
 	@echo "generated manifest: $(IMG_WORK)/manifest.generated"
@@ -161,4 +171,4 @@ check-image: image
 		mkdir -p $(dir $(MXGATE_CACHE)/image-tests/x) && touch $$stamp; \
 	fi
 
-.PHONY: image verify run check-image rootfs-manifest
+.PHONY: image verify run check-image rootfs-manifest sbom

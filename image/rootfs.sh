@@ -8,8 +8,9 @@
 #   BUSYBOX the static busybox (BUSYBOX.links beside it lists its applets)
 #   DEBDIR  where to extract the pinned .debs
 #   BIN     static mxgate programs to ship (those that exist)
-# Env: DL_DIR (pinned .debs), VERSION, MANIFEST_OUT (write the generated
-#   manifest there, for `make rootfs-manifest`).
+# Env: DL_DIR (pinned .debs), VERSION, SBOM (the SPDX document, installed
+#   as /usr/share/mxgate/mxgate.spdx.json), MANIFEST_OUT (write the
+#   generated manifest there, for `make rootfs-manifest`).
 # Owns: OUTDIR and DEBDIR. Never writes into the source tree.
 set -eu
 export LC_ALL=C
@@ -70,6 +71,9 @@ for b in "$@"; do
 	[ -f "$b" ] && cp "$b" "usr/sbin/${b##*/}"
 done
 [ -f usr/sbin/mxgate ] || die "no mxgate binary given"
+# the build's software bill of materials (mxgatectl status shows its hash)
+[ -f "${SBOM:-}" ] || die "no SBOM given (SBOM=, make sbom)"
+cp "$SBOM" usr/share/mxgate/mxgate.spdx.json
 
 # --- pinned Debian binaries: s6, e2fsprogs, sfdisk, nft + exactly their libraries
 # every pinned .deb except the kernel source and the boot loader (host side)

@@ -30,7 +30,7 @@ top=$(cd "$1" && pwd) work=$2
 here=$top/image
 cache=${MXGATE_CACHE:-$HOME/.cache/mxgate}
 dl=${DL_DIR:-$cache/dl}
-arts="mxgate.img mxgate.qcow2 mxgate.ova mxgate.vhd mxgate.vhdx SHA256SUMS BUILDINFO"
+arts="mxgate.img mxgate.qcow2 mxgate.ova mxgate.vhd mxgate.vhdx mxgate.spdx.json SHA256SUMS BUILDINFO"
 buser=mxgate-build
 say() { printf '  %-7s %s\n' VERIFY "$*"; }
 die() { echo "verify: $*" >&2; exit 1; }

@@ -53,5 +53,5 @@ cp --sparse=always "$raw" "$work/mxgate.vhd"
 
 for f in mxgate.qcow2 mxgate.ova mxgate.vhd mxgate.vhdx; do mv "$work/$f" "$out/$f"; done
 (cd "$out" && sha256sum mxgate.img mxgate.qcow2 mxgate.ova mxgate.vhd \
-	mxgate.vhdx) >"$out/SHA256SUMS.tmp"
+	mxgate.vhdx mxgate.spdx.json) >"$out/SHA256SUMS.tmp"
 mv "$out/SHA256SUMS.tmp" "$out/SHA256SUMS"

@@ -1,13 +1,14 @@
 /*
  * ctl_status.c — `mxgatectl status [--json]`: how the appliance stands, in
- * one screen, and whether anything needs the admin: the version, the
- * configuration and whether it checks (as `mxgate -n`), listeners and
- * their TLS policy, routes, the outage queue (messages, held, the oldest's
- * age, map use), the queue's filesystem, the TLS certificate, the clock
- * (the image's /run/mxgate/ntp-state) and whether the relay runs (a
- * process `mxgate ... -f` this very file, found in /proc). Exit 0 healthy; 1 degraded, each reason
- * on a line of its own ("degraded: ..."); --json prints one object with
- * the same facts and a "degraded" array.
+ * one screen, and whether anything needs the admin: the version and the
+ * SHA-256 of the build's software bill of materials, the configuration
+ * and whether it checks (as `mxgate -n`), listeners and their TLS policy,
+ * routes, the outage queue (messages, held, the oldest's age, map use),
+ * the queue's filesystem, the TLS certificate, the clock (the image's
+ * /run/mxgate/ntp-state) and whether the relay runs (a process `mxgate
+ * ... -f` this very file, found in /proc). Exit 0 healthy; 1 degraded,
+ * each reason on a line of its own ("degraded: ..."); --json prints one
+ * object with the same facts and a "degraded" array.
  *
  * Read-only; audited like every operation. Never opens a socket.
  */
@@ -35,6 +36,7 @@
 
 #define REASONS_MAX	8
 #define NTP_STATE	"/run/mxgate/ntp-state"
+#define SBOM_PATH	"/usr/share/mxgate/mxgate.spdx.json"
 #define DISK_HIGH_PCT	90
 
 struct status {
@@ -56,6 +58,7 @@ struct status {
 	struct gate_stats gs;
 	int		 cert_days;		/* left until then */
 	char		 cert_fp[65];		/* SHA-256 of its DER, hex */
+	char		 sbom_sha[65];		/* of SBOM_PATH; "" none */
 	int		 rev;		/* -1: never committed */
 	char		 revinfo[320];
 	struct logdisk	 logdisk;
@@ -303,6 +306,20 @@ json_str(const char *s)
 	putchar('"');
 }
 
+/* The running build's software bill of materials (image/sbom.pl puts it
+ * into the image): its SHA-256, to compare with the published one. */
+static void
+look_at_sbom(struct status *st)
+{
+	size_t len;
+	char *text = ctl_read_file(SBOM_PATH, &len);
+
+	st->sbom_sha[0] = '\0';
+	if (text != NULL)
+		tls_fingerprint(text, len, st->sbom_sha);
+	free(text);
+}
+
 static void
 print_text(const struct config *cf, const struct status *st,
     const char *path)
@@ -311,6 +328,11 @@ print_text(const struct config *cf, const struct status *st,
 	int i, j;
 
 	printf("mxgate %s\n", MXGATE_VERSION);
+	if (st->sbom_sha[0])
+		printf("software bill of materials: sha256 %s (%s)\n",
+		    st->sbom_sha, SBOM_PATH);
+	else
+		printf("software bill of materials: none (%s)\n", SBOM_PATH);
 	printf("configuration: %s: %s\n", path, st->conf_ok ? "valid" :
 	    "INVALID");
 	printf("configuration revision: %s\n", st->revinfo);
@@ -411,6 +433,11 @@ print_json(const struct config *cf, const struct status *st,
 
 	printf("{\"version\":");
 	json_str(MXGATE_VERSION);
+	printf(",\"sbom_sha256\":");
+	if (st->sbom_sha[0])
+		json_str(st->sbom_sha);
+	else
+		printf("null");
 	printf(",\"configuration\":");
 	json_str(path);
 	printf(",\"configuration_valid\":%s", st->conf_ok ? "true" : "false");
@@ -525,6 +552,7 @@ ctl_status(struct ctl *c, int argc, char **argv)
 	}
 	look_at_clock(&st);
 	look_at_archive_key(c->config_path, &st);
+	look_at_sbom(&st);
 	if (json)
 		print_json(cf, &st, c->config_path);
 	else

@@ -12,6 +12,7 @@ use strict;
 use warnings;
 use Test::More;
 use Digest::SHA;
+use JSON::PP;
 use MxTest;
 use MxQemu;
 
@@ -191,5 +192,77 @@ my $sq = "$tmp/root.squashfs";
 is($out, "$version\n", '/etc/mxgate-release = BUILDINFO Version');
 ($rc, $out) = run('unsquashfs', '-cat', $sq, 'usr/sbin/mxgate');
 ok(index($out, $version) >= 0, 'the shipped mxgate binary carries the Version');
+
+# the software bill of materials (image/sbom.pl): SPDX 2.3 as its
+# specification requires, every pinned input with its version and the
+# SHA-256 deps/pins holds, every licence an SPDX licence list identifier
+# (Debian's php-composer-spdx-licenses), the relations complete; on the ESP
+# and in the root filesystem, byte for byte
+{
+	my $sb = read_file("$dir/mxgate.spdx.json") // '';
+	my $doc = eval { JSON::PP->new->decode($sb) };
+	ok($doc, 'SBOM: mxgate.spdx.json is JSON') or diag $@;
+	$doc //= {};
+	is($doc->{spdxVersion}, 'SPDX-2.3', 'SBOM: SPDX-2.3');
+	is($doc->{dataLicense}, 'CC0-1.0', 'SBOM: dataLicense CC0-1.0');
+	is($doc->{SPDXID}, 'SPDXRef-DOCUMENT', 'SBOM: the document\'s SPDXID');
+	is($doc->{name}, "mxgate-$version", 'SBOM: named after the version');
+	like($doc->{documentNamespace} // '', qr{^https://\S+$}, 'SBOM: a namespace URI');
+	like($doc->{creationInfo}{created} // '', qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/,
+	    'SBOM: created, as SPDX writes times');
+	ok(@{ $doc->{creationInfo}{creators} // [] } >= 1, 'SBOM: a creator');
+	my $lists = '/usr/share/php/data/Composer/res';
+	my ($ids, $exc) = map { eval { decode_json(read_file("$lists/$_") // '') } }
+	    qw(spdx-licenses.json spdx-exceptions.json);
+	ok($ids && $exc, "SBOM: the SPDX licence list ($lists, make deps)")
+	    or BAIL_OUT('no SPDX licence list: make deps installs php-composer-spdx-licenses');
+	my %refs = map { $_->{licenseId} => 1 } @{ $doc->{hasExtractedLicensingInfos} // [] };
+	my (%by_id, @bad);
+	for my $p (@{ $doc->{packages} // [] }) {
+		push @bad, "$p->{SPDXID}: SPDXID" unless ($p->{SPDXID} // '') =~ /^SPDXRef-[A-Za-z0-9.-]+$/;
+		push @bad, "$p->{SPDXID}: twice" if $by_id{$p->{SPDXID} // ''}++;
+		for my $k (qw(name downloadLocation licenseConcluded licenseDeclared copyrightText)) {
+			push @bad, "$p->{SPDXID}: no $k" unless defined $p->{$k} && $p->{$k} ne '';
+		}
+		my $expr = $p->{licenseDeclared} // '';
+		for my $t (split /[\s()]+/, $expr) {
+			next if $t eq '' || $t =~ /^(AND|OR|WITH|NOASSERTION|NONE)$/;
+			next if $refs{$t};
+			my $l = $ids->{$t};
+			push @bad, "$p->{SPDXID}: '$t' is no SPDX licence"
+			    unless ($l && !$l->[2]) || ($expr =~ /WITH \Q$t\E/ && $exc->{$t});
+		}
+	}
+	is_deeply(\@bad, [], 'SBOM: every package has what SPDX requires, valid licences');
+	my %pinned;
+	for (split /\n/, read_file(($ENV{MXGATE_TOP} // '.') . '/deps/pins') // '') {
+		s/#.*//;
+		my ($name, $kind, $spec, $file, $sum) = split ' ';
+		next unless $sum;
+		$pinned{$name} //= [ split(/=/, $spec, 2), $file, $sum ];
+	}
+	my @miss;
+	for my $name (sort keys %pinned) {
+		my ($dpkg, $ver, $file, $sum) = @{ $pinned{$name} };
+		my ($p) = grep { ($_->{SPDXID} // '') eq "SPDXRef-Package-$name" } @{ $doc->{packages} // [] };
+		push @miss, $name and next unless $p;
+		push @miss, "$name: version" unless ($p->{versionInfo} // '') eq $ver && ($p->{name} // '') eq $dpkg;
+		push @miss, "$name: sha256" unless ($p->{checksums}[0]{checksumValue} // '') eq $sum
+		    && ($p->{packageFileName} // '') eq $file;
+	}
+	ok(keys %pinned > 30, 'SBOM: deps/pins read (' . scalar(keys %pinned) . ' inputs)');
+	is_deeply(\@miss, [], 'SBOM: every pinned input, with its version and SHA-256');
+	my @dangling = grep { !$by_id{$_->{spdxElementId}} && $_->{spdxElementId} ne 'SPDXRef-DOCUMENT'
+	    || !$by_id{$_->{relatedSpdxElement}} } @{ $doc->{relationships} // [] };
+	is_deeply(\@dangling, [], 'SBOM: every relationship names packages that are there');
+	my %related = map { $_->{relatedSpdxElement} => 1 } @{ $doc->{relationships} // [] };
+	$related{$_->{spdxElementId}} = 1 for @{ $doc->{relationships} // [] };
+	is_deeply([ grep { !$related{$_} } sort keys %by_id ], [], 'SBOM: every package is related to the image');
+	like(read_file("$dir/SHA256SUMS") // '', qr/^[0-9a-f]{64}  mxgate\.spdx\.json$/m, 'SBOM: in SHA256SUMS');
+	my ($mrc, $esp_sbom) = run('mtype', '-i', "$dir/mxgate.img\@\@1M", '::/mxgate.spdx.json');
+	ok($mrc == 0 && $esp_sbom eq $sb, 'SBOM: on the ESP, the same bytes');
+	my ($urc, $root_sbom) = run('unsquashfs', '-cat', $sq, 'usr/share/mxgate/mxgate.spdx.json');
+	ok($urc == 0 && $root_sbom eq $sb, 'SBOM: in the root filesystem, the same bytes');
+}
 
 done_testing();

@@ -14,10 +14,12 @@ use strict;
 use warnings;
 use Test::More;
 use Time::HiRes qw(time);
+use Digest::SHA;
 use MxTest;
 use MxQemu;
 
 -f image_dir() . '/mxgate.img' or BAIL_OUT('no image: run make image');
+my $sbom_sha = Digest::SHA->new(256)->addfile(image_dir() . '/mxgate.spdx.json')->hexdigest;
 ok(ovmf_present(), 'OVMF (UEFI firmware, Debian package ovmf) is installed')
     or BAIL_OUT('no OVMF firmware: make deps installs the ovmf package');
 
@@ -109,6 +111,8 @@ for my $fw (qw(bios uefi)) {
 	like($st, qr/^degraded: clock not synchronised: NTP is off/m,
 	    "$fw: mxgatectl status: the clock is not synchronised, and says why");
 	like($st, qr/^status exit 1\r?$/m, "$fw: mxgatectl status: exit 1 (degraded)");
+	like($st, qr/^software bill of materials: sha256 \Q$sbom_sha\E \(\/usr\/share\/mxgate\/mxgate\.spdx\.json\)\r?$/m,
+	    "$fw: mxgatectl status: the SBOM's hash is the published mxgate.spdx.json's");
 	# the hypervisor's "Shut down" (ACPI power button), as vSphere,
 	# Proxmox, Hyper-V and libvirt send it
 	ok($vm->acpi_powerdown, "$fw: QEMU monitor: system_powerdown sent");

@@ -9,6 +9,7 @@ use strict;
 use warnings;
 use Test::More;
 use JSON::PP;
+use Digest::SHA;
 use MxTest;
 use MxSMTP;
 
@@ -28,6 +29,11 @@ like($out, qr/^configuration: \S+: valid$/m, 'status: the configuration checks')
 like($out, qr/^relay: running$/m, 'status: the relay runs');
 like($out, qr/^route: example\.test -> 127\.0\.0\.1:$down \(tls may\)$/m, 'status: the route');
 like($out, qr/^healthy$/m, 'status: healthy');
+# the host has no image's SBOM, unless one is installed where the image has it
+my $sbom = '/usr/share/mxgate/mxgate.spdx.json';
+my $sbom_sha = -f $sbom ? Digest::SHA->new(256)->addfile($sbom)->hexdigest : undef;
+like($out, $sbom_sha ? qr/^software bill of materials: sha256 $sbom_sha \(\Q$sbom\E\)$/m
+    : qr/^software bill of materials: none \(\Q$sbom\E\)$/m, 'status: the SBOM\'s hash, or none');
 like($out, qr/^tls certificate: \S+ \(present\), expires \d{4}-\d\d-\d\d \(36[45]\d days\), sha256 [0-9a-f]{64}$/m,
     'status: the self-signed certificate, when it expires, its fingerprint');
 like($err, qr/audit: .* op=status arg=- result=healthy reasons=0 prev=/, 'status is audited');
@@ -79,6 +85,7 @@ like($out, qr/^sessions: \d+ now$/m, '... and the sessions now');
 my $j = eval { decode_json($out) };
 ok($j, 'status --json: one JSON object') or diag($out);
 is($j->{healthy}, JSON::PP::true, 'json: healthy') if $j;
+is($j->{sbom_sha256}, $sbom_sha, 'json: sbom_sha256') if $j;
 is($j->{relay_running}, JSON::PP::true, 'json: relay_running') if $j;
 is($j->{queue}{messages}, 1, 'json: one message queued') if $j;
 is_deeply($j->{messages_today}, { relayed => 0, queued => 1, refused => 0 },
