@@ -75,6 +75,10 @@ char *ctl_read_file(const char *path, size_t *len);
 /* Writes a whole file (created or truncated, mode when created) and
  * fsyncs it (ctl_config.c). 0, or -1 with errno. */
 int ctl_write_file(const char *path, const char *p, size_t n, mode_t mode);
+/* path replaced whole by p: a temporary beside it (.NAME.mxgatectl) with
+ * exactly mode, fsync, rename, the directory fsync'd; 0, or -1 with
+ * errno and path untouched. */
+int ctl_replace_file(const char *path, const char *p, size_t n, mode_t mode);
 
 /* The running revision of the configuration (ctl_config.c), -1 when it
  * was never committed; info says which, when, by whom, why. */

@@ -128,6 +128,35 @@ sync_dir(const char *dir)
 	}
 }
 
+int
+ctl_replace_file(const char *path, const char *p, size_t n, mode_t mode)
+{
+	char tmp[PATH_MAX + 16], dir[PATH_MAX];
+	const char *base = strrchr(path, '/');
+
+	str_copy(dir, path, sizeof(dir));
+	if (base == NULL)
+		str_copy(dir, ".", sizeof(dir));
+	else
+		dir[base - path] = '\0';
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s/.%s.mxgatectl", dir,
+	    base ? base + 1 : path) >= sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	/* chmod: the mode, whatever the umask took of it */
+	if (ctl_write_file(tmp, p, n, mode) != 0 || chmod(tmp, mode) != 0 ||
+	    rename(tmp, path) != 0) {
+		int e = errno;
+
+		(void)unlink(tmp);
+		errno = e;
+		return -1;
+	}
+	sync_dir(dir[0] ? dir : "/");
+	return 0;
+}
+
 /* The regular files directly in dir (names not starting with '.'),
  * sorted; -1 on error. */
 static int

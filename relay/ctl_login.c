@@ -46,15 +46,26 @@
 #define LOCK_FIRST	60	/* seconds, doubling */
 #define LOCK_MAX	900
 
-/* The count and lock of name; with set, replaced by (count, until). */
+enum faillog_op {
+	FL_READ,	/* the count and lock-out */
+	FL_FAIL,	/* one failure more, and its lock-out */
+	FL_CLEAR	/* a success: neither any more */
+};
+
+/* name's failures in a row and the end of its lock-out (0: none) into
+ * *count and *until, after op; one read-modify-write under the accounts
+ * lock, so two consoles failing at once both count. 0, or -1. */
 static int
-faillog_do(const char *name, long *count, long long *until, int set)
+faillog_do(const char *name, enum faillog_op op, long *count,
+    long long *until)
 {
-	char dir[PATH_MAX], path[PATH_MAX + 16], tmp[PATH_MAX + 24];
+	char dir[PATH_MAX], path[PATH_MAX + 16];
 	char *text, *p, *end, *out;
 	size_t len, nl = strlen(name), o = 0;
 	int lock, rc = -1;
 
+	*count = 0;
+	*until = 0;
 	if (ctl_accounts_dir(dir, sizeof(dir)) != 0)
 		return -1;
 	snprintf(path, sizeof(path), "%s/.accounts.lock", dir);
@@ -72,10 +83,6 @@ faillog_do(const char *name, long *count, long long *until, int set)
 		text = strdup("");
 		len = 0;
 	}
-	if (!set) {
-		*count = 0;
-		*until = 0;
-	}
 	if (text == NULL || (out = malloc(len + nl + 48)) == NULL)
 		goto out;
 	for (p = text; *p != '\0'; p = *end ? end + 1 : end) {
@@ -83,25 +90,25 @@ faillog_do(const char *name, long *count, long long *until, int set)
 			end = p + strlen(p);
 		if ((size_t)(end - p) > nl && strncmp(p, name, nl) == 0 &&
 		    p[nl] == ' ') {
-			if (!set)
-				sscanf(p + nl, " %ld %lld", count, until);
+			sscanf(p + nl, " %ld %lld", count, until);
 			continue;	/* written again below, if at all */
 		}
 		memcpy(out + o, p, (size_t)(end - p));
 		o += (size_t)(end - p);
 		out[o++] = '\n';
 	}
-	if (set && *count > 0)
+	if (op == FL_FAIL && ++*count >= LOCK_AFTER) {
+		long long s = (long long)LOCK_FIRST << (*count - LOCK_AFTER < 4 ?
+		    *count - LOCK_AFTER : 4);
+
+		*until = (long long)time(NULL) + (s > LOCK_MAX ? LOCK_MAX : s);
+	} else if (op == FL_CLEAR)
+		*count = *until = 0;
+	if (*count > 0)
 		o += (size_t)sprintf(out + o, "%s %ld %lld\n", name, *count,
 		    *until);
 	out[o] = '\0';
-	rc = 0;
-	if (set) {
-		snprintf(tmp, sizeof(tmp), "%s/.faillog.mxgatectl", dir);
-		if (ctl_write_file(tmp, out, o, 0600) != 0 ||
-		    rename(tmp, path) != 0)
-			rc = -1;
-	}
+	rc = op == FL_READ ? 0 : ctl_replace_file(path, out, o, 0600);
 	free(out);
 out:
 	free(text);
@@ -128,16 +135,8 @@ failed(struct ctl *c, const struct ctl_account *a)
 	long count = 0;
 	long long until = 0;
 
-	if (a != NULL && faillog_do(a->name, &count, &until, 0) == 0) {
-		count++;
-		if (count >= LOCK_AFTER) {
-			long long s = (long long)LOCK_FIRST <<
-			    (count - LOCK_AFTER < 4 ? count - LOCK_AFTER : 4);
-			until = (long long)time(NULL) +
-			    (s > LOCK_MAX ? LOCK_MAX : s);
-		}
-		faillog_do(a->name, &count, &until, 1);
-	}
+	if (a != NULL)
+		(void)faillog_do(a->name, FL_FAIL, &count, &until);
 	if (until > 0)
 		snprintf(result, sizeof(result), "bad password: failure %ld, "
 		    "locked for %lld s", count, until - (long long)time(NULL));
@@ -227,7 +226,7 @@ ctl_login(struct ctl *c, int argc, char **argv)
 			}
 		}
 		known = ctl_account_get(name, &a) == 0;
-		if (known && faillog_do(a.name, &count, &until, 0) == 0 &&
+		if (known && faillog_do(a.name, FL_READ, &count, &until) == 0 &&
 		    until > (long long)time(NULL)) {
 			snprintf(result, sizeof(result), "locked for %lld s",
 			    until - (long long)time(NULL));
@@ -247,9 +246,7 @@ ctl_login(struct ctl *c, int argc, char **argv)
 		if (known && a.hash[0] == '$' && shacrypt(pw, a.hash, hash) ==
 		    0 && strcmp(hash, a.hash) == 0) {
 			explicit_bzero(pw, sizeof(pw));
-			count = 0;
-			until = 0;
-			faillog_do(a.name, &count, &until, 1);
+			(void)faillog_do(a.name, FL_CLEAR, &count, &until);
 			start_session(&a);
 		}
 		explicit_bzero(pw, sizeof(pw));

@@ -127,15 +127,12 @@ static int
 accounts_write(const struct accounts *a, const char *file, const char *text,
     mode_t mode)
 {
-	char path[PATH_MAX + 16], tmp[PATH_MAX + 32];
+	char path[PATH_MAX + 16];
 
 	snprintf(path, sizeof(path), "%s/%s", a->dir, file);
-	snprintf(tmp, sizeof(tmp), "%s/.%s.mxgatectl", a->dir, file);
-	if (ctl_write_file(tmp, text, strlen(text), mode) != 0 ||
-	    chmod(tmp, mode) != 0 || rename(tmp, path) != 0) {
+	if (ctl_replace_file(path, text, strlen(text), mode) != 0) {
 		fprintf(stderr, "mxgatectl: user: %s: %s\n", path,
 		    strerror(errno));
-		unlink(tmp);
 		return -1;
 	}
 	return 0;

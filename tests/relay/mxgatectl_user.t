@@ -183,6 +183,23 @@ $f =~ s/^lena (\d+) \d+$/lena $1 1/m;
 write_file("$etc/faillog", $f);
 ($rc, $out) = ctl_in("lena\nLena-Password-1\n", 'login');
 like($out, qr/uid=$lena_uid/, 'after the lock expires the right password logs in: no one is locked out for good');
+# failures on two consoles at once all count: each is one read-modify-write
+# of faillog under the accounts lock
+my @kids;
+for my $k (1 .. 4) {
+	my $pid = open(my $to, '|-') // die "fork: $!";
+	if (!$pid) {
+		open(STDOUT, '>', '/dev/null');
+		open(STDERR, '>', '/dev/null');
+		exec($ctl, '-a', $audit, 'login') or die;
+	}
+	print $to "lena\nwrong-at-once-$k\n";
+	push @kids, $to;
+}
+close $_ for @kids;
+like(read_file("$etc/faillog") // '', qr/^lena 4 0$/m, "four failures at once on four consoles: all four counted");
+($rc, $out) = ctl_in("lena\nLena-Password-1\n", 'login');
+like($out, qr/uid=$lena_uid/, '... (not yet locked: the right password still logs in)');
 ($rc, $out, $err) = as(60003, 201, 'login');
 is($rc, 100, 'an operator cannot run login');
 
