@@ -9,7 +9,8 @@
 #
 #   BENCH_ROUNDS=N      interleaved rounds, medians reported (default 3)
 #   BENCH_SCALE=F       message counts times F (default 1; 0.2 = quick look)
-#   BENCH_WORKLOADS=..  only these: a20 a100 b c lat d idle e
+#   BENCH_WORKLOADS=..  only these: a20 a100 b c lat d d-ec idle e boot
+#                       (boot boots out/image/mxgate.img: make image first)
 #   BENCH_SYSTEMS=..    subset of: direct mxgate postfix opensmtpd
 #   BENCH_PORT_BASE=P   ports P..P+3 on 127.0.0.1 (default 42500)
 #   BENCH_TIMEOUT=S     time budget of the measuring part (default 600 s)
@@ -56,6 +57,7 @@ bench: deps
 	BENCH_SCALE=$(BENCH_SCALE) BENCH_TIMEOUT=$(BENCH_TIMEOUT) \
 	MXGATE=$(MXGATE) MXGATE_BUILD="$$why" MXLOAD=$(MXLOAD) \
 	OPENSMTPD_ROOT=$(OPENSMTPD_ROOT) BACKLOG_SO=$(BACKLOG_SO) \
+	MXGATE_TOP=$(TOP) MXGATE_OUT=$(O) \
 	timeout -k 10 $$(( $(BENCH_TIMEOUT) + 90 )) perl $(TOP)/bench/bench.pl
 
 .PHONY: bench

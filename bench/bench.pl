@@ -90,6 +90,9 @@ my @ONCE = (
 	  desc => "$C{idle} idle sessions held open (banner + EHLO)" },
 	{ id => 'e', kind => 'queue', s => 20, m => scaled(1000), l => 10240,
 	  desc => 'customer down: accept into the queue, then drain' },
+	{ id => 'boot', kind => 'boot',
+	  desc => 'the appliance image (make image) under QEMU: first boot '
+	    . 'and a normal boot to SMTP-ready, BIOS and UEFI, stage by stage' },
 );
 my %ONLY = map { $_ => 1 } split /[ ,]+/, $C{only};
 sub wanted { !%ONLY || $ONLY{$_[0]} }
@@ -872,6 +875,61 @@ sub run_queue {
 	    . int($limit - $t1) . " s";
 }
 
+# The appliance image booted under QEMU (tests/lib/MxQemu.pm, the image
+# tests' own harness; TCG unless KVM works here), BIOS and UEFI, each a
+# fresh copy configured through its ESP: the first boot (it makes the data
+# partition) and, after a clean power-off, a normal boot, each to the
+# console's "ready" line, stage by stage.
+sub run_boot {
+	my ($w, $s) = @_;
+	my $top = $ENV{MXGATE_TOP} // '.';
+	local $ENV{MXGATE_OUT} = $ENV{MXGATE_OUT} // "$top/out";
+	my $img = "$ENV{MXGATE_OUT}/image/mxgate.img";
+	return "n/a: no image at $img (make image)" unless -f $img;
+	unshift @INC, "$top/tests/lib";
+	require MxQemu;
+	my @notes;
+	for my $fw (qw(bios uefi)) {
+		if ($fw eq 'uefi' && !MxQemu::ovmf_present()) {
+			push @notes, 'uefi: n/a: no OVMF (make deps)';
+			next;
+		}
+		my $dir = "$RUN/boot-$fw";
+		remove_tree($dir);
+		make_path($dir);
+		my $disk = MxQemu::image_copy($dir, {
+		    'mxgate.conf' => "hostname mx.bench.test\nlisten 0.0.0.0:25\n"
+			. "route bench.test 10.0.2.100:25\nqueue /data/queue\n",
+		    'ntp.conf' => "server none\n" });
+		my %stage;
+		for my $which (qw(first normal)) {
+			my $vm = MxQemu->boot(disk => $disk, firmware => $fw,
+			    port => free_port(), log => "$dir/console-$which.log");
+			my @t = $vm->boot_stages(240);
+			if (!@t) {
+				$vm->kill;
+				push @notes, "$fw $which boot: not ready within 240 s "
+				    . "(see $dir/console-$which.log)";
+				last;
+			}
+			@{ $stage{$which} }{qw(kernel init services total)} = @t;
+			$vm->acpi_powerdown;
+			$vm->expect(qr/mxgate: poweroff now/, 120);
+			$vm->wait_exit(60);
+		}
+		record(0, $w->{id}, $s, map { ("${fw}_${_}_s" => $stage{first}{$_}) }
+		    grep { defined $stage{first}{$_} } qw(total services init kernel));
+		record(0, $w->{id}, $s, map { ("${fw}_normal_${_}_s" => $stage{normal}{$_}) }
+		    grep { defined $stage{normal}{$_} } qw(total kernel init services));
+	}
+	return join('; ', @notes);
+}
+sub free_port {
+	my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
+	    LocalPort => 0, Proto => 'tcp') or die "free_port: $!\n";
+	return $s->sockport;
+}
+
 # ---------------------------------------------------------------- setup
 sub machine {
 	my ($model) = grep { /^model name/ } do {
@@ -953,7 +1011,8 @@ sub guarded {
 # the once-only workloads keep this much of the budget for themselves
 # (measured under load: Postfix forks 1,000 smtpd in ~100 s; a drain is
 # capped at 60 s)
-my $RESERVE = (wanted('idle') ? 130 : 0) + (wanted('e') ? 70 : 0);
+my $RESERVE = (wanted('idle') ? 130 : 0) + (wanted('e') ? 70 : 0)
+    + (wanted('boot') ? 150 : 0);
 my ($ROUNDS_DONE, $last_round) = (0, 0);
 for my $r (1 .. $C{rounds}) {
 	# start another round only when one more fits in the budget
@@ -1029,11 +1088,16 @@ for my $w (@ONCE) {
 	next unless wanted($w->{id});
 	for my $s (@LIVE) {
 		next if $s eq 'direct';
+		if ($w->{kind} eq 'boot' && $s ne 'mxgate') {
+			$NOTE{"$w->{id}/$s"} = 'n/a: an appliance image is mxgate\'s';
+			next;
+		}
 		my $key = "$w->{id}/$s";
 		if (left() < 30) { $NOTE{$key} = 'skipped: time budget used up';
 			next }
 		my $t = time;
 		my $why = guarded(sub { $w->{kind} eq 'idle' ? run_idle($w, $s)
+		    : $w->{kind} eq 'boot' ? run_boot($w, $s)
 		    : run_queue($w, $s) });
 		say_(sprintf "once    %-5s %-9s %5.1f s %s", $w->{id}, $s,
 		    time - $t, $why);
@@ -1090,6 +1154,13 @@ my @ROWS = (
 	['e/queue_acc', 'e: messages/s into the queue, customer down', 'msg/s', 0],
 	['e/drain_s', 'e: drain time after the customer returns', 's', 1],
 	['e/drain_rate', 'e: drain msg/s once delivery has begun', 'msg/s', 0],
+	(map { my $fw = $_; my $FW = uc $fw; (
+	    ["boot/${fw}_total_s", "boot: $FW first boot to SMTP-ready", 's', 1],
+	    ["boot/${fw}_normal_total_s", "boot: $FW normal boot to SMTP-ready", 's', 1],
+	    ["boot/${fw}_normal_kernel_s", "boot: $FW normal: firmware+kernel", 's', 1],
+	    ["boot/${fw}_normal_init_s", "boot: $FW normal: init", 's', 1],
+	    ["boot/${fw}_normal_services_s", "boot: $FW normal: services", 's', 1],
+	) } qw(bios uefi)),
 );
 my @SHOWN = @SYSTEMS;
 sub fmt {
@@ -1161,6 +1232,8 @@ $chk->('idle session RSS <= 64 KB', $MED{'idle/idle_rss_kb'}{mxgate}, '<=', 64);
 $chk->('a20 peak RSS mxgate/postfix <= 0.25', $r_->('a20/peak_rss_mb', 'postfix'), '<=', 0.25);
 $chk->('d msg/s mxgate/postfix >= 2 (RSA)', $r_->('d/msgs_e2e', 'postfix'), '>=', 2);
 $chk->('d-ec msg/s mxgate/postfix >= 2 (EC)', $r_->('d-ec/msgs_e2e', 'postfix'), '>=', 2);
+$chk->('BIOS normal boot to SMTP-ready <= 8 s', $MED{'boot/bios_normal_total_s'}{mxgate}, '<=', 8);
+$chk->('UEFI normal boot to SMTP-ready <= 12 s', $MED{'boot/uefi_normal_total_s'}{mxgate}, '<=', 12);
 $txt .= "\ntargets (reported only):\n" . join("\n", @tg) . "\n";
 
 print "\n$txt";

@@ -1,6 +1,7 @@
 #!/bin/bash
 # board/qemu-x86_64/qemu.sh — start the x86_64-pc appliance image in QEMU:
-# q35, 2 vCPUs, 512 MiB, virtio disk/net/rng, serial console on stdio,
+# q35, 2 vCPUs, 512 MiB, virtio disk/net/rng (no network boot ROM),
+# serial console on stdio,
 # user networking restricted to a hostfwd (local port -> guest :25) and a
 # guestfwd (guest 10.0.2.100:25 -> local smtp sink). One place for the
 # QEMU arguments, used by `make run` and tests/image.
@@ -41,7 +42,12 @@ machine() {
 	[ "$1" = kvm ] && cpu=host
 	mach=(-accel "$1" -M q35 -cpu "$cpu" -smp 2 -m 512
 		-nodefaults -no-user-config -display none)
-	devs=(-device virtio-net-pci,netdev=n0 -device virtio-rng-pci)
+	# romfile=: no network boot ROM (iPXE) on the NICs; the appliance
+	# never boots from the network, and the firmware would load and run
+	# it at every boot (seconds under TCG)
+	devs=(-device virtio-net-pci,netdev=n0,romfile= -device virtio-rng-pci)
+	# the disk first in the firmware's boot order: nothing else is tried
+	disk_dev=(-device virtio-blk-pci,drive=d0,bootindex=1)
 }
 
 # probe ACCEL: 0 if QEMU runs guest code under ACCEL with this machine: a
@@ -56,7 +62,7 @@ probe() {
 	machine "$1"
 	timeout 20 qemu-system-x86_64 "${mach[@]}" \
 		-device isa-debug-exit,iobase=0xf4,iosize=4 \
-		-drive file="$img",format=raw,if=virtio \
+		-drive file="$img",format=raw,if=none,id=d0 "${disk_dev[@]}" \
 		-netdev user,id=n0,restrict=on "${devs[@]}" \
 		</dev/null >/dev/null 2>&1 || rc=$?
 	rm -f "$img"
@@ -111,12 +117,12 @@ run() {
 	uefi_vars
 	nics=()
 	[ "$spare" = 1 ] && nics=(-netdev user,id=spare,restrict=on
-		-device virtio-net-pci,netdev=spare)
+		-device virtio-net-pci,netdev=spare,romfile=)
 	cd=()
 	[ -n "$cdrom" ] && cd=(-drive file="$cdrom",media=cdrom,if=ide,readonly=on)
 	qemu-system-x86_64 "${mach[@]}" -serial mon:stdio \
 		"${fwargs[@]}" "${nics[@]}" "${cd[@]}" \
-		-drive file="$disk",format="$fmt",if=virtio \
+		-drive file="$disk",format="$fmt",if=none,id=d0 "${disk_dev[@]}" \
 		-netdev "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:$port-:25,guestfwd=tcp:10.0.2.100:25-cmd:nc 127.0.0.1 $sink" \
 		"${devs[@]}"
 }

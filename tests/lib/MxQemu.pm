@@ -217,6 +217,24 @@ sub menu_login {
 	return $self->expect(qr/choice \[0-9, u\]: |mxgate setup: a few questions/, 60);
 }
 
+# boot_stages(SECONDS) -> (kernel, init, services, total): seconds from
+# power-on until init runs (firmware, loader, kernel), from there until
+# init starts the services (fsck or, on a first boot, the data partition,
+# mounts, firewall, seeds), from there until the console says the relay is
+# ready, and the sum; () when a stage does not come within SECONDS. The
+# lines in between stay in output() for the caller to check.
+sub boot_stages {
+	my ($self, $secs) = @_;
+	my @t;
+	for my $re (qr/mxgate-init: mxgate \S+ booting/,
+	    qr/mxgate-init: starting services/,
+	    qr/mxgate: ready: SMTP listening on port 25/) {
+		$self->expect($re, $secs) // return ();
+		push @t, $self->elapsed;
+	}
+	return ($t[0], $t[1] - $t[0], $t[2] - $t[1], $t[2]);
+}
+
 # run_cmd(CMD, SECONDS) -> the output between two markers
 sub run_cmd {
 	my ($self, $cmd, $secs) = @_;
