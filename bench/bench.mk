@@ -9,8 +9,9 @@
 #
 #   BENCH_ROUNDS=N      interleaved rounds, medians reported (default 3)
 #   BENCH_SCALE=F       message counts times F (default 1; 0.2 = quick look)
-#   BENCH_WORKLOADS=..  only these: a20 a100 b c lat d d-ec idle e boot
-#                       (boot boots out/image/mxgate.img: make image first)
+#   BENCH_WORKLOADS=..  only these: a20 a100 b c lat d d-ec idle e; and,
+#                       only when named: q1k q10k q100k (the outage queue's
+#                       cost curve), boot (out/image/mxgate.img: make image)
 #   BENCH_SYSTEMS=..    subset of: direct mxgate postfix opensmtpd
 #   BENCH_PORT_BASE=P   ports P..P+3 on 127.0.0.1 (default 42500)
 #   BENCH_TIMEOUT=S     time budget of the measuring part (default 600 s)

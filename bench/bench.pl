@@ -90,12 +90,24 @@ my @ONCE = (
 	  desc => "$C{idle} idle sessions held open (banner + EHLO)" },
 	{ id => 'e', kind => 'queue', s => 20, m => scaled(1000), l => 10240,
 	  desc => 'customer down: accept into the queue, then drain' },
+	# the outage queue's cost curve (mxgate only): the same as e at three
+	# sizes, with what a big queue costs besides time
+	(map { my ($n, $tag) = @$_; { id => "q$tag", kind => 'queue',
+	    curve => 1, s => 20, m => scaled($n), l => 10240,
+	    drain_max => 120 + int(scaled($n) / 200),
+	    desc => "the outage queue at $tag messages: ingest, drain, the "
+		. 'queue owner\'s and runner\'s RSS, queue list time, '
+		. 'data.mdb on disk' } } [1000, '1k'], [10000, '10k'],
+	    [100000, '100k']),
 	{ id => 'boot', kind => 'boot',
 	  desc => 'the appliance image (make image) under QEMU: first boot '
 	    . 'and a normal boot to SMTP-ready, BIOS and UEFI, stage by stage' },
 );
 my %ONLY = map { $_ => 1 } split /[ ,]+/, $C{only};
-sub wanted { !%ONLY || $ONLY{$_[0]} }
+# the cost curve and the boot run only when named (BENCH_WORKLOADS): they
+# take minutes and an image
+my %OPTIN = map { $_ => 1 } qw(q1k q10k q100k boot);
+sub wanted { $OPTIN{$_[0]} ? $ONLY{$_[0]} : (!%ONLY || $ONLY{$_[0]}) }
 
 # ---------------------------------------------------------------- processes
 my %KIDS;	# pid => name, every process group we started
@@ -844,6 +856,7 @@ sub run_queue {
 		sys_stop($s, $h);
 		return 'accepts nothing while the customer is down (no queue)';
 	}
+	my %c = $w->{curve} ? queue_costs($h) : ();
 	my $sink = sink_start();
 	my $t1 = time;
 	my ($n, $t_all, $last_flush, $t_first, $n_first) = (0, 0, 0, 0, 0);
@@ -856,12 +869,17 @@ sub run_queue {
 		}
 		$n = sink_poll($sink);
 		($t_first, $n_first) = (time, $n) if $n > 0 && !$t_first;
+		if ($w->{curve}) {	# the runner's and owner's RSS while draining
+			my %d = queue_costs($h, 1);
+			$c{"drain_${_}_rss_kb"} = max0($c{"drain_${_}_rss_kb"}, $d{"${_}_rss_kb"})
+			    for qw(owner runner);
+		}
 		if ($n >= $ok) { $t_all = time; last }
 		sleep 0.05;
 	}
 	sys_stop($s, $h);
 	sink_stop($sink);
-	my %m = (queue_acc => $ok / ($t_acc - $t0), queue_ok => $ok);
+	my %m = (queue_acc => $ok / ($t_acc - $t0), queue_ok => $ok, %c);
 	$m{drain_s} = $t_all - $t1 if $t_all;
 	# the pace once delivery has begun, without the wait for a retry
 	# timer or a scan that the drain time includes
@@ -928,6 +946,33 @@ sub free_port {
 	my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
 	    LocalPort => 0, Proto => 'tcp') or die "free_port: $!\n";
 	return $s->sockport;
+}
+
+# What a queue of this size costs mxgate besides time: the queue owner's
+# and the runner's anonymous RSS (their pids from the log lines "queue owner ready"
+# and "runner ready"), and unless $rss_only the time `mxgatectl queue
+# list` takes and data.mdb's size on disk.
+sub max0 { my ($a, $b) = @_; !defined $a ? $b : !defined $b ? $a : $a > $b ? $a : $b }
+sub queue_costs {
+	my ($h, $rss_only) = @_;
+	my %c;
+	my $log = '';
+	if (open(my $f, '<', $h->{log})) { local $/; $log = <$f> }
+	my ($owner) = ($log =~ /qmgr\[(\d+)\]: queue owner ready/g)[-1];
+	my ($runner) = ($log =~ /qmgr\[(\d+)\]: runner ready/g)[-1];
+	# anonymous memory: the store's pages are a file mapped (they show in
+	# VmRSS as the page cache holds them, and are not the process's own)
+	$c{owner_rss_kb} = status_kb($owner, 'RssAnon') if $owner;
+	$c{runner_rss_kb} = status_kb($runner, 'RssAnon') if $runner;
+	return %c if $rss_only;
+	(my $ctl = $C{mxgate}) =~ s/mxgate$/mxgatectl/;
+	my $t = time;
+	system("$ctl -f $RUN/mxgate/mxgate.conf -a $RUN/mxgate/audit.log "
+	    . "queue list >/dev/null 2>&1");
+	$c{list_s} = time - $t if $? == 0;
+	my @st = stat("$RUN/mxgate/queue/data.mdb");
+	$c{mdb_mb} = $st[12] * 512 / 1048576 if @st;
+	return %c;
 }
 
 # ---------------------------------------------------------------- setup
@@ -1012,7 +1057,8 @@ sub guarded {
 # (measured under load: Postfix forks 1,000 smtpd in ~100 s; a drain is
 # capped at 60 s)
 my $RESERVE = (wanted('idle') ? 130 : 0) + (wanted('e') ? 70 : 0)
-    + (wanted('boot') ? 150 : 0);
+    + (wanted('boot') ? 150 : 0) + (wanted('q1k') ? 30 : 0)
+    + (wanted('q10k') ? 60 : 0) + (wanted('q100k') ? 300 : 0);
 my ($ROUNDS_DONE, $last_round) = (0, 0);
 for my $r (1 .. $C{rounds}) {
 	# start another round only when one more fits in the budget
@@ -1092,6 +1138,10 @@ for my $w (@ONCE) {
 			$NOTE{"$w->{id}/$s"} = 'n/a: an appliance image is mxgate\'s';
 			next;
 		}
+		if ($w->{curve} && $s ne 'mxgate') {
+			$NOTE{"$w->{id}/$s"} = 'n/a: mxgate\'s cost curve';
+			next;
+		}
 		my $key = "$w->{id}/$s";
 		if (left() < 30) { $NOTE{$key} = 'skipped: time budget used up';
 			next }
@@ -1154,6 +1204,16 @@ my @ROWS = (
 	['e/queue_acc', 'e: messages/s into the queue, customer down', 'msg/s', 0],
 	['e/drain_s', 'e: drain time after the customer returns', 's', 1],
 	['e/drain_rate', 'e: drain msg/s once delivery has begun', 'msg/s', 0],
+	(map { my $q = $_; (
+	    ["$q/queue_acc", "$q: messages/s into the queue", 'msg/s', 0],
+	    ["$q/drain_rate", "$q: drain msg/s", 'msg/s', 0],
+	    ["$q/drain_s", "$q: drain time", 's', 1],
+	    ["$q/owner_rss_kb", "$q: queue owner anon RSS, full", 'KB', 0],
+	    ["$q/drain_owner_rss_kb", "$q: queue owner anon RSS, draining", 'KB', 0],
+	    ["$q/drain_runner_rss_kb", "$q: runner anon RSS, draining", 'KB', 0],
+	    ["$q/list_s", "$q: mxgatectl queue list", 's', 2],
+	    ["$q/mdb_mb", "$q: data.mdb on disk", 'MB', 1],
+	) } qw(q1k q10k q100k)),
 	(map { my $fw = $_; my $FW = uc $fw; (
 	    ["boot/${fw}_total_s", "boot: $FW first boot to SMTP-ready", 's', 1],
 	    ["boot/${fw}_normal_total_s", "boot: $FW normal boot to SMTP-ready", 's', 1],
@@ -1232,6 +1292,10 @@ $chk->('idle session RSS <= 64 KB', $MED{'idle/idle_rss_kb'}{mxgate}, '<=', 64);
 $chk->('a20 peak RSS mxgate/postfix <= 0.25', $r_->('a20/peak_rss_mb', 'postfix'), '<=', 0.25);
 $chk->('d msg/s mxgate/postfix >= 2 (RSA)', $r_->('d/msgs_e2e', 'postfix'), '>=', 2);
 $chk->('d-ec msg/s mxgate/postfix >= 2 (EC)', $r_->('d-ec/msgs_e2e', 'postfix'), '>=', 2);
+my $flat = sub { my ($k) = @_; my ($a, $b) = ($MED{"q1k/$k"}{mxgate}, $MED{"q100k/$k"}{mxgate});
+	defined $a && defined $b && $a ? $b / $a : undef };
+$chk->('queue ingest msg/s 100k/1k >= 0.67 (flat)', $flat->('queue_acc'), '>=', 0.67);
+$chk->('queue drain msg/s 100k/1k >= 0.67 (flat)', $flat->('drain_rate'), '>=', 0.67);
 $chk->('BIOS normal boot to SMTP-ready <= 8 s', $MED{'boot/bios_normal_total_s'}{mxgate}, '<=', 8);
 $chk->('UEFI normal boot to SMTP-ready <= 12 s', $MED{'boot/uefi_normal_total_s'}{mxgate}, '<=', 12);
 $txt .= "\ntargets (reported only):\n" . join("\n", @tg) . "\n";
