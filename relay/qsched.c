@@ -55,6 +55,9 @@ struct qsched {
 	int			 runner_fd;	/* -1: no runner */
 	uint32_t		 job_seq;
 	uint32_t		 seen;		/* the last report read */
+	uint64_t		 known_txn;	/* the store as of the last scan
+						 * and our own puts since; 0:
+						 * unknown (scan) */
 	struct job		 job[IPC_DELIVER_INFLIGHT];
 	int			 njobs;		/* active ones */
 	char			 ids[SCAN_MAX][QUEUE_ID_LEN + 1];
@@ -447,11 +450,14 @@ dispatch(struct qsched *s, struct queue_msg *m, int64_t now)
 	d.msg_len = (uint64_t)size - envlen;
 	str_copy(d.qid, m->id, sizeof(d.qid));
 	if (ipc_send(s->runner_fd, IPC_DELIVER, &d, sizeof(d), fd) != 0) {
-		log_msg("qmgr", "%s: cannot reach the runner: %s", m->id,
-		    strerror(errno));
+		log_msg("qmgr", "%s: cannot reach the runner: %s; retried "
+		    "when a runner is back", m->id, strerror(errno));
 		close(fd);
 		queue_msg_free(m);
-		return 0;		/* due again on the next scan */
+		/* not the next message either: the channel is gone, and the
+		 * owner's loop, which sees it close, gets its turn now */
+		qsched_runner_down(s);
+		return 0;
 	}
 	j->active = 1;
 	s->njobs++;
@@ -631,6 +637,21 @@ void
 qsched_wake(struct qsched *s)
 {
 	s->wake_us = 0;
+	s->known_txn = 0;
+}
+
+void
+qsched_stored(struct qsched *s, int64_t due_us, uint64_t before,
+    uint64_t after, int commits)
+{
+	if (commits < 0 || s->known_txn == 0 || before != s->known_txn ||
+	    after != before + (uint64_t)commits) {
+		s->known_txn = 0;	/* someone else wrote too: scan */
+		return;
+	}
+	s->known_txn = after;
+	if (due_us < s->next_due_us)
+		s->next_due_us = due_us;
 }
 
 int
@@ -676,6 +697,18 @@ qsched_run(struct qsched *s)
 		 * before subtracting */
 		if (s->wake_us > now)
 			return (int)((s->wake_us - now + 999) / 1000);
+		/* nothing due yet and nobody wrote since the last scan (a
+		 * flush, a hold, a release by an admin would have): a scan
+		 * would read every record to find nothing */
+		if (s->known_txn != 0 && s->next_due_us > now &&
+		    queue_txnid(s->q) == s->known_txn) {
+			next = s->next_due_us;
+			if (next > now + QSCHED_RESCAN_MS * 1000ll)
+				next = now + QSCHED_RESCAN_MS * 1000ll;
+			s->wake_us = next;
+			continue;
+		}
+		s->known_txn = queue_txnid(s->q);	/* at most this new */
 		s->n = queue_due(s->q, now, s->ids, SCAN_MAX, &s->next_due_us,
 		    &(int){ 0 });
 		if (s->n < 0) {

@@ -18,7 +18,7 @@
 #include "config.h"
 #include "queue.h"
 
-#define QSCHED_BATCH		64	/* due messages handled per scan */
+#define QSCHED_BATCH		512	/* due messages handled per scan */
 #define QSCHED_SKIP_MAX		256	/* records set aside (unreadable...) */
 #define QSCHED_RESCAN_MS	1000	/* longest sleep: a flush is seen */
 #define QSCHED_STORE_BACKOFF_S	60	/* after a store error on a record */
@@ -37,6 +37,14 @@ void qsched_runner_down(struct qsched *s);
 void qsched_delivered(struct qsched *s, uint32_t id, uint32_t report_len);
 /* Scan at once (a customer answers again, or an admin flushed). */
 void qsched_wake(struct qsched *s);
+/* The queue owner stored messages, the first due at due_us, in commits
+ * transactions of its own (-1: one failed) that took the store from
+ * transaction before to after (queue_txnid()): the scheduler need not
+ * scan the store for them. Between its scans it scans again only when the
+ * store changed otherwise (an admin's flush, hold or release) or something
+ * is due. */
+void qsched_stored(struct qsched *s, int64_t due_us, uint64_t before,
+    uint64_t after, int commits);
 
 /* Does what is due; returns the milliseconds until it wants to be
  * called again, or -1 (until the runner answers or comes back). */

@@ -1389,6 +1389,16 @@ queue_flush(struct queue *q, const char *id, int64_t now_us, int *count)
 
 /* --- scans ---------------------------------------------------------------- */
 
+uint64_t
+queue_txnid(struct queue *q)
+{
+	MDB_envinfo info;
+
+	if (mdb_env_info(q->env, &info) != 0)
+		return 0;
+	return (uint64_t)info.me_last_txnid;
+}
+
 int
 queue_due(struct queue *q, int64_t now_us, char (*ids)[QUEUE_ID_LEN + 1],
     int max, int64_t *next_us, int *total)

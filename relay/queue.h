@@ -254,6 +254,11 @@ int queue_attempt_begin(struct queue *q, const char *id, int64_t now_us);
 int queue_due(struct queue *q, int64_t now_us, char (*ids)[QUEUE_ID_LEN + 1],
     int max, int64_t *next_us, int *total);
 
+/* The id of the store's last committed write transaction, whoever made it
+ * (this process, an admin's mxgatectl): unchanged means the store is
+ * unchanged. */
+uint64_t queue_txnid(struct queue *q);
+
 /* Every message in id order. m has the clear fields and, when status is
  * QUEUE_OK, the unsealed envelope; with QUEUE_EAUTH/QUEUE_ECORRUPT only
  * the clear ones. fn returns non-zero to stop (QUEUE_STOPPED). */

@@ -68,12 +68,13 @@ prepare(struct put *p, int fd)
 
 /* Stores the good puts of the batch: one fsync'd transaction for all;
  * if that fails, one by one, so each sender learns its own status. */
-static void
+/* Stores the batch: the commits it made, -1 when a put failed. */
+static int
 store_batch(struct queue *q, struct put *b, int n)
 {
 	struct queue_msg *m[QUEUED_BATCH];
 	struct iovec iov[QUEUED_BATCH];
-	int idx[QUEUED_BATCH], k = 0, i, st;
+	int idx[QUEUED_BATCH], k = 0, i, st, failed;
 
 	for (i = 0; i < n; i++)
 		if (b[i].status == QUEUE_OK) {
@@ -82,16 +83,19 @@ store_batch(struct queue *q, struct put *b, int n)
 			idx[k++] = i;
 		}
 	if (k == 0)
-		return;
+		return 0;
 	st = k == 1 ? queue_put(q, m[0], &iov[0], 1) :
 	    queue_put_many(q, m, iov, k);
 	if (st == QUEUE_OK || k == 1) {
 		for (i = 0; i < k; i++)
 			b[idx[i]].status = st;
-		return;
+		return st == QUEUE_OK ? 1 : -1;
 	}
-	for (i = 0; i < k; i++)
-		b[idx[i]].status = queue_put(q, m[i], &iov[i], 1);
+	for (i = 0, failed = 0; i < k; i++)
+		if ((b[idx[i]].status = queue_put(q, m[i], &iov[i], 1)) !=
+		    QUEUE_OK)
+			failed = 1;
+	return failed ? -1 : k;
 }
 
 #define FLUSH_EVERY_US	(10 * 1000000LL)	/* at most one flush per 10 s */
@@ -155,7 +159,9 @@ serve(struct owner *o, int ch)
 	struct ipc_queue_rep rep;
 	enum ipc_type type;
 	char line[1024];
-	int fd, r = 1, n, i;
+	uint64_t before;
+	int64_t due;
+	int fd, r = 1, n, i, commits;
 
 	do {
 		for (n = 0; n < QUEUED_BATCH; n++) {
@@ -173,7 +179,15 @@ serve(struct owner *o, int ch)
 			prepare(&b[n], fd);
 			close(fd);
 		}
-		store_batch(q, b, n);
+		before = queue_txnid(q);
+		commits = store_batch(q, b, n);
+		due = INT64_MAX;
+		for (i = 0; i < n; i++)
+			if (b[i].status == QUEUE_OK && b[i].m.next_try_us < due)
+				due = b[i].m.next_try_us;
+		if (commits != 0)
+			qsched_stored(o->sched, due, before, queue_txnid(q),
+			    commits);
 		for (i = 0; i < n; i++) {
 			memset(&rep, 0, sizeof(rep));
 			rep.id = b[i].req.id;
