@@ -848,15 +848,21 @@ sub run_queue {
 	return "failed to start: $why" unless $h;
 	my $port = target_port($s);
 	my $t0 = time;
-	my $out = `$C{mxload} -s $w->{s} -m $w->{m} -l $w->{l} -t 120 127.0.0.1:$port 2>&1`;
+	# 120 s, or more for a big queue: a 100k intake at ~600 msg/s is ~170 s
+	# (past its -t, mxload ends without a count)
+	my $tmax = $w->{m} / 300 > 120 ? int($w->{m} / 300) : 120;
+	my $out = `$C{mxload} -s $w->{s} -m $w->{m} -l $w->{l} -t $tmax 127.0.0.1:$port 2>&1`;
 	my $t_acc = time;
 	my ($ok) = $out =~ /sent=(\d+)/;
 	$ok //= 0;
 	if ($ok == 0) {
 		sys_stop($s, $h);
-		return 'accepts nothing while the customer is down (no queue)';
+		return $out =~ /time limit reached/ ? "the intake did not end "
+		    . "within mxload's limit ($tmax s + 60 s)"
+		    : 'accepts nothing while the customer is down (no queue)';
 	}
 	my %c = $w->{curve} ? queue_costs($h) : ();
+	my @pids = $w->{curve} ? queue_pids($h) : ();
 	my $sink = sink_start();
 	my $t1 = time;
 	my ($n, $t_all, $last_flush, $t_first, $n_first) = (0, 0, 0, 0, 0);
@@ -869,10 +875,10 @@ sub run_queue {
 		}
 		$n = sink_poll($sink);
 		($t_first, $n_first) = (time, $n) if $n > 0 && !$t_first;
-		if ($w->{curve}) {	# the runner's and owner's RSS while draining
-			my %d = queue_costs($h, 1);
-			$c{"drain_${_}_rss_kb"} = max0($c{"drain_${_}_rss_kb"}, $d{"${_}_rss_kb"})
-			    for qw(owner runner);
+		if (@pids) {	# the owner's and runner's RSS while draining
+			my @r = map { $_ ? status_kb($_, 'RssAnon') : undef } @pids;
+			$c{drain_owner_rss_kb} = max0($c{drain_owner_rss_kb}, $r[0]);
+			$c{drain_runner_rss_kb} = max0($c{drain_runner_rss_kb}, $r[1]);
 		}
 		if ($n >= $ok) { $t_all = time; last }
 		sleep 0.05;
@@ -949,22 +955,26 @@ sub free_port {
 }
 
 # What a queue of this size costs mxgate besides time: the queue owner's
-# and the runner's anonymous RSS (their pids from the log lines "queue owner ready"
-# and "runner ready"), and unless $rss_only the time `mxgatectl queue
-# list` takes and data.mdb's size on disk.
+# and the runner's anonymous RSS, the time `mxgatectl queue list` takes
+# and data.mdb's size on disk.
 sub max0 { my ($a, $b) = @_; !defined $a ? $b : !defined $b ? $a : $a > $b ? $a : $b }
-sub queue_costs {
-	my ($h, $rss_only) = @_;
-	my %c;
+# the queue owner's and the runner's pids: the last "ready" lines of the
+# log (read once: the log grows over runs)
+sub queue_pids {
+	my ($h) = @_;
 	my $log = '';
 	if (open(my $f, '<', $h->{log})) { local $/; $log = <$f> }
-	my ($owner) = ($log =~ /qmgr\[(\d+)\]: queue owner ready/g)[-1];
-	my ($runner) = ($log =~ /qmgr\[(\d+)\]: runner ready/g)[-1];
+	return (($log =~ /qmgr\[(\d+)\]: queue owner ready/g)[-1],
+	    ($log =~ /qmgr\[(\d+)\]: runner ready/g)[-1]);
+}
+sub queue_costs {
+	my ($h) = @_;
+	my %c;
+	my ($owner, $runner) = queue_pids($h);
 	# anonymous memory: the store's pages are a file mapped (they show in
 	# VmRSS as the page cache holds them, and are not the process's own)
 	$c{owner_rss_kb} = status_kb($owner, 'RssAnon') if $owner;
 	$c{runner_rss_kb} = status_kb($runner, 'RssAnon') if $runner;
-	return %c if $rss_only;
 	(my $ctl = $C{mxgate}) =~ s/mxgate$/mxgatectl/;
 	my $t = time;
 	system("$ctl -f $RUN/mxgate/mxgate.conf -a $RUN/mxgate/audit.log "
