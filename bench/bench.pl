@@ -928,7 +928,8 @@ sub run_boot {
 		my %stage;
 		for my $which (qw(first normal)) {
 			my $vm = MxQemu->boot(disk => $disk, firmware => $fw,
-			    port => free_port(), log => "$dir/console-$which.log");
+			    port => MxTest::free_port(),
+			    log => "$dir/console-$which.log");
 			my @t = $vm->boot_stages(240);
 			if (!@t) {
 				$vm->kill;
@@ -947,11 +948,6 @@ sub run_boot {
 		    grep { defined $stage{normal}{$_} } qw(total kernel init services));
 	}
 	return join('; ', @notes);
-}
-sub free_port {
-	my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
-	    LocalPort => 0, Proto => 'tcp') or die "free_port: $!\n";
-	return $s->sockport;
 }
 
 # What a queue of this size costs mxgate besides time: the queue owner's
