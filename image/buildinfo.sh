@@ -15,7 +15,7 @@
 #
 # Deliberately absent (installed by `make deps`, but no byte of an artifact
 # comes from them): cpio (the kernel has no built-in initramfs), libssl-dev
-# (no module signing, no trusted keyring), the host's syslinux and e2fsprogs
+# (no module signing, no trusted keyring), the host's e2fsprogs
 # (the image uses the pinned .debs of deps/pins), musl-tools (musl-gcc is
 # not used; hardening/musl-static-pie.specs points gcc at musl-dev).
 set -eu -o pipefail
@@ -34,6 +34,9 @@ programs=(
 	flex bison perl bc zstd                # kernel build (zstd: the payload)
 	mksquashfs                             # root filesystem
 	mkfs.fat mmd mcopy sfdisk              # ESP and GPT
+	grub-mkimage                           # boot loader (BIOS and UEFI)
+	veritysetup                            # the root slots' hash trees
+	openssl od                             # the trusted update keys
 	qemu-img                               # qcow2, VMDK
 )
 # Files read while building: start files, static libraries, headers, modules.

@@ -22,7 +22,7 @@ BUSYBOX_DSC  := $(DL_DIR)/busybox_1.35.0-4+deb12u1.dsc
 BUSYBOX      := $(IMG_WORK)/busybox/busybox
 BB_KINC      := $(IMG_WORK)/busybox/kinc
 
-SYSLINUX_DIR := $(IMG_WORK)/syslinux
+GRUB_DIR     := $(IMG_WORK)/grub
 ROOTFS       := $(IMG_WORK)/rootfs
 RAW          := $(IMG)/mxgate.img
 
@@ -42,8 +42,21 @@ $(VERSION_STAMP): FORCE
 $(VERSIONED_OBJS) $(BUSYBOX) $(IMG_WORK)/rootfs.ok: $(VERSION_STAMP)
 FORCE:
 
+# Update bundles: signed with SIGNING_KEY (make update-bundle); the image
+# accepts those signed with a key of UPDATE_TRUST (PEM public keys). Both
+# default to the development key pair in tests/keys, which a release must
+# not use (RELEASE=1 refuses it).
+DEV_KEY      := $(TOP)/tests/keys/update-dev
+SIGNING_KEY  ?= $(DEV_KEY).pem
+UPDATE_TRUST ?= $(DEV_KEY).pub.pem
+ifeq ($(RELEASE),1)
+ifneq ($(filter $(DEV_KEY)%,$(SIGNING_KEY) $(UPDATE_TRUST)),)
+$(error RELEASE=1: give SIGNING_KEY=PATH and UPDATE_TRUST=PUBLIC.pem; the development key in tests/keys is public)
+endif
+endif
+
 IMAGE_ENV = SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) VERSION=$(VERSION) \
-	DL_DIR=$(DL_DIR) DISK_SIZE=$(DISK_SIZE)
+	DL_DIR=$(DL_DIR) DISK_SIZE=$(DISK_SIZE) UPDATE_TRUST="$(UPDATE_TRUST)"
 
 # --- kernel (image/kernel.sh decides whether the cache has it) ----------------
 $(KERNEL): $(KERNEL_DEB) $(KERNEL_FRAGS) $(TOP)/image/kernel.sh $(DEPS_STAMP)
@@ -83,12 +96,13 @@ $(BUSYBOX): $(O)/src/busybox.unpacked $(TOP)/image/busybox.config \
 	$(Q)cp $(IMG_WORK)/busybox/build/busybox.links $@.links
 	$(Q)cp $(IMG_WORK)/busybox/build/busybox $@
 
-# --- syslinux from the pinned .debs ----------------------------------------------
-$(SYSLINUX_DIR)/.ok: $(DEPS_STAMP) $(TOP)/deps/pins
-	$(Q)rm -rf $(SYSLINUX_DIR) && mkdir -p $(SYSLINUX_DIR)
-	$(Q)for d in $(DL_DIR)/syslinux_*.deb $(DL_DIR)/syslinux-common_*.deb; do \
-		dpkg-deb -x $$d $(SYSLINUX_DIR) || exit 1; done
-	$(Q)touch $@
+# --- GRUB's modules and boot sectors from the pinned .debs --------------------------
+$(GRUB_DIR)/.ok: $(DEPS_STAMP) $(TOP)/deps/pins
+	$(Q)rm -rf $(GRUB_DIR) && mkdir -p $(GRUB_DIR)/x
+	$(Q)for d in $(DL_DIR)/grub-pc-bin_*.deb $(DL_DIR)/grub-efi-amd64-bin_*.deb; do \
+		dpkg-deb -x $$d $(GRUB_DIR)/x || exit 1; done
+	$(Q)mv $(GRUB_DIR)/x/usr/lib/grub/i386-pc $(GRUB_DIR)/x/usr/lib/grub/x86_64-efi $(GRUB_DIR)/
+	$(Q)rm -rf $(GRUB_DIR)/x && touch $@
 
 # --- the software bill of materials (SPDX 2.3 JSON; image/sbom.pl) -------------------
 SBOM := $(IMG)/mxgate.spdx.json
@@ -100,7 +114,7 @@ $(SBOM): $(TOP)/image/sbom.pl $(TOP)/deps/pins $(TOP)/deps/licenses \
 sbom: $(SBOM)
 
 # --- root filesystem tree, checked against rootfs/manifest -----------------------
-$(IMG_WORK)/rootfs.ok: $(BUSYBOX) $(MXGATE_BINS) $(ROOTFS_INPUTS) $(SBOM)
+$(IMG_WORK)/rootfs.ok: $(BUSYBOX) $(MXGATE_BINS) $(ROOTFS_INPUTS) $(SBOM) $(UPDATE_TRUST)
 	$(call msg,ROOTFS,$(ROOTFS))
 	$(Q)$(IMAGE_ENV) SBOM=$(SBOM) $(TOP)/image/rootfs.sh $(TOP) $(ROOTFS) \
 		$(BUSYBOX) $(IMG_WORK)/debs $(MXGATE_BINS)
@@ -114,10 +128,11 @@ rootfs-manifest: $(BUSYBOX) $(MXGATE_BINS) $(SBOM)
 	@echo "review it and copy it over rootfs/manifest (keep the header comment)"
 
 # --- disk and VM artifacts ---------------------------------------------------------
-$(RAW): $(KERNEL) $(IMG_WORK)/rootfs.ok $(SYSLINUX_DIR)/.ok $(TOP)/image/disk.sh
+$(RAW): $(KERNEL) $(IMG_WORK)/rootfs.ok $(GRUB_DIR)/.ok $(TOP)/image/disk.sh \
+		$(TOP)/image/slot.sh $(TOP)/image/grubenv.sh $(TOP)/image/grub.cfg
 	$(call msg,DISK,$@)
 	$(Q)mkdir -p $(IMG)
-	$(Q)$(IMAGE_ENV) $(TOP)/image/disk.sh $(KERNEL) $(ROOTFS) $(SYSLINUX_DIR) \
+	$(Q)$(IMAGE_ENV) $(TOP)/image/disk.sh $(KERNEL) $(ROOTFS) $(GRUB_DIR) \
 		$(IMG_WORK)/disk $@
 
 $(IMG)/SHA256SUMS: $(RAW) $(TOP)/image/vmformats.sh $(TOP)/image/vhd-footer.pl \
@@ -133,6 +148,17 @@ COMPONENTS := $(KERNEL) $(BUSYBOX) $(MXGATE_BINS) $(IMG_WORK)/disk/root.squashfs
 $(IMG)/BUILDINFO: $(IMG)/SHA256SUMS $(TOP)/image/buildinfo.sh $(TOP)/deps/pins
 	$(call msg,INFO,$@)
 	$(Q)$(IMAGE_ENV) $(TOP)/image/buildinfo.sh $(TOP) $(IMG) $(COMPONENTS)
+
+# --- the signed update bundle (image/bundle.sh; relay/update.h) ---------------------
+BUNDLE := $(IMG)/mxgate-$(VERSION).mxu
+$(BUNDLE): $(RAW) $(SBOM) $(TOP)/image/bundle.sh $(SIGNING_KEY)
+	$(call msg,BUNDLE,$@)
+	$(Q)rm -f $(IMG)/mxgate-*.mxu
+	$(Q)$(IMAGE_ENV) $(TOP)/image/bundle.sh $(KERNEL) $(IMG_WORK)/disk/slot.img \
+		$(IMG_WORK)/disk/slot.env $(SBOM) $(SIGNING_KEY) $@
+update-bundle: $(DEPS_STAMP)
+	$(Q)$(MAKE) --no-print-directory image
+	$(Q)$(MAKE) --no-print-directory $(BUNDLE)
 
 image: $(DEPS_STAMP)
 	$(Q)$(MAKE) --no-print-directory relay
@@ -171,4 +197,4 @@ check-image: image
 		mkdir -p $(dir $(MXGATE_CACHE)/image-tests/x) && touch $$stamp; \
 	fi
 
-.PHONY: image verify run check-image rootfs-manifest sbom
+.PHONY: image verify run check-image rootfs-manifest sbom update-bundle

@@ -9,7 +9,10 @@
 #   DEBDIR  where to extract the pinned .debs
 #   BIN     static mxgate programs to ship (those that exist)
 # Env: DL_DIR (pinned .debs), VERSION, SBOM (the SPDX document, installed
-#   as /usr/share/mxgate/mxgate.spdx.json), MANIFEST_OUT (write the
+#   as /usr/share/mxgate/mxgate.spdx.json), UPDATE_TRUST (the PEM public
+#   keys whose update bundles the image accepts, space-separated; each
+#   becomes a line "NAME HEX" of /usr/share/mxgate/update-keys, NAME the
+#   file's name up to its first dot), MANIFEST_OUT (write the
 #   generated manifest there, for `make rootfs-manifest`).
 # Owns: OUTDIR and DEBDIR. Never writes into the source tree.
 set -eu
@@ -74,12 +77,24 @@ done
 # the build's software bill of materials (mxgatectl status shows its hash)
 [ -f "${SBOM:-}" ] || die "no SBOM given (SBOM=, make sbom)"
 cp "$SBOM" usr/share/mxgate/mxgate.spdx.json
+# the keys update bundles must be signed with (mxgatectl update apply)
+[ -n "${UPDATE_TRUST:-}" ] || die "no UPDATE_TRUST keys given"
+{
+	echo "# update-keys — the keys whose signed bundles mxgatectl update apply takes"
+	for k in $UPDATE_TRUST; do
+		n=${k##*/}; n=${n%%.*}
+		q=$(openssl ec -pubin -in "$k" -pubout -conv_form uncompressed \
+			-outform DER 2>/dev/null | tail -c 65 | od -An -v -tx1 | tr -d ' \n')
+		[ ${#q} = 130 ] && [ "${q#04}" != "$q" ] || die "$k: not a P-256 public key"
+		echo "$n $q"
+	done
+} >usr/share/mxgate/update-keys
 
 # --- pinned Debian binaries: s6, e2fsprogs, sfdisk, nft + exactly their libraries
 # every pinned .deb except the kernel source and the boot loader (host side)
 sed -e 's/#.*//' "$top/deps/pins" | while read -r name kind spec file sum; do
 	[ "$kind" = deb ] || continue
-	case $name in linux|syslinux*) continue ;; esac
+	case $name in linux|grub-*) continue ;; esac
 	dpkg-deb -x "$dl/$file" "$debdir/all"
 done
 progs="usr/bin/s6-svscan usr/bin/s6-supervise usr/bin/s6-svscanctl

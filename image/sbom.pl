@@ -67,7 +67,7 @@ my %where_text = (
 	static => 'linked into mxgate, mxgatectl and mxgate-logfwd',
 	rootfs => 'files in the image\'s root filesystem',
 	kernel => 'the image\'s kernel is built from it',
-	boot   => 'the BIOS boot loader on the image\'s disk',
+	boot   => 'the boot loader on the image\'s disk (BIOS and UEFI)',
 	bench  => 'make bench only; never in the image',
 );
 

@@ -16,7 +16,7 @@ RELAY_CORE := \
 	tls tls_pem tls_cert tls_x509 \
 	queue qcrypt envelope qsched queued runner dsn \
 	logdisk logseal syslog5424 shacrypt \
-	yaml json xml seed
+	yaml json xml seed update
 # (in order: base; the inbound session and the processes; the outbound
 # engine; admission; TLS; the outage queue; logs; passwords; seeds)
 RELAY_CORE_OBJS := $(patsubst %,$(O)/relay/%.o,$(RELAY_CORE))
@@ -24,7 +24,7 @@ RELAY_LIBS := $(BEARSSL_A) $(LMDB_A)
 
 CTL_MODS := mxgatectl ctl_queue ctl_gate ctl_audit ctl_status ctl_config \
 	ctl_mailboxes ctl_logs ctl_logguard ctl_backup ctl_system ctl_setup \
-	ctl_user ctl_login ctl_seed
+	ctl_user ctl_login ctl_seed ctl_update
 CTL_OBJS := $(patsubst %,$(O)/relay/%.o,$(CTL_MODS))
 
 MXGATE    := $(O)/bin/mxgate
@@ -38,7 +38,7 @@ $(O)/relay/%.o: $(TOP)/relay/%.c $(RELAY_LIBS)
 	$(call msg,CC,relay/$*.c)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(MUSL_CC) $(OUR_CFLAGS) $(LIB_INC) -I$(TOP)/relay \
-		-DMXGATE_VERSION='"$(VERSION)"' -MMD -MP -c $< -o $@
+		-DMXGATE_VERSION='"$(VERSION)"' -DMXGATE_EPOCH=$(SOURCE_DATE_EPOCH) -MMD -MP -c $< -o $@
 
 -include $(wildcard $(O)/relay/*.d)
 

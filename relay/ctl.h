@@ -125,6 +125,10 @@ int ctl_logs_guard(struct ctl *c, const char *dir);
 int ctl_archive_key_check(const char *path);
 int ctl_system_cmd(struct ctl *c, int argc, char **argv);	/* reboot,
 					   poweroff, shell */
+/* "reboot" or "poweroff", audited (ctl_system.c); EXIT_OK when started. */
+int ctl_power(struct ctl *c, const char *what);
+/* update status|apply|rollback|confirm (ctl_update.c) */
+int ctl_update(struct ctl *c, int argc, char **argv);
 /* A personal console account (ctl_user.c). */
 struct ctl_account {
 	char	 name[32];

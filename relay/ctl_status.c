@@ -5,8 +5,9 @@
  * and whether it checks (as `mxgate -n`), listeners and their TLS policy,
  * routes, the outage queue (messages, held, the oldest's age, map use),
  * the queue's filesystem, the TLS certificate, the clock (the image's
- * /run/mxgate/ntp-state) and whether the relay runs (a process `mxgate
- * ... -f` this very file, found in /proc). Exit 0 healthy; 1 degraded,
+ * /run/mxgate/ntp-state), whether the relay runs (a process `mxgate
+ * ... -f` this very file, found in /proc), the root slot this boot runs
+ * from and an update that did not come up (the boot check's note). Exit 0 healthy; 1 degraded,
  * each reason on a line of its own ("degraded: ..."); --json prints one
  * object with the same facts and a "degraded" array.
  *
@@ -38,6 +39,8 @@
 #define NTP_STATE	"/run/mxgate/ntp-state"
 #define SBOM_PATH	"/usr/share/mxgate/mxgate.spdx.json"
 #define DISK_HIGH_PCT	90
+/* the boot check's note of an update that fell back (ctl_update.c) */
+#define UPDATE_FAILED	"/run/mxgate/update-failed"
 
 struct status {
 	char		 reasons[REASONS_MAX][160];
@@ -59,6 +62,8 @@ struct status {
 	int		 cert_days;		/* left until then */
 	char		 cert_fp[65];		/* SHA-256 of its DER, hex */
 	char		 sbom_sha[65];		/* of SBOM_PATH; "" none */
+	char		 slot;			/* root slot: 'a', 'b', 0 */
+	char		 update_failed[128];	/* UPDATE_FAILED; "" none */
 	int		 rev;		/* -1: never committed */
 	char		 revinfo[320];
 	struct logdisk	 logdisk;
@@ -320,6 +325,32 @@ look_at_sbom(struct status *st)
 	free(text);
 }
 
+/* The root slot this boot runs from (mxgate.slot= on the kernel command
+ * line, GRUB's choice) and a failed update the boot check noted. */
+static void
+look_at_slot(struct status *st)
+{
+	char buf[4096], *p;
+	size_t len;
+	char *text = ctl_read_file("/proc/cmdline", &len);
+
+	st->slot = 0;
+	if (text != NULL && (p = strstr(text, "mxgate.slot=")) != NULL &&
+	    (p[12] == 'a' || p[12] == 'b'))
+		st->slot = p[12];
+	free(text);
+	st->update_failed[0] = '\0';
+	if ((text = ctl_read_file(UPDATE_FAILED, &len)) != NULL) {
+		str_copy(buf, text, sizeof(buf));
+		buf[strcspn(buf, "\n")] = '\0';
+		str_copy(st->update_failed, buf, sizeof(st->update_failed));
+		degraded(st, "an update did not come up: slot %s; running "
+		    "slot %c again (mxgatectl update status)",
+		    st->update_failed, st->slot ? st->slot : '?');
+	}
+	free(text);
+}
+
 static void
 print_text(const struct config *cf, const struct status *st,
     const char *path)
@@ -328,6 +359,8 @@ print_text(const struct config *cf, const struct status *st,
 	int i, j;
 
 	printf("mxgate %s\n", MXGATE_VERSION);
+	if (st->slot)
+		printf("root slot: %c (mxgatectl update status)\n", st->slot);
 	if (st->sbom_sha[0])
 		printf("software bill of materials: sha256 %s (%s)\n",
 		    st->sbom_sha, SBOM_PATH);
@@ -433,6 +466,11 @@ print_json(const struct config *cf, const struct status *st,
 
 	printf("{\"version\":");
 	json_str(MXGATE_VERSION);
+	printf(",\"root_slot\":");
+	if (st->slot)
+		printf("\"%c\"", st->slot);
+	else
+		printf("null");
 	printf(",\"sbom_sha256\":");
 	if (st->sbom_sha[0])
 		json_str(st->sbom_sha);
@@ -553,6 +591,7 @@ ctl_status(struct ctl *c, int argc, char **argv)
 	look_at_clock(&st);
 	look_at_archive_key(c->config_path, &st);
 	look_at_sbom(&st);
+	look_at_slot(&st);
 	if (json)
 		print_json(cf, &st, c->config_path);
 	else

@@ -58,8 +58,8 @@ run_wait(char *const argv[])
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
-static int
-power(struct ctl *c, const char *what)
+int
+ctl_power(struct ctl *c, const char *what)
 {
 	const char *prog = getenv("MXGATECTL_POWER");
 	char path[64];
@@ -128,7 +128,7 @@ factory_reset(struct ctl *c)
 	}
 	ctl_audit(c, "factory-reset", NULL, "requested: erased at the next "
 	    "boot");
-	return power(c, "reboot");
+	return ctl_power(c, "reboot");
 }
 
 static int
@@ -161,7 +161,7 @@ ctl_system_cmd(struct ctl *c, int argc, char **argv)
 		return EXIT_PERM;
 	}
 	if (strcmp(argv[0], "reboot") == 0 || strcmp(argv[0], "poweroff") == 0)
-		return power(c, argv[0]);
+		return ctl_power(c, argv[0]);
 	if (strcmp(argv[0], "factory-reset") == 0)
 		return factory_reset(c);
 	return shell(c);

@@ -67,6 +67,10 @@ static const struct ctl_cmd cmds[] = {
 	    "                   del NAME | passwd NAME" },
 	{ "login", ctl_login, "login [NAME]   (root: getty runs it)" },
 	{ "seed", ctl_seed, "seed check|apply DIR [--source NAME]" },
+	{ "update", ctl_update,
+	    "update status [--json] | apply FILE|DEVICE|esp:NAME\n"
+	    "                   [--allow-downgrade] [--reboot] |"
+	    " rollback [--reboot]" },
 	{ "audit", ctl_audit_cmd,
 	    "audit show [--since TIME] [--user NAME] | verify |\n"
 	    "                   export FILE | login | logout" },
@@ -132,7 +136,7 @@ operator_may(int argc, char **argv)
 		"status", "gate", "gate status", "queue list", "logs search",
 		"audit show", "audit verify", "audit login", "audit logout",
 		"config show", "config diff", "config history",
-		"mailboxes list", "user list", "user passwd",
+		"mailboxes list", "user list", "user passwd", "update status",
 	};
 	char what[64];
 	size_t i;

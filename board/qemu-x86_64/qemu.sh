@@ -7,24 +7,26 @@
 # QEMU arguments, used by `make run` and tests/image.
 #
 # Usage: qemu.sh [-f bios|uefi] [-p HOSTPORT] [-s SINKPORT] [-a tcg|kvm|auto]
-#                [-w WORKDIR] [-F raw|vpc|qcow2] [-2] [-c ISO] DISK
+#                [-w WORKDIR] [-F raw|vpc|qcow2] [-2] [-c ISO] [-x FILE] DISK
 #        qemu.sh -P [-a tcg|kvm]    probe only: does ACCEL (default kvm)
 #                                   run this machine? exit 0 yes, 1 no
 #   DISK is used in place (give it a copy). Serial console: stdin/stdout.
 #   -2: a spare NIC in front of the real one (it becomes eth0; QEMU netdev
 #   "spare", isolated; `set_link spare off` in the monitor unplugs it).
 #   -c ISO: a CD-ROM with ISO in it (a cloud-init seed, say), read-only.
+#   -x FILE: a second disk (virtio, raw, read-only) holding FILE: a USB
+#   stick or virtual disk an update bundle was written to (/dev/vdb).
 #   -a auto (the default, or $ACCEL): KVM where a probe of this very
 #   machine runs under it, TCG otherwise; one line on stderr says which.
 # Exit: QEMU's exit status (0 after the guest powers off).
 set -eu
 fw=bios port=2525 sink=2526 accel=${ACCEL:-auto} work="" probe_only=0 fmt=raw
-spare=0 cdrom=""
-while getopts f:p:s:a:w:F:c:P2 o; do
+spare=0 cdrom="" extra=""
+while getopts f:p:s:a:w:F:c:x:P2 o; do
 	case $o in
 	f) fw=$OPTARG ;; p) port=$OPTARG ;; s) sink=$OPTARG ;;
 	a) accel=$OPTARG ;; w) work=$OPTARG ;; F) fmt=$OPTARG ;;
-	P) probe_only=1 ;; 2) spare=1 ;; c) cdrom=$OPTARG ;;
+	P) probe_only=1 ;; 2) spare=1 ;; c) cdrom=$OPTARG ;; x) extra=$OPTARG ;;
 	*) exit 100 ;;
 	esac
 done
@@ -120,9 +122,12 @@ run() {
 		-device virtio-net-pci,netdev=spare,romfile=)
 	cd=()
 	[ -n "$cdrom" ] && cd=(-drive file="$cdrom",media=cdrom,if=ide,readonly=on)
+	x=()
+	[ -n "$extra" ] && x=(-drive file="$extra",format=raw,if=none,id=d1,readonly=on
+		-device virtio-blk-pci,drive=d1)
 	qemu-system-x86_64 "${mach[@]}" -serial mon:stdio \
 		"${fwargs[@]}" "${nics[@]}" "${cd[@]}" \
-		-drive file="$disk",format="$fmt",if=none,id=d0 "${disk_dev[@]}" \
+		-drive file="$disk",format="$fmt",if=none,id=d0 "${disk_dev[@]}" "${x[@]}" \
 		-netdev "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:$port-:25,guestfwd=tcp:10.0.2.100:25-cmd:nc 127.0.0.1 $sink" \
 		"${devs[@]}"
 }

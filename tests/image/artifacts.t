@@ -180,7 +180,7 @@ my $sq = "$tmp/root.squashfs";
 {
 	open my $img, '<', "$dir/mxgate.img" or die;
 	binmode $img;
-	seek $img, 133120 * 512, 0;                 # mxgate-root (image/disk.sh)
+	seek $img, 133120 * 512, 0;                 # mxgate-root-a (image/disk.sh)
 	my ($sb, $fs);
 	read $img, $sb, 96;
 	my $used = unpack('Q<', substr($sb, 40, 8));
@@ -192,6 +192,61 @@ my $sq = "$tmp/root.squashfs";
 is($out, "$version\n", '/etc/mxgate-release = BUILDINFO Version');
 ($rc, $out) = run('unsquashfs', '-cat', $sq, 'usr/sbin/mxgate');
 ok(index($out, $version) >= 0, 'the shipped mxgate binary carries the Version');
+
+# the two root slots and the boot loader (image/disk.sh, image/grub.cfg):
+# the GPT names, slot a's dm-verity tree checked whole against the root hash
+# GRUB gives the kernel (veritysetup verify, in user space), slot b empty,
+# the boot choice, GRUB for UEFI and for BIOS (boot.img in the MBR pointing
+# at core.img in mxgate-bios)
+{
+	local $ENV{PATH} = "$ENV{PATH}:/usr/sbin:/sbin";
+	my ($src, $gpt) = run('sfdisk', '--dump', "$dir/mxgate.img");
+	my %part = map { /name="([^"]+)"/ ? ($1 => $_) : () } split /\n/, $gpt;
+	is_deeply([sort keys %part], [qw(mxgate-bios mxgate-esp mxgate-root-a mxgate-root-b)],
+	    'GPT: ESP, two root slots, the BIOS boot partition');
+	like($part{'mxgate-root-b'} // '', qr/start=\s*657408, size=\s*524288/, 'slot b: 256 MiB at its fixed place');
+	local $ENV{MTOOLS_SKIP_CHECK} = 1;
+	my ($mrc, $env) = run('mtype', '-i', "$dir/mxgate.img\@\@1M", '::/slot-a/slot.env');
+	my %se = $env =~ /^(mx_\w+)=(.*)$/mg;
+	is($se{mx_version}, $version, 'slot a: slot.env names the Version');
+	my $slot = "$tmp/slot-a.img";
+	my $blocks = $se{mx_blocks} // 0;
+	{
+		open my $img, '<:raw', "$dir/mxgate.img" or die;
+		seek $img, 133120 * 512, 0;
+		read $img, my $all, 256 << 20;
+		write_file($slot, $all);
+	}
+	is(int((-s($sq) + 4095) / 4096), $blocks, 'slot a: the squashfs fills mx_blocks 4 KiB blocks');
+	my ($vrc, $vout, $verr) = run('veritysetup', 'verify', '--no-superblock',
+	    '--hash=sha256', '--data-block-size=4096', '--hash-block-size=4096',
+	    "--data-blocks=$blocks", '--hash-offset=' . $blocks * 4096,
+	    "--salt=$se{mx_salt}", $slot, $slot, $se{mx_hash} // '');
+	is($vrc, 0, 'slot a: veritysetup verify with the root hash GRUB passes on') or diag($verr);
+	my $bad = "$tmp/slot-bad.img";
+	my $copy = read_file($slot);
+	substr($copy, 5000, 1) = chr(ord(substr($copy, 5000, 1)) ^ 1);
+	write_file($bad, $copy);
+	($vrc) = run('veritysetup', 'verify', '--no-superblock', '--hash=sha256',
+	    "--data-blocks=$blocks", '--hash-offset=' . $blocks * 4096,
+	    "--salt=$se{mx_salt}", $bad, $bad, $se{mx_hash} // '');
+	isnt($vrc, 0, 'slot a with one byte changed: verify fails');
+	($mrc, $env) = run('mtype', '-i', "$dir/mxgate.img\@\@1M", '::/grub/grubenv');
+	is(length $env, 1024, 'grubenv: one 1024-byte block');
+	like($env, qr/^mx_first=a\nmx_a_state=good\nmx_a_left=3\nmx_b_state=empty\nmx_b_left=0\n#+$/m,
+	    'grubenv: slot a good, first, 3 boots; b empty');
+	($mrc, $env) = run('mtype', '-i', "$dir/mxgate.img\@\@1M", '::/grub/grub.cfg');
+	is($env, read_file("$top/image/grub.cfg"), 'grub.cfg on the ESP is image/grub.cfg');
+	($mrc, $env) = run('mtype', '-i', "$dir/mxgate.img\@\@1M", '::/EFI/BOOT/BOOTX64.EFI');
+	ok(substr($env, 0, 2) eq 'MZ' && index($env, 'GRUB') >= 0, 'BOOTX64.EFI: GRUB, a PE image');
+	open my $img, '<:raw', "$dir/mxgate.img" or die;
+	read $img, my $mbr, 512;
+	is(unpack('Q<', substr($mbr, 0x5c, 8)), 1024, 'MBR: boot.img loads core.img from sector 1024 (mxgate-bios)');
+	is(substr($mbr, 510, 2), "\x55\xaa", 'MBR: boot signature kept');
+	seek $img, 1024 * 512, 0;
+	read $img, my $core, 512;
+	is(unpack('Q<', substr($core, 0x1f4, 8)), 1025, 'core.img: its block list starts right after it');
+}
 
 # the software bill of materials (image/sbom.pl): SPDX 2.3 as its
 # specification requires, every pinned input with its version and the

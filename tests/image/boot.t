@@ -55,7 +55,7 @@ for my $fw (qw(bios uefi)) {
 	ok(@first, "$fw: kernel booted and ran init, init started the services, "
 	    . "the relay is ready") or diag("console: $tmp/console-$fw.log");
 	my $con = $vm->output;
-	like($con, qr/mxgate-init: mxgate \S+ booting.*first boot: making an ext4 \(journaling\) filesystem on \/dev\/vda3/s,
+	like($con, qr/mxgate-init: mxgate \S+ booting.*first boot: making an ext4 \(journaling\) filesystem on \/dev\/vda5/s,
 	    "$fw: first boot creates the data partition and its filesystem");
 	like($con, qr/seed: copied ESP:\/mxgate\/mxgate\.conf.*mxgate-init: starting services/s,
 	    "$fw: seed config copied from the ESP before the services start");

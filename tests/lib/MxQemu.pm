@@ -97,7 +97,8 @@ sub relay_through {
 # MxQemu->boot(disk => F, firmware => bios|uefi, port => P, sink => S,
 #              log => FILE, accel => tcg|kvm|auto, format => raw|vpc|qcow2,
 #              spare_nic => 1 (a NIC before the real one: eth0; see monitor),
-#              cdrom => ISO (a CD-ROM: a cloud-init seed))
+#              cdrom => ISO (a CD-ROM: a cloud-init seed),
+#              extra_disk => FILE (a second, read-only disk: /dev/vdb))
 # accel defaults to $ACCEL, else tcg; `auto` is what `make run` does (the
 # qemu.sh probe), and its one line saying which accelerator it chose is
 # part of the console output.
@@ -107,6 +108,7 @@ sub boot {
 	    '-a', $o{accel} // $ENV{ACCEL} // 'tcg', '-F', $o{format} // 'raw',
 	    ($o{spare_nic} ? ('-2') : ()),
 	    ($o{cdrom} ? ('-c', $o{cdrom}) : ()),
+	    ($o{extra_disk} ? ('-x', $o{extra_disk}) : ()),
 	    '-f', $o{firmware} // 'bios', '-p', $o{port} // free_port(),
 	    '-s', $o{sink} // free_port(), $o{disk});
 	my $pid = open3(my $in, my $out, undef, @cmd);
