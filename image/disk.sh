@@ -48,7 +48,7 @@ export MTOOLS_SKIP_CHECK=1 TZ=UTC
 
 # --- GRUB: one core image per firmware, from the pinned modules -------------------
 grub-mkimage -O x86_64-efi -d "$grub/x86_64-efi" -p '(,gpt1)/grub' \
-	-o "$work/BOOTX64.EFI" efi_gop $GRUB_MODS || die "grub-mkimage x86_64-efi failed"
+	-o "$work/BOOTX64.EFI" efi_gop linuxefi $GRUB_MODS || die "grub-mkimage x86_64-efi failed"
 grub-mkimage -O i386-pc -d "$grub/i386-pc" -p '(,gpt1)/grub' \
 	-o "$work/core.img" biosdisk $GRUB_MODS || die "grub-mkimage i386-pc failed"
 core_sectors=$(( ($(stat -c %s "$work/core.img") + 511) / 512 ))

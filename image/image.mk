@@ -42,7 +42,8 @@ $(VERSION_STAMP): FORCE
 $(VERSIONED_OBJS) $(BUSYBOX) $(IMG_WORK)/rootfs.ok: $(VERSION_STAMP)
 FORCE:
 
-# Update bundles: signed with SIGNING_KEY (make update-bundle); the image
+# Update bundles: signed with SIGNING_KEY (make update-bundle; UNSIGNED=1
+# leaves the signature out, for make verify, and no appliance takes it); the image
 # accepts those signed with a key of UPDATE_TRUST (PEM public keys). Both
 # default to the development key pair in tests/keys, which a release must
 # not use (RELEASE=1 refuses it).
@@ -151,10 +152,11 @@ $(IMG)/BUILDINFO: $(IMG)/SHA256SUMS $(TOP)/image/buildinfo.sh $(TOP)/deps/pins
 
 # --- the signed update bundle (image/bundle.sh; relay/update.h) ---------------------
 BUNDLE := $(IMG)/mxgate-$(VERSION).mxu
-$(BUNDLE): $(RAW) $(SBOM) $(TOP)/image/bundle.sh $(SIGNING_KEY)
+# (made again every time: it is cheap, and signed or not is no file's date)
+$(BUNDLE): $(RAW) $(SBOM) $(TOP)/image/bundle.sh $(SIGNING_KEY) FORCE
 	$(call msg,BUNDLE,$@)
 	$(Q)rm -f $(IMG)/mxgate-*.mxu
-	$(Q)$(IMAGE_ENV) $(TOP)/image/bundle.sh $(KERNEL) $(IMG_WORK)/disk/slot.img \
+	$(Q)$(IMAGE_ENV) UNSIGNED=$(UNSIGNED) $(TOP)/image/bundle.sh $(KERNEL) $(IMG_WORK)/disk/slot.img \
 		$(IMG_WORK)/disk/slot.env $(SBOM) $(SIGNING_KEY) $@
 update-bundle: $(DEPS_STAMP)
 	$(Q)$(MAKE) --no-print-directory image

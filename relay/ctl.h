@@ -127,6 +127,9 @@ int ctl_system_cmd(struct ctl *c, int argc, char **argv);	/* reboot,
 					   poweroff, shell */
 /* "reboot" or "poweroff", audited (ctl_system.c); EXIT_OK when started. */
 int ctl_power(struct ctl *c, const char *what);
+/* The root slot this boot runs from, 'a' or 'b' (mxgate.slot= in the
+ * kernel command line file, /proc/cmdline), 0 unknown (ctl_update.c). */
+char ctl_root_slot(const char *cmdline_path);
 /* update status|apply|rollback|confirm (ctl_update.c) */
 int ctl_update(struct ctl *c, int argc, char **argv);
 /* A personal console account (ctl_user.c). */

@@ -330,15 +330,11 @@ look_at_sbom(struct status *st)
 static void
 look_at_slot(struct status *st)
 {
-	char buf[4096], *p;
+	char buf[4096];
 	size_t len;
-	char *text = ctl_read_file("/proc/cmdline", &len);
+	char *text;
 
-	st->slot = 0;
-	if (text != NULL && (p = strstr(text, "mxgate.slot=")) != NULL &&
-	    (p[12] == 'a' || p[12] == 'b'))
-		st->slot = p[12];
-	free(text);
+	st->slot = ctl_root_slot("/proc/cmdline");
 	st->update_failed[0] = '\0';
 	if ((text = ctl_read_file(UPDATE_FAILED, &len)) != NULL) {
 		str_copy(buf, text, sizeof(buf));

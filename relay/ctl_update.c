@@ -3,7 +3,8 @@
  * slot, and the boot check that makes a slot good.
  *
  *   update status [--json]    the running slot, both slots' versions and
- *                             states, boots left, the last failed update
+ *                             states, boots left, the last failed update,
+ *                             the SHA-256 of the running build's SBOM
  *   update apply FILE|DEVICE|esp:NAME [--allow-downgrade] [--reboot]
  *                             verifies the bundle (update.h) completely —
  *                             its signature with a key the image trusts,
@@ -68,6 +69,7 @@
 #define UPDATE_LOCK	"/run/mxgate/update.lock"
 #define UPDATE_KEYS	"/usr/share/mxgate/update-keys"
 #define FALLBACK_NOTE	"/run/mxgate/update-failed"
+#define SBOM_PATH	"/usr/share/mxgate/mxgate.spdx.json"
 #define SLOT_TRIES	"3"
 #define CHUNK		(1u << 20)
 
@@ -133,9 +135,8 @@ part_by_name(const char *name, char *out, size_t size)
 	return found;
 }
 
-/* The running slot: mxgate.slot=a|b on the kernel's command line. */
-static char
-booted_slot(const char *cmdline_path)
+char
+ctl_root_slot(const char *cmdline_path)
 {
 	char buf[4096];
 	const char *p;
@@ -175,7 +176,7 @@ upd_open(struct ctl *c, struct upd *u, int write)
 		snprintf(u->dev[0], sizeof(u->dev[0]), "%s/root-a", r);
 		snprintf(u->dev[1], sizeof(u->dev[1]), "%s/root-b", r);
 		snprintf(path, sizeof(path), "%s/cmdline", r);
-		u->booted = booted_slot(path);
+		u->booted = ctl_root_slot(path);
 		snprintf(path, sizeof(path), "%s/update.lock", r);
 	} else {
 		str_copy(u->esp, ESP_MOUNT, sizeof(u->esp));
@@ -192,7 +193,7 @@ upd_open(struct ctl *c, struct upd *u, int write)
 			    "docs/UPDATES.md)\n");
 			return -1;
 		}
-		u->booted = booted_slot("/proc/cmdline");
+		u->booted = ctl_root_slot("/proc/cmdline");
 		str_copy(path, UPDATE_LOCK, sizeof(path));
 	}
 	u->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -322,10 +323,16 @@ update_status(struct ctl *c, int json)
 {
 	struct upd u;
 	struct grubenv e;
-	char ver[2][UPDATE_VERSION_MAX];
+	char ver[2][UPDATE_VERSION_MAX], sbom[65] = "";
 	const char *failed;
+	char *text;
+	size_t len;
 	int i;
 
+	/* the running build's SBOM, to compare with the published one */
+	if ((text = ctl_read_file(SBOM_PATH, &len)) != NULL)
+		ctl_sha256_hex(text, len, sbom);
+	free(text);
 	ctl_audit_open(c);
 	if (upd_open(c, &u, 0) < 0) {
 		upd_close(&u);
@@ -342,8 +349,10 @@ update_status(struct ctl *c, int json)
 			printf("\"%c\"", u.booted);
 		else
 			printf("null");
-		printf(",\"running_version\":\"%s\",\"first\":\"%s\"",
-		    MXGATE_VERSION, grubenv_get(&e, "mx_first"));
+		printf(",\"running_version\":\"%s\",\"sbom_sha256\":",
+		    MXGATE_VERSION);
+		printf(sbom[0] ? "\"%s\"" : "null", sbom);
+		printf(",\"first\":\"%s\"", grubenv_get(&e, "mx_first"));
 		for (i = 0; i < 2; i++)
 			printf(",\"slot_%c\":{\"version\":\"%s\",\"state\":"
 			    "\"%s\",\"boots_left\":\"%s\"}", 'a' + i, ver[i],
@@ -358,6 +367,8 @@ update_status(struct ctl *c, int json)
 	} else {
 		printf("running: slot %c, mxgate %s\n", u.booted ? u.booted :
 		    '?', MXGATE_VERSION);
+		printf("software bill of materials: %s%s\n", sbom[0] ?
+		    "sha256 " : "none (" SBOM_PATH ")", sbom);
 		for (i = 0; i < 2; i++) {
 			char s = (char)('a' + i);
 
@@ -789,7 +800,7 @@ relay_healthy(struct ctl *c, char *why, size_t size)
 
 	if (stat(c->config_path, &st) < 0 || st.st_size == 0)
 		return 0;
-	cf = config_load(c->config_path, NULL);
+	cf = config_load(c->config_path, stderr);
 	if (cf == NULL || cf->nlisten == 0) {
 		snprintf(why, size, "the configuration does not load");
 		return -1;
@@ -859,6 +870,7 @@ update_confirm(struct ctl *c, int failed)
 		    u.booted, trial ? ": on trial, rebooting (" : "",
 		    trial ? left : "", trial ? " boot(s) left)" : "");
 		printf("mxgate: boot check: %s\n", result);
+		fflush(stdout);
 		ctl_audit(c, "update confirm", NULL, result);
 		return trial ? ctl_power(c, "reboot") : EXIT_TEMP;
 	}
