@@ -613,6 +613,9 @@ static const struct directive directives[] = {
 	{ "max_refused_rcpt", 1, 1, 0, do_uint,	OFF(max_refused_rcpt), 0, 10000 },
 	{ "tempblock_time", 1, 1, 0, do_duration, OFF(tempblock_time),
 	    0, 7 * 86400 },
+	/* read by the boot check of a new root slot (init/service/bootcheck) */
+	{ "boot_check_seconds", 1, 1, 0, do_uint, OFF(boot_check_seconds),
+	    20, 3600 },
 	/* read by the log retention (init/service/logretention/run) */
 	{ "log_clear_days", 1, 1, 0, do_uint,	OFF(log_clear_days), 1, 3650 },
 	{ "log_retention_days", 1, 1, 0, do_uint, OFF(log_retention_days),
@@ -978,6 +981,7 @@ config_new(void)
 	cf->max_refused_rcpt = 30;
 	cf->tempblock_time = 600;
 	cf->log_clear_days = 30;
+	cf->boot_check_seconds = 60;
 	cf->log_retention_days = 400;
 	str_copy(cf->log_dir, "/data/log", CONF_PATH_MAX);
 	cf->log_disk_warn = 80;

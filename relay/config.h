@@ -113,6 +113,7 @@ struct config {
 	int			max_refused_rcpt;
 	uint64_t		tempblock_time;		/* seconds */
 	int			log_clear_days;		/* then sealed */
+	int			boot_check_seconds;	/* a slot on trial */
 	int			log_retention_days;	/* then deleted */
 	char			log_dir[CONF_PATH_MAX];	/* /data/log */
 	int			log_disk_warn;		/* % used: warn */

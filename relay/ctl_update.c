@@ -264,14 +264,34 @@ env_read(struct upd *u, struct grubenv *e)
 		grubenv_set(e, "mx_b_left", "0");
 }
 
+/* Rewrites ESP:/grub/grubenv in place, as GRUB's save_env does: the file
+ * keeps its clusters, so no FAT or directory entry changes and a power cut
+ * leaves the old block or the new one (the variables fit its first
+ * sector). A missing or odd-sized file is replaced whole. */
 static int
 env_write(struct upd *u, const struct grubenv *e)
 {
 	char path[400], block[GRUBENV_SIZE];
+	struct stat st;
+	int fd, rc = -1;
 
 	snprintf(path, sizeof(path), "%s/grub/grubenv", u->esp);
-	if (grubenv_format(e, block) < 0 ||
-	    ctl_replace_file(path, block, sizeof(block), 0644) < 0) {
+	if (grubenv_format(e, block) < 0) {
+		errno = EOVERFLOW;
+		goto fail;
+	}
+	fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd >= 0 && fstat(fd, &st) == 0 && st.st_size == GRUBENV_SIZE) {
+		rc = pwrite(fd, block, sizeof(block), 0) ==
+		    (ssize_t)sizeof(block) && fsync(fd) == 0 ? 0 : -1;
+		close(fd);
+	} else {
+		if (fd >= 0)
+			close(fd);
+		rc = ctl_replace_file(path, block, sizeof(block), 0644);
+	}
+fail:
+	if (rc < 0) {
 		fprintf(stderr, "mxgatectl: update: cannot write %s: %s\n",
 		    path, strerror(errno));
 		return -1;
@@ -875,8 +895,11 @@ update_confirm(struct ctl *c, int failed)
 		return trial ? ctl_power(c, "reboot") : EXIT_TEMP;
 	}
 	first = grubenv_get(&e, "mx_first")[0];
-	if (first != u.booted) {
-		/* GRUB passed the preferred slot over: it ran out of boots */
+	if (first != u.booted && strcmp(slot_var(&e, first, "left"), "0") ==
+	    0) {
+		/* GRUB passed the preferred slot over: it ran out of boots
+		 * (a slot applied during this boot is preferred too, with its
+		 * boots still ahead of it: not a fallback) */
 		slot_version(&u, first, ver, sizeof(ver));
 		snprintf(result, sizeof(result), "%c %s", first, ver);
 		grubenv_set(&e, "mx_failed", result);

@@ -170,6 +170,18 @@ is($rc, 0, 'confirm on slot b (no configuration: no relay to ask)') or diag($err
 $e = env_of("$root/esp/grub/grubenv");
 is_deeply([@$e{qw(mx_first mx_b_state mx_b_left)}], [qw(b good 3)], 'confirm: b good, 3 boots');
 
+# an update applied during this boot (b on trial, first, 3 boots ahead):
+# the boot check of the running a is no fallback
+write_file("$root/esp/grub/grubenv", grubenv('mx_first=b', 'mx_a_state=good',
+    'mx_a_left=2', 'mx_b_state=trial', 'mx_b_left=3'));
+write_file("$root/cmdline", "mxgate.slot=a\n");
+($rc, $out, $err) = ctl('update', 'confirm');
+is($rc, 0, 'confirm with an update applied during this boot');
+unlike($out, qr/did not come up/, '... no fallback said');
+$e = env_of("$root/esp/grub/grubenv");
+is_deeply([@$e{qw(mx_first mx_b_state mx_b_left mx_a_state mx_a_left)}],
+    [qw(b trial 3 good 3)], '... b still first, on trial; a good with 3 boots');
+
 # b runs out of boots: GRUB boots a
 write_file("$root/esp/grub/grubenv", grubenv('mx_first=b', 'mx_a_state=good',
     'mx_a_left=2', 'mx_b_state=trial', 'mx_b_left=0'));
@@ -210,4 +222,12 @@ like(read_file($audit), qr/op=update rollback arg=- result=ok: slot a/, 'rollbac
 
 ($rc, $out, $err) = ctl('update', 'apply');
 is($rc, 100, 'apply without a file: usage');
+
+# boot_check_seconds, the boot check's deadline (init/service/bootcheck)
+for my $case ([20, 0], [3600, 0], [19, 1], [3601, 1]) {
+	write_file("$dir/bc.conf", "listen 127.0.0.1:2525\nroute demo.test 127.0.0.1:2526\n"
+	    . "queue $dir/q\nboot_check_seconds $case->[0]\n");
+	my ($crc) = run(bin('mxgate'), '-n', '-f', "$dir/bc.conf");
+	is($crc ? 1 : 0, $case->[1], "boot_check_seconds $case->[0]: " . ($case->[1] ? 'refused' : 'accepted'));
+}
 done_testing();
