@@ -217,7 +217,7 @@ ok(index($out, $version) >= 0, 'the shipped mxgate binary carries the Version');
 		read $img, my $all, 256 << 20;
 		write_file($slot, $all);
 	}
-	is(int((-s($sq) + 4095) / 4096), $blocks, 'slot a: the squashfs fills mx_blocks 4 KiB blocks');
+	is(int(((-s $sq) + 4095) / 4096), $blocks, 'slot a: the squashfs fills mx_blocks 4 KiB blocks');
 	my ($vrc, $vout, $verr) = run('veritysetup', 'verify', '--no-superblock',
 	    '--hash=sha256', '--data-block-size=4096', '--hash-block-size=4096',
 	    "--data-blocks=$blocks", '--hash-offset=' . $blocks * 4096,
