@@ -13,7 +13,7 @@ RELAY_CORE := \
 	smtp_server session worker master sandbox \
 	smtp_client outbound upstream jail \
 	gate dns dnsbl \
-	tls tls_pem tls_cert tls_x509 \
+	tls tls_cache tls_pem tls_cert tls_x509 \
 	queue qcrypt envelope qsched queued runner dsn \
 	logdisk logseal syslog5424 shacrypt \
 	yaml json xml seed update

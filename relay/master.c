@@ -441,7 +441,8 @@ load_tls(struct gen *g)
 }
 
 /* Creates the store (and its key) once, before any role opens it, so two
- * roles never race to create it. The parent keeps nothing open. */
+ * roles never race to create it, and rebuilds its due index (a store
+ * written by an older build has none). The parent keeps nothing open. */
 static int
 create_queue(const struct config *cf)
 {
@@ -449,7 +450,7 @@ create_queue(const struct config *cf)
 	char err[256];
 
 	if (queue_open(&q, cf->queue_dir, NULL, cf->queue_map_size,
-	    QUEUE_CREATE, err, sizeof(err)) != QUEUE_OK) {
+	    QUEUE_CREATE | QUEUE_REINDEX, err, sizeof(err)) != QUEUE_OK) {
 		log_msg("master", "fatal: queue %s: %s", cf->queue_dir, err);
 		return -1;
 	}

@@ -62,12 +62,23 @@
 
 #define KEYCHECK_AAD	"mxgate queue key check v1"
 
+/* The "due" index: one empty record per message that is not held, keyed
+ * be64(next_try_us with the sign bit flipped, so it sorts as a signed
+ * number) || id. The scheduler reads its head, not every record; it is
+ * written in the same transaction as the record it indexes, and rebuilt
+ * from "meta" when the owner opens the store (QUEUE_REINDEX), so a store
+ * written by a build without it is indexed again. */
+#define DUE_KEY_LEN	(8 + QUEUE_ID_LEN)
+#define DUE_BIAS	(1ull << 63)
+
 struct queue {
 	MDB_env		*env;
-	MDB_dbi		 info, meta, body;
+	MDB_dbi		 info, meta, body, due;
 	uint8_t		 key[QCRYPT_KEY_LEN];	/* appliance key */
 	uint8_t		*chunk;			/* QUEUE_CHUNK + tag */
 };
+
+static int due_rebuild(struct queue *, MDB_txn *);
 
 /* --- encoding helpers ----------------------------------------------- */
 
@@ -663,7 +674,9 @@ queue_open(struct queue **qp, const char *dir, const char *keyfile,
 		goto lmdb_fail;
 	if ((rc = mdb_dbi_open(txn, "info", MDB_CREATE, &q->info)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &q->meta)) != 0 ||
-	    (rc = mdb_dbi_open(txn, "body", MDB_CREATE, &q->body)) != 0) {
+	    (rc = mdb_dbi_open(txn, "body", MDB_CREATE, &q->body)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "due", MDB_CREATE, &q->due)) != 0 ||
+	    ((flags & QUEUE_REINDEX) && (rc = due_rebuild(q, txn)) != 0)) {
 		mdb_txn_abort(txn);
 		goto lmdb_fail;
 	}
@@ -725,6 +738,83 @@ hdr_check(const uint8_t *h, size_t len)
 	    be32_get(h + H_ELEN) != len - H_LEN)
 		return -1;
 	return 0;
+}
+
+/* The index key of the record (id, h, len) into k: 1, or 0 when it has
+ * none (held, or a header that does not parse). */
+static int
+due_key(const char *id, const uint8_t *h, size_t len,
+    uint8_t k[DUE_KEY_LEN])
+{
+	if (hdr_check(h, len) != 0 || (be32_get(h + H_FLAGS) & QMSG_HELD))
+		return 0;
+	put64(k, get64(h + H_NEXT) ^ DUE_BIAS);
+	memcpy(k + 8, id, QUEUE_ID_LEN);
+	return 1;
+}
+
+/* Moves a message's index entry from old to new (either may be absent:
+ * had/has 0). An LMDB error code, 0 ok. */
+static int
+due_move(struct queue *q, MDB_txn *txn, int had,
+    const uint8_t old[DUE_KEY_LEN], int has, const uint8_t new[DUE_KEY_LEN])
+{
+	MDB_val k = { DUE_KEY_LEN, NULL }, v = { 0, NULL };
+	int rc;
+
+	if (had && has && memcmp(old, new, DUE_KEY_LEN) == 0)
+		return 0;
+	if (had) {
+		k.mv_data = (void *)old;
+		if ((rc = mdb_del(txn, q->due, &k, NULL)) != 0 &&
+		    rc != MDB_NOTFOUND)
+			return rc;
+	}
+	if (has) {
+		k.mv_data = (void *)new;
+		return mdb_put(txn, q->due, &k, &v, 0);
+	}
+	return 0;
+}
+
+/* Writes record (k, v) of "meta" and its index entry; old is the record
+ * it replaces (NULL: a new one). flags as for mdb_put. */
+static int
+meta_put(struct queue *q, MDB_txn *txn, MDB_val *k, MDB_val *v,
+    const MDB_val *old, unsigned flags)
+{
+	uint8_t ok[DUE_KEY_LEN], nk[DUE_KEY_LEN];
+	int had = 0, has, rc;
+
+	if (old != NULL)
+		had = due_key(k->mv_data, old->mv_data, old->mv_size, ok);
+	has = due_key(k->mv_data, v->mv_data, v->mv_size, nk);
+	if ((rc = mdb_put(txn, q->meta, k, v, flags)) != 0)
+		return rc;
+	return due_move(q, txn, had, ok, has, nk);
+}
+
+/* Empties the index and fills it from every record of "meta". */
+static int
+due_rebuild(struct queue *q, MDB_txn *txn)
+{
+	uint8_t dk[DUE_KEY_LEN];
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc;
+
+	if ((rc = mdb_drop(txn, q->due, 0)) != 0 ||
+	    (rc = mdb_cursor_open(txn, q->meta, &c)) != 0)
+		return rc;
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		if (k.mv_size == QUEUE_ID_LEN &&
+		    due_key(k.mv_data, v.mv_data, v.mv_size, dk) &&
+		    (rc = due_move(q, txn, 0, NULL, 1, dk)) != 0)
+			break;
+	}
+	mdb_cursor_close(c);
+	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
 /* Unwraps the message key of record h (id) under the appliance key.
@@ -987,7 +1077,7 @@ put_txn(struct queue *q, MDB_txn *txn, struct queue_msg *m,
 	k.mv_data = m->id;
 	v.mv_size = reclen;
 	v.mv_data = rec;
-	st = status_of(mdb_put(txn, q->meta, &k, &v, MDB_NOOVERWRITE));
+	st = status_of(meta_put(q, txn, &k, &v, NULL, MDB_NOOVERWRITE));
 out:
 	qcrypt_wipe(mkey, sizeof(mkey));
 	if (rec != NULL) {
@@ -1031,11 +1121,16 @@ delete_txn(struct queue *q, MDB_txn *txn, const char *id)
 {
 	uint8_t bk[BODY_KEY_LEN];
 	MDB_cursor *c;
+	uint8_t dk[DUE_KEY_LEN];
 	MDB_val k = { QUEUE_ID_LEN, (void *)id }, v;
 	uint32_t n;
-	int rc;
+	int rc, had;
 
-	if ((rc = mdb_del(txn, q->meta, &k, NULL)) != 0)
+	if ((rc = mdb_get(txn, q->meta, &k, &v)) != 0)
+		return status_of(rc);
+	had = due_key(id, v.mv_data, v.mv_size, dk);
+	if ((rc = mdb_del(txn, q->meta, &k, NULL)) != 0 ||
+	    (rc = due_move(q, txn, had, dk, 0, NULL)) != 0)
 		return status_of(rc);
 	if ((rc = mdb_cursor_open(txn, q->body, &c)) != 0)
 		return status_of(rc);
@@ -1075,7 +1170,7 @@ update_txn(struct queue *q, MDB_txn *txn, const struct queue_msg *m)
 {
 	struct queue_msg old;
 	uint8_t mkey[QCRYPT_KEY_LEN], wrap[H_ENONCE - H_WNONCE], *rec = NULL;
-	MDB_val k = { QUEUE_ID_LEN, (void *)m->id }, v;
+	MDB_val k = { QUEUE_ID_LEN, (void *)m->id }, v, was;
 	size_t reclen;
 	uint32_t nchunks;
 	int rc, st, i, flags;
@@ -1084,6 +1179,7 @@ update_txn(struct queue *q, MDB_txn *txn, const struct queue_msg *m)
 		return QUEUE_EINVAL;
 	if ((rc = mdb_get(txn, q->meta, &k, &v)) != 0)
 		return status_of(rc);
+	was = v;
 	queue_msg_init(&old);
 	if ((st = decode(q, m->id, &v, &old, mkey)) != QUEUE_OK) {
 		queue_msg_free(&old);
@@ -1125,7 +1221,7 @@ update_txn(struct queue *q, MDB_txn *txn, const struct queue_msg *m)
 		goto out;
 	v.mv_size = reclen;
 	v.mv_data = rec;
-	st = status_of(mdb_put(txn, q->meta, &k, &v, 0));
+	st = status_of(meta_put(q, txn, &k, &v, &was, 0));
 out:
 	qcrypt_wipe(mkey, sizeof(mkey));
 	queue_msg_free(&old);
@@ -1284,7 +1380,7 @@ static int
 modify_one(struct queue *q, const char *id, int set, int clr, int64_t next)
 {
 	MDB_txn *txn;
-	MDB_val k = { QUEUE_ID_LEN, (void *)id }, v;
+	MDB_val k = { QUEUE_ID_LEN, (void *)id }, v, was;
 	uint8_t *copy;
 	int rc, st;
 
@@ -1300,8 +1396,9 @@ modify_one(struct queue *q, const char *id, int set, int clr, int64_t next)
 		return txn_commit(txn, QUEUE_ERR);
 	memcpy(copy, v.mv_data, v.mv_size);
 	hdr_modify(copy, set, clr, next);
+	was = v;
 	v.mv_data = copy;
-	st = status_of(mdb_put(txn, q->meta, &k, &v, 0));
+	st = status_of(meta_put(q, txn, &k, &v, &was, 0));
 	free(copy);
 	return txn_commit(txn, st);
 }
@@ -1363,17 +1460,26 @@ queue_flush(struct queue *q, const char *id, int64_t now_us, int *count)
 	limit = ms.ms_entries;
 	rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
 	for (; rc == 0 && n <= limit; n++) {
-		if (hdr_check(v.mv_data, v.mv_size) == 0 &&
+		if (k.mv_size == QUEUE_ID_LEN &&
+		    hdr_check(v.mv_data, v.mv_size) == 0 &&
 		    !(be32_get((uint8_t *)v.mv_data + H_FLAGS) & QMSG_HELD) &&
 		    (int64_t)get64((uint8_t *)v.mv_data + H_NEXT) > now_us) {
 			if ((copy = malloc(v.mv_size)) == NULL) {
 				rc = ENOMEM;
 				break;
 			}
+			uint8_t ok[DUE_KEY_LEN], nk[DUE_KEY_LEN];
+			int had;
+
 			memcpy(copy, v.mv_data, v.mv_size);
 			hdr_modify(copy, 0, 0, now_us);
+			had = due_key(k.mv_data, v.mv_data, v.mv_size, ok);
 			v.mv_data = copy;
 			rc = mdb_cursor_put(c, &k, &v, MDB_CURRENT);
+			if (rc == 0)
+				rc = due_move(q, txn, had, ok,
+				    due_key(k.mv_data, copy, v.mv_size, nk),
+				    nk);
 			free(copy);
 			if (rc != 0)
 				break;
@@ -1407,39 +1513,37 @@ queue_due(struct queue *q, int64_t now_us, char (*ids)[QUEUE_ID_LEN + 1],
 	MDB_cursor *c;
 	MDB_stat ms;
 	MDB_val k, v;
-	size_t n = 0;
-	int rc, got = 0, all = 0;
+	int rc, got = 0;
 
 	*next_us = INT64_MAX;
 	if ((rc = txn_begin(q, 1, &txn)) != 0)
 		return -status_of(rc);
 	if ((rc = mdb_stat(txn, q->meta, &ms)) != 0 ||
-	    (rc = mdb_cursor_open(txn, q->meta, &c)) != 0) {
+	    (rc = mdb_cursor_open(txn, q->due, &c)) != 0) {
 		mdb_txn_abort(txn);
 		return -status_of(rc);
 	}
-	rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
-	for (; rc == 0 && n <= ms.ms_entries; n++) {
-		const uint8_t *h = v.mv_data;
+	/* the index in due order: the head is all that is read */
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
 		int64_t next;
 
-		all++;
-		if (hdr_check(v.mv_data, v.mv_size) == 0 && k.mv_size == QUEUE_ID_LEN &&
-		    !(be32_get(h + H_FLAGS) & QMSG_HELD)) {
-			next = (int64_t)get64(h + H_NEXT);
-			if (next <= now_us && got < max) {
-				memcpy(ids[got], k.mv_data, QUEUE_ID_LEN);
-				ids[got][QUEUE_ID_LEN] = '\0';
-				got++;
-			} else if (next < *next_us)
-				*next_us = next;
+		if (k.mv_size != DUE_KEY_LEN)
+			continue;
+		next = (int64_t)(get64(k.mv_data) ^ DUE_BIAS);
+		if (next > now_us || got == max) {
+			*next_us = next;
+			break;
 		}
-		rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+		memcpy(ids[got], (const uint8_t *)k.mv_data + 8,
+		    QUEUE_ID_LEN);
+		ids[got][QUEUE_ID_LEN] = '\0';
+		got++;
 	}
 	mdb_cursor_close(c);
 	mdb_txn_abort(txn);
 	if (total != NULL)
-		*total = all;
+		*total = ms.ms_entries > INT_MAX ? INT_MAX : (int)ms.ms_entries;
 	if (rc != MDB_NOTFOUND && rc != 0)
 		return -status_of(rc);
 	return got;

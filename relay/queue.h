@@ -28,6 +28,8 @@
  *   "info"  version, key check (a MAC under the appliance key)
  *   "meta"  ID -> clear header + wrapped key + sealed envelope
  *   "body"  ID || be32(chunk) -> sealed chunk of at most QUEUE_CHUNK bytes
+ *   "due"   be64(next_try_us) || ID -> empty, for each message not held:
+ *           the scheduler's index, kept in the same transaction as "meta"
  *
  * Threads: a struct queue is used by one thread at a time. Callbacks run
  * inside a read transaction and must not call queue functions.
@@ -95,6 +97,8 @@ enum queue_status {
 /* queue_open() flags */
 #define QUEUE_CREATE	0x1	/* create the directory and a new key if
 				   the queue does not exist yet */
+#define QUEUE_REINDEX	0x2	/* rebuild the "due" index from every
+				   record (the owner, once at start) */
 
 /* Message flags (clear, changed by admin operations). */
 #define QMSG_HELD	0x1	/* never due until released */
@@ -245,8 +249,9 @@ int queue_attempt_begin(struct queue *q, const char *id, int64_t now_us);
 /*
  * The scheduler's scan (clear fields only, no decryption): writes into
  * ids[0..max-1] the messages that are not held and whose next_try_us <=
- * now_us, in id (arrival) order, and returns how many (>= 0), or
- * -QUEUE_* on error. *next_us gets the earliest next_try_us of the
+ * now_us, earliest first (then in id order), and returns how many
+ * (>= 0), or -QUEUE_* on error. It reads the head of the "due" index,
+ * so its cost follows what it returns, not the size of the queue. *next_us gets the earliest next_try_us of the
  * messages not returned and not held (INT64_MAX when none), so the
  * caller knows how long to sleep. *total (may be NULL) gets the count of
  * all messages.

@@ -1504,9 +1504,10 @@ handshake(struct session *s)
 		s->handshaking = 0;
 		smtp_server_tls_started(&s->srv);
 		log_msg("smtpd", "Anonymous TLS connection established from "
-		    "%s: %s with cipher %s (%d/%d bits)", s->client,
+		    "%s: %s with cipher %s (%d/%d bits)%s", s->client,
 		    tls_version(s->tls), tls_cipher(s->tls),
-		    tls_cipher_bits(s->tls), tls_cipher_bits(s->tls));
+		    tls_cipher_bits(s->tls), tls_cipher_bits(s->tls),
+		    tls_resumed(s->tls) ? ", session resumed" : "");
 		/* a client may have pipelined its EHLO in the first record */
 		session_process(s);
 		return;

@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,8 +29,7 @@ struct tls_server {
 	unsigned			 vmin;
 	const uint16_t			*suites;
 	size_t				 nsuites;
-	br_ssl_session_cache_lru	 cache;
-	unsigned char			*cache_store;
+	struct tls_cache		 cache;		/* shared */
 	char				 fp[65];
 };
 
@@ -49,6 +49,7 @@ struct tls_conn {
 	int			 close_sent;
 	int			 dead;		/* errno of a final error, or 0 */
 	int			 verified;
+	int			 resumed;	/* server: from the cache */
 	uint16_t		 version, suite;
 	struct tls_x509_any	*any;		/* client, may/encrypt */
 	char			 err[192];
@@ -359,12 +360,11 @@ tls_server_new(struct tls_server **out, const char *cert_pem,
 	}
 	tls_fingerprint(s->chain.cert[0].data, s->chain.cert[0].data_len,
 	    s->fp);
-	if ((s->cache_store = malloc(TLS_SESSION_CACHE)) == NULL) {
-		snprintf(err, errlen, "out of memory");
+	if (tls_cache_init(&s->cache, TLS_SESSION_SLOTS,
+	    TLS_SESSION_LIFETIME_S) != 0) {
+		snprintf(err, errlen, "session cache: %s", strerror(errno));
 		goto fail;
 	}
-	br_ssl_session_cache_lru_init(&s->cache, s->cache_store,
-	    TLS_SESSION_CACHE);
 	*out = s;
 	return 0;
 fail:
@@ -379,11 +379,7 @@ tls_server_free(struct tls_server *s)
 		return;
 	tls_chain_free(&s->chain);
 	tls_key_free(&s->key);
-	if (s->cache_store) {
-		/* cached master secrets */
-		explicit_bzero(s->cache_store, TLS_SESSION_CACHE);
-		free(s->cache_store);
-	}
+	tls_cache_free(&s->cache);	/* unmapped; the table is shared */
 	explicit_bzero(s, sizeof(*s));
 	free(s);
 }
@@ -483,6 +479,18 @@ tls_conn_server(struct tls_server *s)
 		return NULL;
 	}
 	return &sc->c;
+}
+
+void
+tls_sconn_cache_event(br_ssl_server_context *sc, int hit)
+{
+	struct tls_sconn *t;
+
+	if (sc == NULL)
+		return;
+	t = (struct tls_sconn *)(void *)((char *)sc -
+	    offsetof(struct tls_sconn, sc));
+	t->c.resumed = hit;
 }
 
 /* A DNS name fit for SNI and name checks: not empty, not an address. */
@@ -863,6 +871,12 @@ int
 tls_handshake_done(const struct tls_conn *c)
 {
 	return c->hs_done;
+}
+
+int
+tls_resumed(const struct tls_conn *c)
+{
+	return c->hs_done && !c->client && c->resumed;
 }
 
 const char *

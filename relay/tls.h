@@ -77,7 +77,9 @@
 #define TLS_MAX_CHAIN		16	/* certificates in tls_cert */
 #define TLS_MAX_ANCHORS		512	/* certificates in tls_ca */
 #define TLS_MAX_PEM_FILE	(1 << 20)	/* bytes, any PEM file */
-#define TLS_SESSION_CACHE	(100 * 1024)	/* bytes: 1024 sessions */
+#define TLS_SESSION_SLOTS	4096	/* inbound sessions remembered, shared
+					   by the workers (512 KiB) */
+#define TLS_SESSION_LIFETIME_S	3600	/* a session resumes this long */
 
 struct tls_server;
 struct tls_client;
@@ -189,6 +191,9 @@ uint32_t tls_want(struct tls_conn *c);
 
 /* 1 once the handshake completed (version and cipher known). */
 int tls_handshake_done(const struct tls_conn *c);
+/* 1 when an inbound handshake resumed a cached session (abbreviated
+ * handshake: no key exchange, no signature). */
+int tls_resumed(const struct tls_conn *c);
 
 /* "TLSv1.2", "TLSv1.1", "TLSv1" (OpenSSL/Postfix spelling) after the
  * handshake, NULL before. */

@@ -80,6 +80,26 @@ int  tls_key_parse(struct tls_key *k, const unsigned char *text, size_t len,
     const char *name, char *err, size_t errlen);
 void tls_key_free(struct tls_key *k);
 
+/* The inbound session cache that a generation's workers share
+ * (tls_cache.c): a table in a MAP_SHARED mapping made before the
+ * workers are forked. vtable is first: it is what BearSSL is given. */
+struct tls_cache_slot;
+struct tls_cache {
+	const br_ssl_session_cache_class	*vtable;
+	struct tls_cache_slot			*slots;
+	size_t					 nslots;	/* a power of 2 */
+	unsigned				 lifetime_s;
+};
+
+/* 0, or -1 with errno (nslots not a power of two: EINVAL). */
+int  tls_cache_init(struct tls_cache *c, size_t nslots, unsigned lifetime_s);
+void tls_cache_free(struct tls_cache *c);
+
+/* The cache tells the connection whose server context sc is (NULL:
+ * none) what happened: hit 1, its session was found; 0, a full
+ * handshake saved a new one. */
+void tls_sconn_cache_event(br_ssl_server_context *sc, int hit);
+
 /* 1 when the private key belongs to the public key. */
 int tls_key_matches(const struct tls_key *k, const br_x509_pkey *pk);
 

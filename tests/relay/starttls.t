@@ -178,6 +178,30 @@ unlike($out, qr/Cipher is (?!\(NONE\))/, '3DES/RC4/NULL/export/aNULL refused');
 ($rc, $out) = s_client($port, "-tls1_2 -cipher 'AES128-GCM-SHA256:AES256-SHA'");
 unlike($out, qr/Cipher is (?!\(NONE\))/, 'no forward secrecy, no handshake');
 
+# --- session resumption, whichever worker accepts --------------------------
+#
+# The workers share one session cache: a client that comes back with its
+# session resumes it on either worker. Up to 20 returns, until resumed
+# sessions were logged by both workers.
+{
+	my $sess = tmpdir() . '/session.pem';
+	($rc, $out) = s_client($port, "-sess_out $sess");
+	like($out, qr/^New, TLSv1\.2, Cipher is /m, 'resumption: a new session first')
+	    or diag $out;
+	my ($reused, $tries, %pids) = (0, 0);
+	while ($tries < 20 && keys %pids < 2) {
+		$tries++;
+		($rc, $out) = s_client($port, "-sess_in $sess");
+		$reused++ if $out =~ /^Reused, TLSv1\.2, Cipher is /m;
+		%pids = map { /mxgate\/smtpd\[(\d+)\]: Anonymous TLS connection established .*, session resumed$/ ? ($1 => 1) : () } $mx->log_lines;
+	}
+	is($reused, $tries, "resumption: every return ($tries) reused the session");
+	is(scalar(keys %pids), 2, 'resumption: both workers resumed it (one shared cache)');
+	($rc, $out) = s_client($port, '');
+	like($out, qr/^New, TLSv1\.2, /m,
+	    'resumption: a client without a session gets a new one');
+}
+
 # --- cipher categories with raw ClientHellos ---------------------------------
 #
 # What testssl -s does with its own sockets, minus the bash: after the 220

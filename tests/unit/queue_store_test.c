@@ -323,6 +323,108 @@ test_msg_api(void)
 	queue_msg_free(&m);
 }
 
+/* Empties the "due" index as a build without it would leave it (the
+ * queue must be closed). 0 ok. */
+static int
+raw_drop_due(void)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	int rc;
+
+	if (mdb_env_create(&env) || mdb_env_set_maxdbs(env, 4) ||
+	    mdb_env_open(env, dir, 0, 0600))
+		return -1;
+	rc = mdb_txn_begin(env, NULL, 0, &txn);
+	if (rc == 0 && (rc = mdb_dbi_open(txn, "due", 0, &dbi)) == 0 &&
+	    (rc = mdb_drop(txn, dbi, 0)) == 0)
+		rc = mdb_txn_commit(txn);
+	else if (rc == 0)
+		mdb_txn_abort(txn);
+	mdb_env_close(env);
+	return rc == 0 ? 0 : -1;
+}
+
+/* The scheduler's index: due order, held messages left out, every change
+ * of a record carried into it, and rebuilt on QUEUE_REINDEX. */
+static void
+test_due_index(void)
+{
+	struct queue *q;
+	struct queue_msg g;
+	char err[256], a[QUEUE_ID_LEN + 1], b[QUEUE_ID_LEN + 1];
+	char c[QUEUE_ID_LEN + 1], d[QUEUE_ID_LEN + 1], e[QUEUE_ID_LEN + 1];
+	char due[8][QUEUE_ID_LEN + 1];
+	int64_t now = wall_us(), next;
+	int n, total;
+
+	snprintf(dir, sizeof(dir), "%s/due", tq_root);
+	if (!ok(queue_open(&q, dir, NULL, 16ull << 20, QUEUE_CREATE, err,
+	    sizeof(err)) == QUEUE_OK, "index: queue created")) {
+		printf("# %s\n", err);
+		return;
+	}
+	put_simple(q, "Subject: a\r\n\r\na\r\n", now - 10000000, a);
+	put_simple(q, "Subject: b\r\n\r\nb\r\n", now - 30000000, b);
+	put_simple(q, "Subject: c\r\n\r\nc\r\n", now - 20000000, c);
+	put_simple(q, "Subject: d\r\n\r\nd\r\n", now + 100000000, d);
+	put_simple(q, "Subject: e\r\n\r\ne\r\n", now - 40000000, e);
+	is_int(queue_hold(q, e), QUEUE_OK, "index: hold e");
+	n = queue_due(q, now, due, 8, &next, &total);
+	ok(n == 3 && strcmp(due[0], b) == 0 && strcmp(due[1], c) == 0 &&
+	    strcmp(due[2], a) == 0 && next == now + 100000000 && total == 5,
+	    "index: due earliest first, the held one left out, next is d's");
+	n = queue_due(q, now, due, 2, &next, NULL);
+	ok(n == 2 && strcmp(due[1], c) == 0 && next == now - 10000000,
+	    "index: max 2, next is the first one not returned");
+	queue_close(q);
+	is_int(raw_count_prefix("due", ""), 4, "index: 4 entries (not e)");
+
+	ok(raw_drop_due() == 0, "index: emptied, as an older build leaves it");
+	queue_open(&q, dir, NULL, 0, 0, err, sizeof(err));
+	n = queue_due(q, now, due, 8, &next, &total);
+	ok(n == 0 && total == 5, "index: the scan reads the index only");
+	queue_close(q);
+	ok(queue_open(&q, dir, NULL, 0, QUEUE_REINDEX, err, sizeof(err)) ==
+	    QUEUE_OK, "index: QUEUE_REINDEX");
+	n = queue_due(q, now, due, 8, &next, NULL);
+	ok(n == 3 && strcmp(due[0], b) == 0 && strcmp(due[2], a) == 0,
+	    "index: rebuilt from the records");
+
+	is_int(queue_hold(q, b), QUEUE_OK, "index: hold b");
+	n = queue_due(q, now, due, 8, &next, NULL);
+	ok(n == 2 && strcmp(due[0], c) == 0, "index: held b leaves it");
+	is_int(queue_release(q, e), QUEUE_OK, "index: release e");
+	n = queue_due(q, now, due, 8, &next, NULL);
+	ok(n == 3 && strcmp(due[0], e) == 0, "index: released e is back first");
+	is_int(queue_flush(q, NULL, now, &n), QUEUE_OK, "index: flush all");
+	n = queue_due(q, now, due, 8, &next, NULL);
+	ok(n == 4 && strcmp(due[3], d) == 0 && next == INT64_MAX,
+	    "index: flushed d is due, last");
+	queue_msg_init(&g);
+	queue_get(q, c, &g);
+	g.attempts++;
+	g.next_try_us = now + 5000000;
+	is_int(queue_update(q, &g), QUEUE_OK, "index: c deferred 5 s");
+	queue_msg_free(&g);
+	n = queue_due(q, now, due, 8, &next, NULL);
+	ok(n == 3 && next == now + 5000000, "index: c moved to its new time");
+	queue_msg_init(&g);
+	queue_get(q, a, &g);
+	queue_set_result(&g, 0, QRCPT_SENT, "2.0.0", "250 ok");
+	queue_set_result(&g, 1, QRCPT_SENT, "2.0.0", "250 ok");
+	is_int(queue_update(q, &g), QUEUE_DONE, "index: a delivered");
+	queue_msg_free(&g);
+	is_int(queue_delete(q, d), QUEUE_OK, "index: d deleted");
+	is_int(queue_delete(q, b), QUEUE_OK, "index: held b deleted");
+	n = queue_due(q, now, due, 8, &next, &total);
+	ok(n == 1 && strcmp(due[0], e) == 0 && next == now + 5000000 &&
+	    total == 2, "index: e due, c next");
+	queue_close(q);
+	is_int(raw_count_prefix("due", ""), 2, "index: 2 entries left");
+}
+
 int
 main(void)
 {
@@ -669,6 +771,7 @@ main(void)
 	}
 	queue_close(q);
 	free(big);
+	test_due_index();
 	tq_rmtree(tq_root);
 	return done_testing();
 }

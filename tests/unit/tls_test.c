@@ -18,6 +18,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "tls.h"
 #include "tls_int.h"
@@ -203,6 +204,125 @@ rmdir_all(void)
 	rmdir(dir);
 }
 
+
+/* A session whose every field follows from its ID's last byte n and slot
+ * byte: a torn copy of two sessions cannot pass session_whole(). */
+static void
+session_make(br_ssl_session_parameters *p, unsigned slot, unsigned n)
+{
+	int i;
+
+	memset(p, 0, sizeof(*p));
+	p->session_id[0] = (unsigned char)slot;
+	for (i = 1; i < 32; i++)
+		p->session_id[i] = (unsigned char)(n * 31 + (unsigned)i);
+	p->session_id_len = 32;
+	p->version = BR_TLS12;
+	p->cipher_suite = (uint16_t)(0xc000 + n);
+	for (i = 0; i < 48; i++)
+		p->master_secret[i] = (unsigned char)(p->session_id[i % 32] ^
+		    0x5c);
+}
+
+static int
+session_whole(const br_ssl_session_parameters *p, unsigned slot, unsigned n)
+{
+	br_ssl_session_parameters want;
+
+	session_make(&want, slot, n);
+	return p->version == want.version &&
+	    p->cipher_suite == want.cipher_suite &&
+	    memcmp(p->master_secret, want.master_secret, 48) == 0;
+}
+
+static int
+cache_load(struct tls_cache *c, unsigned slot, unsigned n,
+    br_ssl_session_parameters *out)
+{
+	br_ssl_session_parameters p;
+
+	session_make(&p, slot, n);
+	memset(p.master_secret, 0, 48);
+	p.version = 0;
+	p.cipher_suite = 0;
+	if (!c->vtable->load(&c->vtable, NULL, &p))
+		return 0;
+	*out = p;
+	return 1;
+}
+
+/* The session cache the workers share (tls_cache.c): what one process
+ * saves another finds, a newer session takes the slot, entries expire,
+ * and writers racing in other processes never give a reader a torn
+ * entry. Bounded: 200,000 saves per writer. */
+static void
+test_cache(void)
+{
+	struct tls_cache c, c0;
+	br_ssl_session_parameters p, q;
+	pid_t w[2];
+	long loads = 0, hits = 0, torn = 0;
+	int i, st, live;
+
+	ok(tls_cache_init(&c, 3, 60) == -1 && errno == EINVAL,
+	    "cache: the slot count must be a power of two");
+	if (!ok(tls_cache_init(&c, 4, 60) == 0, "cache: 4 slots"))
+		return;
+	session_make(&p, 1, 7);
+	if ((w[0] = fork()) == 0) {
+		c.vtable->save(&c.vtable, NULL, &p);
+		_exit(0);
+	}
+	waitpid(w[0], &st, 0);
+	ok(cache_load(&c, 1, 7, &q) && session_whole(&q, 1, 7),
+	    "cache: a session saved by another process is found whole");
+	ok(!cache_load(&c, 1, 8, &q), "cache: another ID: not found");
+	session_make(&p, 1, 8);
+	c.vtable->save(&c.vtable, NULL, &p);
+	ok(cache_load(&c, 1, 8, &q) && !cache_load(&c, 1, 7, &q),
+	    "cache: a newer session in the same slot replaces the older");
+	ok(tls_cache_init(&c0, 8, 0) == 0, "cache: lifetime 0");
+	session_make(&p, 2, 1);
+	c0.vtable->save(&c0.vtable, NULL, &p);
+	ok(!cache_load(&c0, 2, 1, &q), "cache: an expired session is not used");
+	tls_cache_free(&c0);
+
+	/* two writers in other processes, two sessions per slot */
+	for (i = 0; i < 2; i++)
+		if ((w[i] = fork()) == 0) {
+			unsigned k;
+			for (k = 0; k < 200000; k++) {
+				session_make(&p, k % 4, (unsigned)i * 2 +
+				    (k / 4) % 2);
+				c.vtable->save(&c.vtable, NULL, &p);
+			}
+			_exit(0);
+		}
+	for (live = 2; live > 0 && loads < 20000000; loads++) {
+		unsigned slot = (unsigned)loads % 4, n = (unsigned)(loads / 4) % 4;
+
+		if (cache_load(&c, slot, n, &q)) {
+			hits++;
+			if (!session_whole(&q, slot, n))
+				torn++;
+		}
+		if (loads % 4096 == 0)
+			for (i = 0; i < 2; i++)
+				if (w[i] > 0 && waitpid(w[i], &st, WNOHANG) ==
+				    w[i]) {
+					w[i] = 0;
+					live--;
+				}
+	}
+	for (i = 0; i < 2; i++)
+		if (w[i] > 0)
+			waitpid(w[i], &st, 0);
+	printf("# cache race: %ld loads, %ld hits, %ld torn\n", loads, hits,
+	    torn);
+	ok(hits > 0 && torn == 0, "cache: racing writers, %ld hits, none torn",
+	    hits);
+	tls_cache_free(&c);
+}
 
 int
 main(void)
@@ -538,6 +658,7 @@ main(void)
 	tls_client_free(cl);
 	tls_client_free(cl_a);
 	tls_client_free(cl_b);
+	test_cache();
 	rmdir_all();
 	return done_testing();
 }
