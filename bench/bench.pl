@@ -36,6 +36,7 @@ my %C = (
 	mxgate   => $ENV{MXGATE} // '',
 	mxgate_why => $ENV{MXGATE_BUILD} // '',	# non-empty: build failed
 	mxload   => $ENV{MXLOAD} // die("MXLOAD not set\n"),
+	gatebench => $ENV{GATEBENCH} // '',	# bench/gatebench.c
 	osmtpd   => $ENV{OPENSMTPD_ROOT} // '',
 	backlog_so => $ENV{BACKLOG_SO} // '',	# LD_PRELOAD shim (backlog.c)
 	os_backlog => $ENV{BENCH_OPENSMTPD_BACKLOG} // 1024,	# 0 = as shipped
@@ -84,6 +85,14 @@ my @WORKLOADS = (
 	{ id => 'd-ec', kind => 'mxload', s => 20, m => scaled(500),
 	  l => 10240, tls => 1, cert => 'ec',
 	  desc => 'as d, with the same EC P-256 certificate for everyone' },
+	{ id => 'hs', kind => 'mxload', s => 20, m => scaled(1000),
+	  l => 1024, tls => 1, cert => 'ec',
+	  desc => 'TLS handshakes: a new session per connection, one 1 KB '
+	    . 'message each, the EC certificate (messages/s = handshakes/s)' },
+	{ id => 'hs-r', kind => 'mxload', s => 20, m => scaled(1000),
+	  l => 1024, tls => 1, cert => 'ec', resume => 1,
+	  desc => 'as hs, each client offering its previous session '
+	    . '(resumption)' },
 );
 my @ONCE = (
 	{ id => 'idle', kind => 'idle', n => $C{idle},
@@ -99,6 +108,25 @@ my @ONCE = (
 		. 'queue owner\'s and runner\'s RSS, queue list time, '
 		. 'data.mdb on disk' } } [1000, '1k'], [10000, '10k'],
 	    [100000, '100k']),
+	# sessions held, and the mailbox list, at two sizes (mxgate only)
+	(map { my ($n, $tag) = @$_; { id => "s$tag", kind => 'held', curve => 1,
+	    n => scaled($n),
+	    desc => "$tag sessions held open (banner + EHLO) while 200 "
+		. 'messages of 10 KB are timed over one more session: memory '
+		. 'per session, latency alone and beside them' } }
+	    [1000, '1k'], [10000, '10k']),
+	(map { my ($n, $tag) = @$_; { id => "mb$tag", kind => 'mailboxes',
+	    curve => 1, n => scaled($n),
+	    desc => "a mailbox list of $tag entries: start to SMTP-ready, "
+		. 'memory, latency with a listed recipient, and a reload '
+		. '(SIGHUP) with 100 sessions held: its time, and how many '
+		. 'sessions live through it' } }
+	    [10000, '10k'], [1000000, '1m']),
+	{ id => 'gate', kind => 'gate', curve => 1, n => scaled(100000),
+	  desc => 'the admission table (relay/gate.c, the daemon\'s 16,384 '
+	    . 'slots) under distinct addresses from 127/8, each admitted and '
+	    . 'released once, with 100 clients kept connected and 10 blocked '
+	    . 'meanwhile: cost per admission, and whether eviction spared them' },
 	{ id => 'boot', kind => 'boot',
 	  desc => 'the appliance image (make image) under QEMU: first boot '
 	    . 'and a normal boot to SMTP-ready, BIOS and UEFI, stage by stage' },
@@ -106,7 +134,8 @@ my @ONCE = (
 my %ONLY = map { $_ => 1 } split /[ ,]+/, $C{only};
 # the cost curve and the boot run only when named (BENCH_WORKLOADS): they
 # take minutes and an image
-my %OPTIN = map { $_ => 1 } qw(q1k q10k q100k boot);
+my %OPTIN = map { $_ => 1 } qw(q1k q10k q100k s1k s10k mb10k mb1m gate
+    boot);
 sub wanted { $OPTIN{$_[0]} ? $ONLY{$_[0]} : (!%ONLY || $ONLY{$_[0]}) }
 
 # ---------------------------------------------------------------- processes
@@ -687,7 +716,8 @@ sub run_throughput {
 		    "127.0.0.1:$port");
 	} else {
 		@argv = ($C{mxload}, '-s', $w->{s}, '-m', $w->{m}, '-l', $w->{l},
-		    '-1', ($w->{tls} ? '-T' : ()), '-t', int($C{run_max}),
+		    '-1', ($w->{tls} ? '-T' : ()), ($w->{resume} ? '-R' : ()),
+		    '-t', int($C{run_max}),
 		    "127.0.0.1:$port");
 	}
 	my $drops0 = listen_drops();
@@ -737,6 +767,15 @@ sub run_throughput {
 		$m{peak_rss_mb} = $peak_rss / 1024;
 		$m{peak_pss_mb} = $peak_pss / 1024 if $peak_pss;
 		$m{cpu_per_1000} = ($cpu1 - $cpu0) * 1000 / ($n || 1) if $n;
+	}
+	if ($w->{tls} && $w->{kind} eq 'mxload' && $t_acc) {
+		# mxload's summary: how many handshakes the server resumed
+		my ($sent, $res);
+		if (open(my $f, '<', "$RUN/load.log")) {	# appended: the last
+			while (<$f>) { ($sent, $res) = ($1, $2)
+			    if /sent=(\d+) .*resumed=(\d+)/ }
+		}
+		$m{resumed_pct} = 100 * $res / $sent if $sent;
 	}
 	record($r, $w->{id}, $s, %m);
 	if ($sink->{died}) {
@@ -800,6 +839,59 @@ sub run_latency {
 	return '';
 }
 
+# Latency to the 250 of 200 messages of 10 KB over one session (mxload):
+# (p50, p99) in ms, or () when mxload failed.
+sub probe_latency {
+	my ($port, $tag) = @_;
+	my $csv = "$RUN/probe-$tag.csv";
+	open(my $saved, '>&', \*STDOUT) or die "dup: $!";
+	open(STDOUT, '>>', "$RUN/load.log") or die "$RUN/load.log: $!";
+	my $rc = system($C{mxload}, '-s', 1, '-m', 200, '-l', 10240,
+	    '-o', $csv, '-t', 60, "127.0.0.1:$port");
+	open(STDOUT, '>&', $saved) or die "dup: $!";
+	open(my $f, '<', $csv) or return ();
+	my @acc;
+	while (<$f>) {
+		my (undef, $tm, $ta) = split /,/;
+		push @acc, ($ta - $tm) / 1e6 if $ta;
+	}
+	return () if $rc || @acc < 200;
+	return (pct(50, @acc), pct(99, @acc));
+}
+
+# mxload -I: opens n sessions and holds them; (pid, stdout, stdin, ready)
+sub hold_sessions {
+	my ($port, $n, $tag) = @_;
+	my ($pid, $out, $in) = spawn_piped("mxload-$tag", [$C{mxload},
+	    '-I', $n, '-t', 600, "127.0.0.1:$port"],
+	    stdin_pipe => 1, stderr => "$RUN/idle.log");
+	my ($ready, $buf) = (undef, '');
+	my $until = time + (left() < 200 ? left() : 200);
+	while (time < $until && !defined $ready) {
+		my $got = sysread($out, my $b, 4096);
+		$buf .= $b if $got;
+		$ready = $1 if $buf =~ /ready (\d+)/;
+		last if !defined $ready && reaped($pid);
+		sleep 0.1;
+	}
+	return ($pid, $out, $in, $ready // 0);
+}
+
+# Ends hold_sessions: how many sessions were still open (answered QUIT).
+sub release_sessions {
+	my ($pid, $out, $in) = @_;
+	close $in;
+	my ($buf, $until) = ('', time + 60);
+	while (time < $until && $buf !~ /quit (\d+)/) {
+		my $got = sysread($out, my $b, 4096);
+		$buf .= $b if $got;
+		last if reaped($pid) && !$got;
+		sleep 0.05;
+	}
+	stop_group($pid, 5);
+	return $buf =~ /quit (\d+)/ ? $1 : undef;
+}
+
 # Idle sessions: hold N sessions open (banner read, EHLO answered) and
 # compare the system's memory with it idle before.
 sub run_idle {
@@ -808,25 +900,14 @@ sub run_idle {
 	return "failed to start: $why" unless $h;
 	sleep 1;
 	my ($rss0, $pss0, $n0) = mem_sample($h->{roots}, 1);
-	my ($pid, $out, $in) = spawn_piped('mxload-idle', [$C{mxload},
-	    '-I', $w->{n}, '-t', 120, '127.0.0.1:' . target_port($s)],
-	    stdin_pipe => 1, stderr => "$RUN/idle.log");
-	my ($ready, $buf) = (undef, '');
-	my $until = time + (left() < 150 ? left() : 150);
-	while (time < $until && !defined $ready) {
-		my $n = sysread($out, my $b, 4096);
-		$buf .= $b if $n;
-		$ready = $1 if $buf =~ /ready (\d+)/;
-		last if !defined $ready && reaped($pid);
-		sleep 0.1;
-	}
+	my ($pid, $out, $in, $ready) = hold_sessions(target_port($s), $w->{n},
+	    'idle');
 	my ($rss1, $pss1, $n1) = (0, 0, 0);
 	if ($ready) {
 		sleep 2;	# let the system settle (Postfix forks per session)
 		($rss1, $pss1, $n1) = mem_sample($h->{roots}, 1);
 	}
-	close $in;
-	stop_group($pid, 30);
+	release_sessions($pid, $out, $in);
 	sys_stop($s, $h);
 	return "no session opened" unless $ready;
 	record(0, $w->{id}, $s,
@@ -835,6 +916,110 @@ sub run_idle {
 	    idle_pss_kb => ($pss1 - $pss0) / $ready,
 	    idle_procs => $n1);
 	return $ready < $w->{n} ? "only $ready of $w->{n} sessions opened" : '';
+}
+
+# Sessions held: the latency of a new message alone, then beside n idle
+# sessions, and the memory those sessions take.
+sub run_held {
+	my ($w, $s) = @_;
+	my $sink = sink_start();
+	my ($h, $why) = sys_start($s);
+	if (!$h) { sink_stop($sink); return "failed to start: $why" }
+	my $port = target_port($s);
+	sleep 1;
+	my @alone = probe_latency($port, "$w->{id}-alone");
+	my ($rss0) = mem_sample($h->{roots}, 0);
+	my ($pid, $out, $in, $ready) = hold_sessions($port, $w->{n}, $w->{id});
+	my ($rss1, @beside) = (0);
+	if ($ready) {
+		sleep 2;
+		($rss1) = mem_sample($h->{roots}, 0);
+		@beside = probe_latency($port, "$w->{id}-beside");
+	}
+	my $kept = release_sessions($pid, $out, $in);
+	sys_stop($s, $h);
+	sink_stop($sink);
+	return "no session opened" unless $ready;
+	my %m = (held => $ready, held_rss_kb => ($rss1 - $rss0) / $ready);
+	@m{qw(alone_p50_ms alone_p99_ms)} = @alone if @alone;
+	@m{qw(beside_p50_ms beside_p99_ms)} = @beside if @beside;
+	record(0, $w->{id}, $s, %m);
+	return "only $ready of $w->{n} sessions opened" if $ready < $w->{n};
+	return "a latency probe failed" unless @alone && @beside;
+	return "only $kept of $ready held sessions answered QUIT"
+	    unless ($kept // 0) == $ready;
+	return '';
+}
+
+# The admission table under n distinct addresses (bench/gatebench.c).
+sub run_gate {
+	my ($w, $s) = @_;
+	return "no gatebench ($C{gatebench})" unless -x $C{gatebench};
+	my $out = `$C{gatebench} -n $w->{n} 2>&1`;
+	my $rc = $? >> 8;
+	my %v = $out =~ /(\w+)=([\d.]+)/g;
+	return "gatebench: " . ($out =~ s/\s+$//r) unless defined $v{admits};
+	my ($kept) = $out =~ /kept=(\d+)\//;
+	my ($blocked) = $out =~ /blocked=(\d+)\//;
+	record(0, $w->{id}, $s, gate_ns => $v{ns_per_admit},
+	    gate_evictions => $v{evictions}, gate_used => $v{used},
+	    gate_kept => $kept, gate_blocked => $blocked);
+	return $rc ? "eviction broke a rule: $out" =~ s/\s+$//r : '';
+}
+
+# A mailbox list of n entries: the relay's start, memory and latency with
+# it, then a reload (SIGHUP) while 100 sessions are held.
+sub run_mailboxes {
+	my ($w, $s) = @_;
+	my $d = "$RUN/mxgate";
+	my $list = "$d/mailboxes";
+	open(my $f, '>', $list) or return "$list: $!";
+	print $f "# make bench: $w->{n} entries\nuser\@bench.test\n";
+	printf $f "user%07d\@bench.test\n", $_ for 1 .. $w->{n} - 1;
+	close $f or return "$list: $!";
+	my $conf = do { local $/; open(my $c, '<', "$d/mxgate.conf")
+	    or return "$d/mxgate.conf: $!"; <$c> };
+	write_file("$d/mxgate.conf", $conf . "mailboxes $list\n");
+	my $sink = sink_start();
+	my $t0 = time;
+	my ($h, $why) = sys_start($s);
+	my $t_ready = time - $t0;
+	if (!$h) {
+		write_file("$d/mxgate.conf", $conf);
+		sink_stop($sink);
+		return "failed to start: $why";
+	}
+	my $port = target_port($s);
+	sleep 1;
+	my ($rss, $pss) = mem_sample($h->{roots}, 1);
+	my @lat = probe_latency($port, $w->{id});
+	my ($pid, $out, $in, $ready) = hold_sessions($port, 100, $w->{id});
+	my $reloads = sub { my $l = do { local $/; open(my $g, '<', $h->{log})
+	    or return 0; <$g> }; my $n = () = $l =~ /reloaded /g; $n };
+	my ($n0, $t_reload) = ($reloads->(), undef);
+	my $t1 = time;
+	kill 'HUP', $h->{pid};
+	while (time - $t1 < 120) {
+		if ($reloads->() > $n0) { $t_reload = time - $t1; last }
+		sleep 0.02;
+	}
+	my @after = probe_latency($port, "$w->{id}-reloaded");
+	my $kept = release_sessions($pid, $out, $in);
+	sys_stop($s, $h);
+	sink_stop($sink);
+	write_file("$d/mxgate.conf", $conf);
+	my %m = (mb_ready_s => $t_ready, mb_rss_mb => $rss / 1024,
+	    mb_pss_mb => $pss / 1024);
+	@m{qw(mb_p50_ms mb_p99_ms)} = @lat if @lat;
+	$m{mb_reload_s} = $t_reload if defined $t_reload;
+	$m{mb_kept} = $kept if defined $kept && $ready;
+	record(0, $w->{id}, $s, %m);
+	return "no reload logged within 120 s" unless defined $t_reload;
+	return "a latency probe failed" unless @lat && @after;
+	return "only $ready of 100 sessions opened" if $ready < 100;
+	return "only " . ($kept // 0) . " of $ready held sessions lived "
+	    . "through the reload" unless ($kept // 0) == $ready;
+	return '';
 }
 
 # Customer down: messages accepted per second with no sink (mxload, 20
@@ -1042,8 +1227,8 @@ my @LIVE = grep { !$NA{$_} } @SYSTEMS;
 
 # workload (d) needs STARTTLS in mxgate to mean anything
 my %SKIP_W;
-for my $id (qw(d d-ec)) {
-	$SKIP_W{$id} = 'mxgate does not offer STARTTLS yet'
+for my $id (qw(d d-ec hs hs-r)) {
+	$SKIP_W{$id} = 'mxgate does not offer STARTTLS'
 	    if !$ONLY{$id} && !($SYS{mxgate}{tls});
 }
 
@@ -1154,6 +1339,9 @@ for my $w (@ONCE) {
 		my $t = time;
 		my $why = guarded(sub { $w->{kind} eq 'idle' ? run_idle($w, $s)
 		    : $w->{kind} eq 'boot' ? run_boot($w, $s)
+		    : $w->{kind} eq 'held' ? run_held($w, $s)
+		    : $w->{kind} eq 'gate' ? run_gate($w, $s)
+		    : $w->{kind} eq 'mailboxes' ? run_mailboxes($w, $s)
 		    : run_queue($w, $s) });
 		say_(sprintf "once    %-5s %-9s %5.1f s %s", $w->{id}, $s,
 		    time - $t, $why);
@@ -1198,6 +1386,11 @@ my @ROWS = (
 	    ["$w/cpu_per_1000", "$w: CPU per 1,000 messages", 's', 2],
 	    ["$w/syn_drops", "$w: SYNs dropped, accept queue full", '', 0],
 	) } qw(a20 a100 b c d d-ec)),
+	(map { my $w = $_; (
+	    ["$w/msgs_e2e", "$w: TLS sessions/s (handshakes/s)", '/s', 0],
+	    ["$w/cpu_per_1000", "$w: CPU per 1,000 sessions", 's', 2],
+	    ["$w/resumed_pct", "$w: handshakes resumed", '%', 0],
+	) } qw(hs hs-r)),
 	['lat/added_e2e_p50_ms', 'lat: added latency p50 (to sink)', 'ms', 2],
 	['lat/added_e2e_p99_ms', 'lat: added latency p99 (to sink)', 'ms', 2],
 	['lat/e2e_p50_ms', 'lat: latency p50 (to sink)', 'ms', 2],
@@ -1220,6 +1413,27 @@ my @ROWS = (
 	    ["$q/list_s", "$q: mxgatectl queue list", 's', 2],
 	    ["$q/mdb_mb", "$q: data.mdb on disk", 'MB', 1],
 	) } qw(q1k q10k q100k)),
+	(map { my $q = $_; (
+	    ["$q/held_rss_kb", "$q: RSS per held session", 'KB', 1],
+	    ["$q/alone_p50_ms", "$q: latency p50, nothing held", 'ms', 2],
+	    ["$q/beside_p50_ms", "$q: latency p50, beside them", 'ms', 2],
+	    ["$q/alone_p99_ms", "$q: latency p99, nothing held", 'ms', 2],
+	    ["$q/beside_p99_ms", "$q: latency p99, beside them", 'ms', 2],
+	) } qw(s1k s10k)),
+	(map { my $q = $_; (
+	    ["$q/mb_ready_s", "$q: start to SMTP-ready", 's', 2],
+	    ["$q/mb_rss_mb", "$q: RSS, all processes", 'MB', 1],
+	    ["$q/mb_pss_mb", "$q: PSS, all processes", 'MB', 1],
+	    ["$q/mb_p50_ms", "$q: latency p50, listed recipient", 'ms', 2],
+	    ["$q/mb_p99_ms", "$q: latency p99, listed recipient", 'ms', 2],
+	    ["$q/mb_reload_s", "$q: reload (SIGHUP) until logged", 's', 2],
+	    ["$q/mb_kept", "$q: held sessions alive after it (of 100)", '', 0],
+	) } qw(mb10k mb1m)),
+	['gate/gate_ns', 'gate: cost per admission', 'ns', 0],
+	['gate/gate_evictions', 'gate: idle entries evicted (address and /24 each)', '', 0],
+	['gate/gate_used', 'gate: entries in use at the end (of 16,384)', '', 0],
+	['gate/gate_kept', 'gate: connected clients still counted (of 100)', '', 0],
+	['gate/gate_blocked', 'gate: blocked clients still blocked (of 10)', '', 0],
 	(map { my $fw = $_; my $FW = uc $fw; (
 	    ["boot/${fw}_total_s", "boot: $FW first boot to SMTP-ready", 's', 1],
 	    ["boot/${fw}_normal_total_s", "boot: $FW normal boot to SMTP-ready", 's', 1],
@@ -1298,10 +1512,19 @@ $chk->('idle session RSS <= 64 KB', $MED{'idle/idle_rss_kb'}{mxgate}, '<=', 64);
 $chk->('a20 peak RSS mxgate/postfix <= 0.25', $r_->('a20/peak_rss_mb', 'postfix'), '<=', 0.25);
 $chk->('d msg/s mxgate/postfix >= 2 (RSA)', $r_->('d/msgs_e2e', 'postfix'), '>=', 2);
 $chk->('d-ec msg/s mxgate/postfix >= 2 (EC)', $r_->('d-ec/msgs_e2e', 'postfix'), '>=', 2);
+$chk->('hs-r: handshakes resumed >= 90 %', $MED{'hs-r/resumed_pct'}{mxgate}, '>=', 90);
 my $flat = sub { my ($k) = @_; my ($a, $b) = ($MED{"q1k/$k"}{mxgate}, $MED{"q100k/$k"}{mxgate});
 	defined $a && defined $b && $a ? $b / $a : undef };
 $chk->('queue ingest msg/s 100k/1k >= 0.67 (flat)', $flat->('queue_acc'), '>=', 0.67);
 $chk->('queue drain msg/s 100k/1k >= 0.67 (flat)', $flat->('drain_rate'), '>=', 0.67);
+{
+	my ($alone, $beside) = map { $MED{"s10k/$_"}{mxgate} } qw(alone_p99_ms beside_p99_ms);
+	$chk->('s10k latency p99 beside/alone <= 1.5 (no step)',
+	    defined $alone && defined $beside && $alone ? $beside / $alone : undef, '<=', 1.5);
+}
+$chk->('mb1m: held sessions alive after the reload >= 100', $MED{'mb1m/mb_kept'}{mxgate}, '>=', 100);
+$chk->('gate: connected clients kept >= 100', $MED{'gate/gate_kept'}{mxgate}, '>=', 100);
+$chk->('gate: blocked clients kept >= 10', $MED{'gate/gate_blocked'}{mxgate}, '>=', 10);
 $chk->('BIOS normal boot to SMTP-ready <= 8 s', $MED{'boot/bios_normal_total_s'}{mxgate}, '<=', 8);
 $chk->('UEFI normal boot to SMTP-ready <= 12 s', $MED{'boot/uefi_normal_total_s'}{mxgate}, '<=', 12);
 $txt .= "\ntargets (reported only):\n" . join("\n", @tg) . "\n";

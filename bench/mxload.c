@@ -5,12 +5,15 @@
  * cannot hold sessions open, so `make bench` uses this program for those
  * three jobs; throughput runs still use smtp-source.
  *
- *   mxload [-s SESS] [-m MSGS] [-l BYTES] [-1] [-T] [-o CSV] [-t SECS]
+ *   mxload [-s SESS] [-m MSGS] [-l BYTES] [-1] [-T [-R]] [-o CSV] [-t SECS]
  *          [-f FROM] [-r RCPT] HOST:PORT
  *       SESS threads each run one SMTP session (no pipelining, like
  *       smtp-source) and take messages from a shared counter until MSGS
  *       were tried; -1 opens a new session for every message (churn);
- *       -T does STARTTLS (no certificate check) before MAIL. Every
+ *       -T does STARTTLS (no certificate check) before MAIL; with -R
+ *       each thread offers the TLS session of its previous connection
+ *       (resumption; "resumed=N" on the summary line counts the
+ *       handshakes the server resumed). Every
  *       message carries "X-Bench-Id: N". With -o, one line per message:
  *       "N,T_MAIL,T_ACCEPT,T_SINK" (CLOCK_REALTIME ns; T_MAIL just before
  *       MAIL FROM is written, T_ACCEPT when the 250 for the final dot is
@@ -23,7 +26,8 @@
  *       open COUNT sessions (banner read, EHLO answered; 8 openers in
  *       parallel, each stops at its first failure), print
  *       "ready N" on stdout, hold them until stdin reaches EOF or SECS
- *       pass, then QUIT them all.
+ *       pass, then QUIT them all and print "quit N": how many were
+ *       still open (answered 221).
  *
  * Bounds: MSGS and COUNT are capped; every socket read has a 30 s
  * timeout; -t (default 300 s) ends the whole run. Exit 0 when every
@@ -61,18 +65,19 @@
 struct conn {
 	int	 fd;
 	SSL	*ssl;
+	SSL_SESSION *sess;	/* -R: the last connection's, to offer */
 	char	 buf[LINE_MAX_];
 	size_t	 len;
 };
 
 static struct sockaddr_in peer;
-static int	 nsess = 1, nmsgs = 1, churn, use_tls;
+static int	 nsess = 1, nmsgs = 1, churn, use_tls, resume;
 static size_t	 bodylen = 1024;
 static char	*body;
 static const char *from = "bench@source.test", *rcpt = "user@bench.test";
 static SSL_CTX	*ctx;
 static int	 io_timeout = 30;	/* seconds, every socket read/write */
-static atomic_int next_msg, n_ok, n_fail;
+static atomic_int next_msg, n_ok, n_fail, n_resumed;
 static uint64_t	*t_mail, *t_accept;
 static _Atomic uint64_t *t_sink;
 static atomic_int n_sink, stop_watch;
@@ -82,7 +87,7 @@ static int	 wait_secs = 60;
 static void __attribute__((noreturn))
 usage(void)
 {
-	fputs("usage: mxload [-s sess] [-m msgs] [-l bytes] [-1] [-T] [-o csv]"
+	fputs("usage: mxload [-s sess] [-m msgs] [-l bytes] [-1] [-T [-R]] [-o csv]"
 	    " [-W dir [-w secs]] [-t secs] [-f from] [-r rcpt] host:port\n"
 	    "       mxload -I count [-t secs] host:port\n", stderr);
 	exit(100);
@@ -175,6 +180,11 @@ static void
 c_close(struct conn *c)
 {
 	if (c->ssl != NULL) {
+		/* kept at the end: a TLS 1.3 ticket comes after the handshake */
+		if (resume && SSL_is_init_finished(c->ssl)) {
+			SSL_SESSION_free(c->sess);	/* NULL is fine */
+			c->sess = SSL_get1_session(c->ssl);
+		}
 		SSL_shutdown(c->ssl);
 		SSL_free(c->ssl);
 		c->ssl = NULL;
@@ -213,8 +223,11 @@ c_open(struct conn *c, int tls)
 		goto fail;
 	c->len = 0;	/* nothing buffered before TLS survives */
 	if ((c->ssl = SSL_new(ctx)) == NULL || SSL_set_fd(c->ssl, c->fd) != 1 ||
+	    (c->sess != NULL && SSL_set_session(c->ssl, c->sess) != 1) ||
 	    SSL_connect(c->ssl) != 1)
 		goto fail;
+	if (SSL_session_reused(c->ssl))
+		atomic_fetch_add(&n_resumed, 1);
 	if (c_cmd(c, "EHLO load.source.test\r\n", last, sizeof(last)) != 250)
 		goto fail;
 	return 0;
@@ -291,6 +304,7 @@ worker(void *arg)
 		c_cmd(&c, "QUIT\r\n", NULL, 0);
 		c_close(&c);
 	}
+	SSL_SESSION_free(c.sess);
 	return NULL;
 }
 
@@ -375,7 +389,7 @@ run_idle(int count, int secs)
 	struct idle_part part[IDLE_THREADS];
 	pthread_t th[IDLE_THREADS];
 	struct pollfd pfd = { .fd = 0, .events = POLLIN };
-	int i, ok = 0, per = (count + IDLE_THREADS - 1) / IDLE_THREADS;
+	int i, ok = 0, alive = 0, per = (count + IDLE_THREADS - 1) / IDLE_THREADS;
 	char junk[256];
 
 	if (cs == NULL)
@@ -407,11 +421,14 @@ run_idle(int count, int secs)
 		if (read(0, junk, sizeof(junk)) <= 0)
 			break;
 	}
+	/* the sessions still there answer QUIT with 221 */
 	for (i = 0; i < count; i++)
 		if (cs[i].fd >= 0) {
-			c_cmd(&cs[i], "QUIT\r\n", NULL, 0);
+			if (c_cmd(&cs[i], "QUIT\r\n", NULL, 0) == 221)
+				alive++;
 			c_close(&cs[i]);
 		}
+	printf("quit %d\n", alive);
 	free(cs);
 	return ok == count ? 0 : 1;
 }
@@ -425,13 +442,14 @@ main(int argc, char **argv)
 	pthread_t *th, wt;
 	uint64_t t0, t1;
 
-	while ((ch = getopt(argc, argv, "s:m:l:1To:t:f:r:I:W:w:")) != -1) {
+	while ((ch = getopt(argc, argv, "s:m:l:1TRo:t:f:r:I:W:w:")) != -1) {
 		switch (ch) {
 		case 's': nsess = atoi(optarg); break;
 		case 'm': nmsgs = atoi(optarg); break;
 		case 'l': bodylen = (size_t)atol(optarg); break;
 		case '1': churn = 1; break;
 		case 'T': use_tls = 1; break;
+		case 'R': resume = 1; break;
 		case 'o': csvpath = optarg; break;
 		case 't': secs = atoi(optarg); break;
 		case 'f': from = optarg; break;
@@ -445,7 +463,7 @@ main(int argc, char **argv)
 	if (optind != argc - 1 || nsess < 1 || nsess > MAX_SESS ||
 	    nmsgs < 1 || nmsgs > MAX_MSGS || bodylen > MAX_BODY ||
 	    idle < 0 || idle > MAX_IDLE || secs < 1 || secs > 3600 ||
-	    wait_secs < 0 || wait_secs > 600 ||
+	    wait_secs < 0 || wait_secs > 600 || (resume && !use_tls) ||
 	    strlen(from) > 256 || strlen(rcpt) > 256)
 		usage();
 	snprintf(host, sizeof(host), "%s", argv[optind]);
@@ -526,8 +544,8 @@ main(int argc, char **argv)
 			    (unsigned long long)atomic_load(&t_sink[i]));
 		fclose(csv);
 	}
-	printf("sent=%d failed=%d seconds=%.3f sink=%d\n", atomic_load(&n_ok),
-	    atomic_load(&n_fail), (double)(t1 - t0) / 1e9,
-	    atomic_load(&n_sink));
+	printf("sent=%d failed=%d seconds=%.3f sink=%d resumed=%d\n",
+	    atomic_load(&n_ok), atomic_load(&n_fail), (double)(t1 - t0) / 1e9,
+	    atomic_load(&n_sink), atomic_load(&n_resumed));
 	return atomic_load(&n_fail) == 0 ? 0 : 1;
 }

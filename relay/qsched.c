@@ -68,6 +68,8 @@ struct qsched {
 	int			 skip_full_told;
 	struct down		 down[DOWN_MAX];
 	int			 ndown;
+	struct queue_msg	*deferred[QSCHED_DEFER_BATCH];	/* to write */
+	int			 ndeferred;
 	/* per message: which recipients were pending at the start */
 	unsigned char		 was_pending[QUEUE_RCPT_MAX];
 	struct dsn_rcpt		 dsn_rcpt[QUEUE_RCPT_MAX];
@@ -253,6 +255,20 @@ bounce_store(struct qsched *r, struct queue_msg *m, enum dsn_reason why,
 	return st;
 }
 
+/* The attempt into m: history, counters, schedule. */
+static void
+attempt_add(struct queue_msg *m, const char *relay, const char *result,
+    int64_t now)
+{
+	queue_msg_add_attempt(m, now, relay, result);
+	m->attempts++;
+	m->last_try_us = now;
+	m->next_try_us = now + queue_retry_delay_us(m->attempts, random32());
+}
+
+static void stored(struct qsched *, struct queue_msg *, const char *,
+    enum dsn_reason, int, int, int64_t);
+
 /*
  * Writes the attempt back: history, counters, schedule, and (for
  * recipients that failed now) the report. Logs one line per recipient
@@ -264,10 +280,7 @@ finish(struct qsched *r, struct queue_msg *m, const char *relay,
 {
 	int i, st, failed = 0, reported = 0;
 
-	queue_msg_add_attempt(m, now, relay, result);
-	m->attempts++;
-	m->last_try_us = now;
-	m->next_try_us = now + queue_retry_delay_us(m->attempts, random32());
+	attempt_add(m, relay, result, now);
 	for (i = 0; i < m->nrcpt; i++)
 		if (r->was_pending[i] && m->rcpt[i].state == QRCPT_FAILED)
 			failed++;
@@ -275,6 +288,18 @@ finish(struct qsched *r, struct queue_msg *m, const char *relay,
 		st = bounce_store(r, m, why, relay, now, &reported);
 	else
 		st = queue_update(r->q, m);
+	stored(r, m, relay, why, st, reported, now);
+}
+
+/* What became of the write of m (status st): one line per recipient
+ * that was pending (r->was_pending), then "removed" when the record is
+ * gone, or what went wrong. */
+static void
+stored(struct qsched *r, struct queue_msg *m, const char *relay,
+    enum dsn_reason why, int st, int reported, int64_t now)
+{
+	int i;
+
 	for (i = 0; i < m->nrcpt; i++) {
 		enum queue_event ev;
 
@@ -314,20 +339,61 @@ finish(struct qsched *r, struct queue_msg *m, const char *relay,
 	}
 }
 
-/* --- one message -------------------------------------------------------- */
+/* --- deferrals, written together ---------------------------------------- */
 
-/* Every still-pending recipient stays pending with reason why. */
+/* The deferrals waiting in r->deferred, in one transaction (one by one
+ * when that fails), then their log lines. */
 static void
-defer_all(struct qsched *r, struct queue_msg *m, const char *relay,
-    const char *status, const char *why, int64_t now)
+defer_flush(struct qsched *r)
 {
+	int st[QSCHED_DEFER_BATCH], i, j, all;
+	int64_t now = wall_us();
+
+	if (r->ndeferred == 0)
+		return;
+	all = queue_update_many(r->q, r->deferred, r->ndeferred, st);
+	for (i = 0; i < r->ndeferred; i++) {
+		struct queue_msg *m = r->deferred[i];
+
+		if (all != QUEUE_OK)
+			st[i] = queue_update(r->q, m);
+		for (j = 0; j < m->nrcpt; j++)	/* all pending were deferred */
+			r->was_pending[j] = m->rcpt[j].state == QRCPT_PENDING;
+		stored(r, m, "", DSN_FAILED, st[i], 0, now);
+		queue_msg_free(m);
+		free(m);
+	}
+	r->ndeferred = 0;
+}
+
+/* Every still-pending recipient stays pending with reason why: a route
+ * found down or gone, nothing tried. The record is written with the
+ * pass's other deferrals (a day's outage defers every message again and
+ * again: one transaction for QSCHED_DEFER_BATCH of them, not one each).
+ * Takes m's contents. */
+static void
+defer_all(struct qsched *r, struct queue_msg *m, const char *status,
+    const char *why, int64_t now)
+{
+	struct queue_msg *d;
 	int i;
 
 	for (i = 0; i < m->nrcpt; i++)
 		if (m->rcpt[i].state == QRCPT_PENDING)
 			queue_set_result(m, i, QRCPT_PENDING, status, why);
-	finish(r, m, relay, why, DSN_FAILED, now);
+	attempt_add(m, "", why, now);
+	if ((d = malloc(sizeof(*d))) == NULL) {
+		stored(r, m, "", DSN_FAILED, queue_update(r->q, m), 0, now);
+		return;
+	}
+	*d = *m;			/* the recipients go with it */
+	queue_msg_init(m);
+	r->deferred[r->ndeferred++] = d;
+	if (r->ndeferred == QSCHED_DEFER_BATCH)
+		defer_flush(r);
 }
+
+/* --- one message -------------------------------------------------------- */
 
 static void
 expire(struct qsched *r, struct queue_msg *m, int64_t now)
@@ -565,11 +631,11 @@ process(struct qsched *r, const char *id)
 	} else if (rt == NULL) {
 		snprintf(why, sizeof(why), "no route for %s in the "
 		    "configuration any more", m.route_domain);
-		defer_all(r, &m, "", "4.3.5", why, now);
+		defer_all(r, &m, "4.3.5", why, now);
 	} else if ((down = down_why(r, rt)) != NULL) {
 		snprintf(why, sizeof(why), "delivery temporarily suspended: "
 		    "%s", down);
-		defer_all(r, &m, "", "4.4.1", why, now);
+		defer_all(r, &m, "4.4.1", why, now);
 	} else {
 		return dispatch(r, &m, now);
 	}
@@ -606,6 +672,7 @@ qsched_free(struct qsched *s)
 
 	if (s == NULL)
 		return;
+	defer_flush(s);
 	for (i = 0; i < IPC_DELIVER_INFLIGHT; i++)
 		job_end(s, &s->job[i]);
 	free(s);
@@ -629,6 +696,7 @@ qsched_runner_down(struct qsched *s)
 			    "attempt; retried later", s->job[i].m.id);
 		job_end(s, &s->job[i]);
 	}
+	defer_flush(s);
 	s->runner_fd = -1;
 	s->in_pass = 0;
 }
@@ -676,6 +744,7 @@ qsched_run(struct qsched *s)
 		}
 		if (s->njobs > 0)
 			return -1;	/* the pass ends with its reports */
+		defer_flush(s);
 		now = wall_us();
 		if (s->in_pass) {
 			s->in_pass = 0;

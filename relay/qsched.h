@@ -22,6 +22,7 @@
 #define QSCHED_SKIP_MAX		256	/* records set aside (unreadable...) */
 #define QSCHED_RESCAN_MS	1000	/* longest sleep: a flush is seen */
 #define QSCHED_STORE_BACKOFF_S	60	/* after a store error on a record */
+#define QSCHED_DEFER_BATCH	64	/* deferrals written in one transaction */
 
 struct qsched;
 

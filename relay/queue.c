@@ -1244,6 +1244,28 @@ queue_update(struct queue *q, const struct queue_msg *m)
 }
 
 int
+queue_update_many(struct queue *q, struct queue_msg *const *m, int n,
+    int *st)
+{
+	MDB_txn *txn;
+	int rc, i, bad = QUEUE_OK;
+
+	if (n <= 0)
+		return QUEUE_EINVAL;
+	if ((rc = txn_begin(q, 0, &txn)) != 0)
+		return status_of(rc);
+	for (i = 0; i < n; i++) {
+		st[i] = update_txn(q, txn, m[i]);
+		if (st[i] != QUEUE_OK && st[i] != QUEUE_DONE &&
+		    st[i] != QUEUE_NOTFOUND) {
+			bad = st[i];
+			break;
+		}
+	}
+	return txn_commit(txn, bad);
+}
+
+int
 queue_bounce(struct queue *q, const struct queue_msg *m,
     struct queue_msg *dsn, const struct iovec *iov, int iovcnt)
 {

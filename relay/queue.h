@@ -229,6 +229,13 @@ int queue_get_body(struct queue *q, const char *id, queue_body_fn *fn,
  */
 int queue_update(struct queue *q, const struct queue_msg *m);
 
+/* queue_update() of n messages in ONE fsync'd transaction. QUEUE_OK:
+ * st[i] holds each one's status (QUEUE_OK, QUEUE_DONE or QUEUE_NOTFOUND,
+ * a message removed meanwhile); any other status: none was written (the
+ * caller may update them one by one to learn which one failed). */
+int queue_update_many(struct queue *q, struct queue_msg *const *m, int n,
+    int *st);
+
 /* queue_update(m) and queue_put(dsn, iov) in one transaction: a report
  * is never lost and never sent for a message that stays. dsn->id is set. */
 int queue_bounce(struct queue *q, const struct queue_msg *m,

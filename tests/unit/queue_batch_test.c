@@ -1,7 +1,8 @@
 /*
  * queue_batch_test.c — group commit: queue_put_many() stores a batch in
  * one transaction, all or none; the queue owner relies on it to take many
- * outage messages per fsync.
+ * outage messages per fsync; queue_update_many() writes a pass's
+ * deferrals the same way.
  */
 #include <stdio.h>
 #include <string.h>
@@ -75,6 +76,43 @@ main(void)
 	is_int(total, 5, "and none of it was stored");
 	ok(n == 5, "the five good ones are due later");
 	is_int(queue_put_many(q, m, iov, 0), QUEUE_EINVAL, "empty batch");
+
+	/* deferrals together: one deferred, one removed meanwhile, one
+	 * delivered */
+	{
+		struct queue_msg u[3], *up[3];
+		int ust[3], due0;
+		int64_t later = INT64_MAX / 2 + 1000;
+
+		for (i = 0; i < 3; i++) {
+			queue_msg_init(&u[i]);
+			is_int(queue_get(q, msg[i].id, &u[i]), QUEUE_OK,
+			    "read message %d back", i);
+			u[i].attempts++;
+			u[i].next_try_us = later;
+			up[i] = &u[i];
+		}
+		queue_set_result(&u[2], 0, QRCPT_SENT, "2.0.0", "250 ok");
+		is_int(queue_delete(q, msg[1].id), QUEUE_OK, "delete message 1");
+		due0 = queue_due(q, INT64_MAX / 2, ids, 16, &next, &total);
+		st = queue_update_many(q, up, 3, ust);
+		is_int(st, QUEUE_OK, "three updates in one transaction");
+		ok(ust[0] == QUEUE_OK && ust[1] == QUEUE_NOTFOUND &&
+		    ust[2] == QUEUE_DONE, "each with its status: ok, removed "
+		    "meanwhile, done");
+		n = queue_due(q, INT64_MAX / 2, ids, 16, &next, &total);
+		if (!ok(due0 == 4 && n == 2 && total == 3 && next == later,
+		    "the deferred one left the due ones, the delivered one "
+		    "is gone"))
+			printf("# due0 %d n %d total %d next %lld\n", due0, n,
+			    total, (long long)next);
+		u[0].nrcpt = 2;		/* not the stored envelope: refused */
+		st = queue_update_many(q, up, 1, ust);
+		ok(st != QUEUE_OK, "a bad update refuses the batch");
+		u[0].nrcpt = 1;
+		for (i = 0; i < 3; i++)
+			queue_msg_free(&u[i]);
+	}
 	for (i = 0; i < 8; i++)
 		queue_msg_free(&msg[i]);
 	queue_close(q);
