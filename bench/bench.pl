@@ -1249,7 +1249,10 @@ sub guarded {
 # capped at 60 s)
 my $RESERVE = (wanted('idle') ? 130 : 0) + (wanted('e') ? 70 : 0)
     + (wanted('boot') ? 150 : 0) + (wanted('q1k') ? 30 : 0)
-    + (wanted('q10k') ? 60 : 0) + (wanted('q100k') ? 300 : 0);
+    + (wanted('q10k') ? 60 : 0) + (wanted('q100k') ? 300 : 0)
+    + (wanted('s1k') ? 20 : 0) + (wanted('s10k') ? 40 : 0)
+    + (wanted('mb10k') ? 20 : 0) + (wanted('mb1m') ? 40 : 0)
+    + (wanted('gate') ? 10 : 0);
 my ($ROUNDS_DONE, $last_round) = (0, 0);
 for my $r (1 .. $C{rounds}) {
 	# start another round only when one more fits in the budget

@@ -430,6 +430,7 @@ load_tls(struct gen *g)
 	log_msg("master", "TLS certificate %s%s: sha256 fingerprint %s",
 	    cf->tls_cert, made == 1 ? " (generated, self-signed)" : "",
 	    tls_server_fingerprint(g->tls_srv));
+	log_msg("master", "TLS back-ends: %s", tls_backends());
 	if (tls_client_new(&g->tls_cli, cf->tls_ca[0] ? cf->tls_ca : NULL,
 	    cf->tls_min_version, err, sizeof(err)) != 0) {
 		log_msg("master", "fatal: TLS trust anchors: %s", err);

@@ -873,6 +873,33 @@ tls_handshake_done(const struct tls_conn *c)
 	return c->hs_done;
 }
 
+const char *
+tls_backends(void)
+{
+	static char out[128];
+	br_ssl_engine_context eng;
+	br_rsa_private rsa = br_rsa_private_get_default();
+	const br_block_ctr_class *x86ni = br_aes_x86ni_ctr_get_vtable();
+	br_ghash pclmul = br_ghash_pclmul_get();
+	br_chacha20_run sse2 = br_chacha20_sse2_get();
+
+	/* what an engine of ours is given, read back from one */
+	memset(&eng, 0, sizeof(eng));
+	br_ssl_engine_set_default_aes_gcm(&eng);
+	br_ssl_engine_set_default_chapol(&eng);
+	snprintf(out, sizeof(out), "AES %s, GHASH %s, ChaCha20 %s, RSA %s, "
+	    "EC %s",
+	    x86ni != NULL && eng.iaes_ctr == x86ni ? "x86ni" :
+	    eng.iaes_ctr == &br_aes_ct64_ctr_vtable ? "ct64" : "ct",
+	    pclmul != 0 && eng.ighash == pclmul ? "pclmul" :
+	    eng.ighash == &br_ghash_ctmul64 ? "ctmul64" : "ctmul",
+	    sse2 != 0 && eng.ichacha == sse2 ? "sse2" : "ct",
+	    rsa == &br_rsa_i62_private ? "i62" :
+	    rsa == &br_rsa_i31_private ? "i31" : "i15",
+	    br_ec_get_default() == &br_ec_all_m31 ? "m31" : "m15");
+	return out;
+}
+
 int
 tls_resumed(const struct tls_conn *c)
 {

@@ -98,6 +98,12 @@ int tls_server_new(struct tls_server **out, const char *cert_pem,
     const char *key_pem, int min_version, char *err, size_t errlen);
 void tls_server_free(struct tls_server *srv);
 
+/* The BearSSL back-ends this build and this CPU give every connection,
+ * read back from an engine: "AES x86ni, GHASH pclmul, ChaCha20 sse2,
+ * RSA i62, EC m31" where the CPU has AES-NI, PCLMULQDQ and SSE2 (else
+ * ct64, ctmul64, ct). A static buffer. */
+const char *tls_backends(void);
+
 /* SHA-256 fingerprint of the server certificate (the DER of the first
  * certificate of the chain) as 64 lower-case hex digits. */
 const char *tls_server_fingerprint(const struct tls_server *srv);

@@ -205,6 +205,47 @@ rmdir_all(void)
 }
 
 
+/* 1 when /proc/cpuinfo's first "flags" line holds flag. */
+static int
+cpu_has(const char *flag)
+{
+	char line[8192], *p;
+	FILE *f = fopen("/proc/cpuinfo", "r");
+	size_t n = strlen(flag);
+	int has = 0;
+
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, "flags", 5) != 0)
+			continue;
+		for (p = strstr(line, flag); p != NULL; p = strstr(p + 1, flag))
+			if (p[-1] == ' ' && (p[n] == ' ' || p[n] == '\n'))
+				has = 1;
+		break;
+	}
+	fclose(f);
+	return has;
+}
+
+/* The fast back-ends, proved on the running build: what an engine is
+ * given follows the CPU, and the 64-bit big-integer code is compiled in. */
+static void
+test_backends(void)
+{
+	const char *b = tls_backends();
+
+	printf("# TLS back-ends: %s\n", b);
+	ok(contains(b, cpu_has("aes") ? "AES x86ni" : "AES ct64"),
+	    "AES: x86ni where the CPU has AES-NI, else ct64");
+	ok(contains(b, cpu_has("pclmulqdq") ? "GHASH pclmul" :
+	    "GHASH ctmul64"), "GHASH: pclmul where the CPU has it");
+	ok(contains(b, cpu_has("sse2") ? "ChaCha20 sse2" : "ChaCha20 ct"),
+	    "ChaCha20: sse2 where the CPU has it");
+	ok(contains(b, "RSA i62"), "RSA: the 64-bit i62 code");
+	ok(contains(b, "EC m31"), "EC: m31 (BearSSL 0.6 has no m62)");
+}
+
 /* A session whose every field follows from its ID's last byte n and slot
  * byte: a torn copy of two sessions cannot pass session_whole(). */
 static void
@@ -658,6 +699,7 @@ main(void)
 	tls_client_free(cl);
 	tls_client_free(cl_a);
 	tls_client_free(cl_b);
+	test_backends();
 	test_cache();
 	rmdir_all();
 	return done_testing();
