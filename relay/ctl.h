@@ -130,6 +130,12 @@ int ctl_power(struct ctl *c, const char *what);
 /* The root slot this boot runs from, 'a' or 'b' (mxgate.slot= in the
  * kernel command line file, /proc/cmdline), 0 unknown (ctl_update.c). */
 char ctl_root_slot(const char *cmdline_path);
+
+/* The running build's software bill of materials (image/sbom.pl puts it
+ * into the image): its SHA-256 as 64 hex digits into out, to compare
+ * with the published one; "" when there is none. */
+#define CTL_SBOM_PATH	"/usr/share/mxgate/mxgate.spdx.json"
+void ctl_sbom_sha256(char out[65]);
 /* update status|apply|rollback|confirm (ctl_update.c) */
 int ctl_update(struct ctl *c, int argc, char **argv);
 /* A personal console account (ctl_user.c). */

@@ -37,7 +37,7 @@
 
 #define REASONS_MAX	8
 #define NTP_STATE	"/run/mxgate/ntp-state"
-#define SBOM_PATH	"/usr/share/mxgate/mxgate.spdx.json"
+
 #define DISK_HIGH_PCT	90
 /* the boot check's note of an update that fell back (ctl_update.c) */
 #define UPDATE_FAILED	"/run/mxgate/update-failed"
@@ -61,7 +61,7 @@ struct status {
 	struct gate_stats gs;
 	int		 cert_days;		/* left until then */
 	char		 cert_fp[65];		/* SHA-256 of its DER, hex */
-	char		 sbom_sha[65];		/* of SBOM_PATH; "" none */
+	char		 sbom_sha[65];		/* of CTL_SBOM_PATH; "" none */
 	char		 slot;			/* root slot: 'a', 'b', 0 */
 	char		 update_failed[128];	/* UPDATE_FAILED; "" none */
 	int		 rev;		/* -1: never committed */
@@ -311,17 +311,15 @@ json_str(const char *s)
 	putchar('"');
 }
 
-/* The running build's software bill of materials (image/sbom.pl puts it
- * into the image): its SHA-256, to compare with the published one. */
-static void
-look_at_sbom(struct status *st)
+void
+ctl_sbom_sha256(char out[65])
 {
 	size_t len;
-	char *text = ctl_read_file(SBOM_PATH, &len);
+	char *text = ctl_read_file(CTL_SBOM_PATH, &len);
 
-	st->sbom_sha[0] = '\0';
+	out[0] = '\0';
 	if (text != NULL)
-		tls_fingerprint(text, len, st->sbom_sha);
+		ctl_sha256_hex(text, len, out);
 	free(text);
 }
 
@@ -359,9 +357,9 @@ print_text(const struct config *cf, const struct status *st,
 		printf("root slot: %c (mxgatectl update status)\n", st->slot);
 	if (st->sbom_sha[0])
 		printf("software bill of materials: sha256 %s (%s)\n",
-		    st->sbom_sha, SBOM_PATH);
+		    st->sbom_sha, CTL_SBOM_PATH);
 	else
-		printf("software bill of materials: none (%s)\n", SBOM_PATH);
+		printf("software bill of materials: none (%s)\n", CTL_SBOM_PATH);
 	printf("configuration: %s: %s\n", path, st->conf_ok ? "valid" :
 	    "INVALID");
 	printf("configuration revision: %s\n", st->revinfo);
@@ -586,7 +584,7 @@ ctl_status(struct ctl *c, int argc, char **argv)
 	}
 	look_at_clock(&st);
 	look_at_archive_key(c->config_path, &st);
-	look_at_sbom(&st);
+	ctl_sbom_sha256(st.sbom_sha);
 	look_at_slot(&st);
 	if (json)
 		print_json(cf, &st, c->config_path);

@@ -69,7 +69,7 @@
 #define UPDATE_LOCK	"/run/mxgate/update.lock"
 #define UPDATE_KEYS	"/usr/share/mxgate/update-keys"
 #define FALLBACK_NOTE	"/run/mxgate/update-failed"
-#define SBOM_PATH	"/usr/share/mxgate/mxgate.spdx.json"
+
 #define SLOT_TRIES	"3"
 #define CHUNK		(1u << 20)
 
@@ -343,16 +343,11 @@ update_status(struct ctl *c, int json)
 {
 	struct upd u;
 	struct grubenv e;
-	char ver[2][UPDATE_VERSION_MAX], sbom[65] = "";
+	char ver[2][UPDATE_VERSION_MAX], sbom[65];
 	const char *failed;
-	char *text;
-	size_t len;
 	int i;
 
-	/* the running build's SBOM, to compare with the published one */
-	if ((text = ctl_read_file(SBOM_PATH, &len)) != NULL)
-		ctl_sha256_hex(text, len, sbom);
-	free(text);
+	ctl_sbom_sha256(sbom);
 	ctl_audit_open(c);
 	if (upd_open(c, &u, 0) < 0) {
 		upd_close(&u);
@@ -388,7 +383,7 @@ update_status(struct ctl *c, int json)
 		printf("running: slot %c, mxgate %s\n", u.booted ? u.booted :
 		    '?', MXGATE_VERSION);
 		printf("software bill of materials: %s%s\n", sbom[0] ?
-		    "sha256 " : "none (" SBOM_PATH ")", sbom);
+		    "sha256 " : "none (" CTL_SBOM_PATH ")", sbom);
 		for (i = 0; i < 2; i++) {
 			char s = (char)('a' + i);
 
