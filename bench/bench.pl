@@ -994,13 +994,17 @@ sub run_mailboxes {
 	my ($rss, $pss) = mem_sample($h->{roots}, 1);
 	my @lat = probe_latency($port, $w->{id});
 	my ($pid, $out, $in, $ready) = hold_sessions($port, 100, $w->{id});
-	my $reloads = sub { my $l = do { local $/; open(my $g, '<', $h->{log})
-	    or return 0; <$g> }; my $n = () = $l =~ /reloaded /g; $n };
-	my ($n0, $t_reload) = ($reloads->(), undef);
+	# the log is appended to by every run: read only what comes after
+	# the signal
+	my $from = -s $h->{log} // 0;
+	my $reloaded = sub { open(my $g, '<', $h->{log}) or return 0;
+	    seek($g, $from, 0); local $/; my $l = <$g> // '';
+	    $l =~ /reloaded / };
+	my $t_reload;
 	my $t1 = time;
 	kill 'HUP', $h->{pid};
 	while (time - $t1 < 120) {
-		if ($reloads->() > $n0) { $t_reload = time - $t1; last }
+		if ($reloaded->()) { $t_reload = time - $t1; last }
 		sleep 0.02;
 	}
 	my @after = probe_latency($port, "$w->{id}-reloaded");
