@@ -778,18 +778,23 @@ due_move(struct queue *q, MDB_txn *txn, int had,
 }
 
 /* Writes record (k, v) of "meta" and its index entry; old is the record
- * it replaces (NULL: a new one). flags as for mdb_put. */
+ * it replaces (NULL: a new one). Through cursor c when it is not NULL (a
+ * scan that rewrites the records it passes: flags MDB_CURRENT), else
+ * mdb_put with flags. */
 static int
-meta_put(struct queue *q, MDB_txn *txn, MDB_val *k, MDB_val *v,
-    const MDB_val *old, unsigned flags)
+meta_put(struct queue *q, MDB_txn *txn, MDB_cursor *c, MDB_val *k,
+    MDB_val *v, const MDB_val *old, unsigned flags)
 {
 	uint8_t ok[DUE_KEY_LEN], nk[DUE_KEY_LEN];
 	int had = 0, has, rc;
 
+	/* old may point into the page the write replaces: keys first */
 	if (old != NULL)
 		had = due_key(k->mv_data, old->mv_data, old->mv_size, ok);
 	has = due_key(k->mv_data, v->mv_data, v->mv_size, nk);
-	if ((rc = mdb_put(txn, q->meta, k, v, flags)) != 0)
+	rc = c != NULL ? mdb_cursor_put(c, k, v, flags) :
+	    mdb_put(txn, q->meta, k, v, flags);
+	if (rc != 0)
 		return rc;
 	return due_move(q, txn, had, ok, has, nk);
 }
@@ -1077,7 +1082,7 @@ put_txn(struct queue *q, MDB_txn *txn, struct queue_msg *m,
 	k.mv_data = m->id;
 	v.mv_size = reclen;
 	v.mv_data = rec;
-	st = status_of(meta_put(q, txn, &k, &v, NULL, MDB_NOOVERWRITE));
+	st = status_of(meta_put(q, txn, NULL, &k, &v, NULL, MDB_NOOVERWRITE));
 out:
 	qcrypt_wipe(mkey, sizeof(mkey));
 	if (rec != NULL) {
@@ -1221,7 +1226,7 @@ update_txn(struct queue *q, MDB_txn *txn, const struct queue_msg *m)
 		goto out;
 	v.mv_size = reclen;
 	v.mv_data = rec;
-	st = status_of(meta_put(q, txn, &k, &v, &was, 0));
+	st = status_of(meta_put(q, txn, NULL, &k, &v, &was, 0));
 out:
 	qcrypt_wipe(mkey, sizeof(mkey));
 	queue_msg_free(&old);
@@ -1420,7 +1425,7 @@ modify_one(struct queue *q, const char *id, int set, int clr, int64_t next)
 	hdr_modify(copy, set, clr, next);
 	was = v;
 	v.mv_data = copy;
-	st = status_of(meta_put(q, txn, &k, &v, &was, 0));
+	st = status_of(meta_put(q, txn, NULL, &k, &v, &was, 0));
 	free(copy);
 	return txn_commit(txn, st);
 }
@@ -1486,22 +1491,16 @@ queue_flush(struct queue *q, const char *id, int64_t now_us, int *count)
 		    hdr_check(v.mv_data, v.mv_size) == 0 &&
 		    !(be32_get((uint8_t *)v.mv_data + H_FLAGS) & QMSG_HELD) &&
 		    (int64_t)get64((uint8_t *)v.mv_data + H_NEXT) > now_us) {
+			MDB_val was = v;
+
 			if ((copy = malloc(v.mv_size)) == NULL) {
 				rc = ENOMEM;
 				break;
 			}
-			uint8_t ok[DUE_KEY_LEN], nk[DUE_KEY_LEN];
-			int had;
-
 			memcpy(copy, v.mv_data, v.mv_size);
 			hdr_modify(copy, 0, 0, now_us);
-			had = due_key(k.mv_data, v.mv_data, v.mv_size, ok);
 			v.mv_data = copy;
-			rc = mdb_cursor_put(c, &k, &v, MDB_CURRENT);
-			if (rc == 0)
-				rc = due_move(q, txn, had, ok,
-				    due_key(k.mv_data, copy, v.mv_size, nk),
-				    nk);
+			rc = meta_put(q, txn, c, &k, &v, &was, MDB_CURRENT);
 			free(copy);
 			if (rc != 0)
 				break;
