@@ -379,7 +379,7 @@ tls_server_free(struct tls_server *s)
 		return;
 	tls_chain_free(&s->chain);
 	tls_key_free(&s->key);
-	tls_cache_free(&s->cache);	/* unmapped; the table is shared */
+	tls_cache_free(&s->cache);	/* wiped: cached master secrets */
 	explicit_bzero(s, sizeof(*s));
 	free(s);
 }

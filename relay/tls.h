@@ -96,6 +96,9 @@ struct tls_conn;
  * text, errlen > 0) naming the file and the reason. */
 int tls_server_new(struct tls_server **out, const char *cert_pem,
     const char *key_pem, int min_version, char *err, size_t errlen);
+/* Wipes and frees srv, its session cache too: that table is shared with
+ * every process forked since tls_server_new(), so free srv only once
+ * they have all exited. */
 void tls_server_free(struct tls_server *srv);
 
 /* The BearSSL back-ends this build and this CPU give every connection,

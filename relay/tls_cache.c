@@ -19,9 +19,10 @@
  *
  * An entry is good for its lifetime from the moment it was saved
  * (CLOCK_MONOTONIC, the same clock in every process). Master secrets
- * stay in the table until overwritten; the mapping goes when the last
- * worker of the generation exits, and the kernel clears the pages
- * before they are used again. The table is kept out of core dumps.
+ * stay in the table until overwritten or until the parent frees it,
+ * once every process of the generation has exited: it is wiped then (the
+ * processes of later generations, forked while it existed, still map
+ * it). The table is kept out of core dumps.
  *
  * Never: blocks, allocates per connection, logs.
  */
@@ -187,7 +188,11 @@ tls_cache_init(struct tls_cache *c, size_t nslots, unsigned lifetime_s)
 void
 tls_cache_free(struct tls_cache *c)
 {
-	if (c->slots != NULL)
-		munmap(c->slots, c->nslots * sizeof(struct tls_cache_slot));
+	size_t size = c->nslots * sizeof(struct tls_cache_slot);
+
+	if (c->slots != NULL) {
+		explicit_bzero(c->slots, size);	/* cached master secrets */
+		munmap(c->slots, size);
+	}
 	memset(c, 0, sizeof(*c));
 }

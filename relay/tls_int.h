@@ -93,6 +93,8 @@ struct tls_cache {
 
 /* 0, or -1 with errno (nslots not a power of two: EINVAL). */
 int  tls_cache_init(struct tls_cache *c, size_t nslots, unsigned lifetime_s);
+/* Wipes the table and unmaps it: only when no process uses it any more
+ * (the parent, once the generation's processes have all exited). */
 void tls_cache_free(struct tls_cache *c);
 
 /* The cache tells the connection whose server context sc is (NULL:

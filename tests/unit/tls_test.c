@@ -362,7 +362,41 @@ test_cache(void)
 	    torn);
 	ok(hits > 0 && torn == 0, "cache: racing writers, %ld hits, none torn",
 	    hits);
-	tls_cache_free(&c);
+
+	/* freed by the parent: wiped for a process that still maps it */
+	{
+		struct tls_cache kept;
+		int pfd[2];
+		char go;
+
+		session_make(&p, 3, 1);
+		c.vtable->save(&c.vtable, NULL, &p);
+		kept = c;
+		if (pipe(pfd) != 0 || (w[0] = fork()) < 0) {
+			ok(0, "cache: pipe and fork");
+			tls_cache_free(&c);
+			return;
+		}
+		if (w[0] == 0) {
+			const unsigned char *b = (const void *)kept.slots;
+			size_t k, n = 0;
+
+			close(pfd[1]);
+			if (read(pfd[0], &go, 1) != 1)
+				_exit(2);
+			for (k = 0; k < kept.nslots * 128; k++)
+				n += b[k] != 0;
+			_exit(n == 0 && !cache_load(&kept, 3, 1, &q) ? 0 : 1);
+		}
+		close(pfd[0]);
+		tls_cache_free(&c);
+		(void)!write(pfd[1], "x", 1);
+		close(pfd[1]);
+		waitpid(w[0], &st, 0);
+		ok(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		    "cache: freed, the table is wiped for a process still "
+		    "mapping it");
+	}
 }
 
 int
